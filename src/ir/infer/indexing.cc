@@ -1,0 +1,335 @@
+// Shape and dtype inference for the indexing ops: embedding, gather, the scatter family,
+// index_select, take, advanced indexing (index.Tensor, index_put) and select/slice_scatter.
+// Index values are data, so their bounds are checked by the kernels; everything else is here.
+#include "ir/infer/infer_util.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::ir {
+namespace {
+
+bool is_index_dtype(DType dtype) { return dtype == DType::kInt64 || dtype == DType::kInt32; }
+
+Status check_index_dtype(OpContext& ctx, const Tensor& index, bool int32_ok = true) {
+  if (index.dtype() == DType::kInt64 || (int32_ok && index.dtype() == DType::kInt32)) {
+    return ok_status();
+  }
+  return op_error(ctx, "expected an index tensor of dtype int64", int32_ok ? " or int32" : "",
+                  ", found ", index.description());
+}
+
+Status check_same_dtype(OpContext& ctx, const Tensor& self, const Tensor& other,
+                        std::string_view name) {
+  if (self.dtype() != other.dtype()) {
+    return op_error(ctx, "expected ", name, " to have self's dtype ", dtype_name(self.dtype()),
+                    ", found ", other.description());
+  }
+  return ok_status();
+}
+
+// embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): weight rows by index.
+Status infer_embedding(OpContext& ctx) {
+  const Tensor& weight = ctx.tensor(0);
+  const Tensor& indices = ctx.tensor(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (weight.dim() != 2) return op_error(ctx, "expected a 2-D weight, found ", weight.description());
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, indices));
+  Shape shape = indices.sizes();
+  shape.push_back(weight.size(1));
+  ctx.set_output(0, Tensor::meta(weight.dtype(), std::move(shape)));
+  return ok_status();
+}
+
+// gather and scatter: index has self's rank (a 0-d tensor counts as 1-D), and no dim of index is
+// larger than self's (except along `dim`) or src's. An empty index skips these checks, as in
+// PyTorch.
+Result<int64_t> check_scatter_gather(OpContext& ctx, const Tensor& self, int64_t dim,
+                                     const Tensor& index, const Tensor* src) {
+  KILN_ASSIGN_OR_RETURN(int64_t d, wrap_dim(dim, self.dim()), op_name(ctx.node().op), ": ");
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, index));
+  if (index.numel() == 0) return d;
+  const int64_t rank = std::max<int64_t>(self.dim(), 1);
+  const auto size = [](const Tensor& t, int64_t i) { return t.dim() == 0 ? 1 : t.size(i); };
+  if (std::max<int64_t>(index.dim(), 1) != rank ||
+      (src && std::max<int64_t>(src->dim(), 1) != rank)) {
+    return op_error(ctx, "expected index", src ? " and src" : "", " to have self's rank ",
+                    self.dim(), ", found index ", index.description(),
+                    src ? str_cat(" and src ", src->description()) : "");
+  }
+  for (int64_t i = 0; i < rank; ++i) {
+    if ((i != d && size(index, i) > size(self, i)) || (src && size(index, i) > size(*src, i))) {
+      return op_error(ctx, "expected index ", index.description(),
+                      " to be no larger than self ", self.description(), " apart from dim ", d,
+                      src ? str_cat(" and no larger than src ", src->description()) : "");
+    }
+  }
+  return d;
+}
+
+// gather(self, dim, index, sparse_grad).
+Status infer_gather(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const int64_t dim = ctx.int_arg(1);
+  const Tensor& index = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_scatter_gather(ctx, self, dim, index, nullptr));
+  ctx.set_output(0, Tensor::meta(self.dtype(), index.sizes()));
+  return ok_status();
+}
+
+// scatter.src / scatter.reduce / scatter_add / scatter_reduce.two: (self, dim, index, src, ...).
+Status infer_scatter_src(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const int64_t dim = ctx.int_arg(1);
+  const Tensor& index = ctx.tensor(2);
+  const Tensor& src = ctx.tensor(3);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_same_dtype(ctx, self, src, "src"));
+  KILN_RETURN_IF_ERROR(check_scatter_gather(ctx, self, dim, index, &src));
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ok_status();
+}
+
+// scatter.value / scatter.value_reduce: (self, dim, index, value, ...).
+Status infer_scatter_value(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const int64_t dim = ctx.int_arg(1);
+  const Tensor& index = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_scatter_gather(ctx, self, dim, index, nullptr));
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ok_status();
+}
+
+Status check_reduce_name(OpContext& ctx, size_t arg, std::initializer_list<std::string_view> names) {
+  const std::string& reduce = ctx.string_arg(arg);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  std::string list;
+  for (std::string_view n : names) {
+    if (reduce == n) return ok_status();
+    list += str_cat(list.empty() ? "" : ", ", "'", n, "'");
+  }
+  return op_error(ctx, "expected reduce to be one of ", list, ", found '", reduce, "'");
+}
+
+Status infer_scatter_reduce(OpContext& ctx) {  // scatter.reduce: reduce is argument 4
+  KILN_RETURN_IF_ERROR(check_reduce_name(ctx, 4, {"add", "multiply"}));
+  return infer_scatter_src(ctx);
+}
+
+Status infer_scatter_value_reduce(OpContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_reduce_name(ctx, 4, {"add", "multiply"}));
+  return infer_scatter_value(ctx);
+}
+
+Status infer_scatter_reduce_two(OpContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_reduce_name(ctx, 4, {"sum", "prod", "mean", "amax", "amin"}));
+  return infer_scatter_src(ctx);
+}
+
+// index_select(self, dim, index): index is a vector (or a 0-d tensor).
+Status infer_index_select(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const int64_t dim = ctx.int_arg(1);
+  const Tensor& index = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_ASSIGN_OR_RETURN(int64_t d, wrap_dim(dim, self.dim()), op_name(ctx.node().op), ": ");
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, index));
+  if (index.dim() > 1) return op_error(ctx, "expected a 1-D index, found ", index.description());
+  Shape shape = self.sizes();
+  if (self.dim() > 0) shape[d] = index.numel();
+  ctx.set_output(0, Tensor::meta(self.dtype(), std::move(shape)));
+  return ok_status();
+}
+
+// take(self, index): self flattened, indexed by an int64 tensor of any shape.
+Status infer_take(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& index = ctx.tensor(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, index, /*int32_ok=*/false));
+  ctx.set_output(0, Tensor::meta(self.dtype(), index.sizes()));
+  return ok_status();
+}
+
+// ---- advanced indexing ---------------------------------------------------------------------------
+
+// Where the indexed dims of self go. Index tensors broadcast together into `broadcast`; when the
+// indexed dims are adjacent that block replaces them in place, otherwise it leads the result
+// (NumPy's rule). A bool/uint8 mask covers as many dims as it has; its true-count is data, so
+// `broadcast` is unknown (has_mask) for a mask.
+struct IndexShape {
+  Shape result;
+  bool has_mask = false;
+};
+
+Result<IndexShape> advanced_index_shape(OpContext& ctx, const Tensor& self,
+                                        const std::vector<const Tensor*>& indices) {
+  int64_t dim = 0, first = -1, last = -1;
+  bool adjacent = true, has_mask = false;
+  Shape broadcast;
+  std::vector<bool> indexed(self.dim(), false);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const Tensor* index = indices[i];
+    const bool mask = index && (index->dtype() == DType::kBool || index->dtype() == DType::kUInt8);
+    const int64_t covers = mask ? std::max<int64_t>(index->dim(), 1) : 1;
+    if (dim + covers > self.dim()) {
+      return op_error(ctx, "too many indices for self ", self.description(), ": ",
+                      indices.size(), " given");
+    }
+    if (!index) {
+      ++dim;
+      continue;
+    }
+    if (!mask && !is_index_dtype(index->dtype())) {
+      return op_error(ctx, "index ", i, ": expected an int64, int32, bool or uint8 tensor, found ",
+                      index->description());
+    }
+    if (mask) {
+      if (index->dim() == 0) {
+        return op_error(ctx, "index ", i, ": a 0-d mask index is not supported");
+      }
+      for (int64_t j = 0; j < index->dim(); ++j) {
+        if (index->size(j) != self.size(dim + j)) {
+          return op_error(ctx, "index ", i, ": expected a mask of shape matching self ",
+                          self.description(), " at dim ", dim + j, ", found ",
+                          index->description());
+        }
+      }
+      has_mask = true;
+    } else {
+      KILN_ASSIGN_OR_RETURN(broadcast, broadcast_shapes(broadcast, index->sizes()),
+                            op_name(ctx.node().op), ": index tensors: ");
+    }
+    if (first >= 0 && last != dim - 1) adjacent = false;
+    if (first < 0) first = dim;
+    for (int64_t j = 0; j < covers; ++j) indexed[dim + j] = true;
+    last = dim + covers - 1;
+    dim += covers;
+  }
+  if (first < 0) return IndexShape{self.sizes(), false};  // no index tensor: a copy
+  Shape result;
+  if (adjacent) result.assign(self.sizes().begin(), self.sizes().begin() + first);
+  result.insert(result.end(), broadcast.begin(), broadcast.end());
+  for (int64_t d = adjacent ? first : 0; d < self.dim(); ++d) {
+    if (!indexed[d]) result.push_back(self.size(d));
+  }
+  return IndexShape{std::move(result), has_mask};
+}
+
+// index.Tensor, _unsafe_index.Tensor: (self, indices).
+Status infer_index(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const std::vector<const Tensor*> indices = ctx.tensors(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_ASSIGN_OR_RETURN(IndexShape shape, advanced_index_shape(ctx, self, indices));
+  if (shape.has_mask) {
+    return unsupported(op_name(ctx.node().op), " (node '", ctx.node().name,
+                       "'): a bool or uint8 mask index gives a data-dependent shape, which kiln "
+                       "does not support");
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), std::move(shape.result)));
+  return ok_status();
+}
+
+// index_put, _unsafe_index_put: (self, indices, values, accumulate). values must expand to the
+// shape self[indices] has (checked by the kernel when a mask makes that shape data).
+Status infer_index_put(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const std::vector<const Tensor*> indices = ctx.tensors(1);
+  const Tensor& values = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_same_dtype(ctx, self, values, "values"));
+  KILN_ASSIGN_OR_RETURN(IndexShape shape, advanced_index_shape(ctx, self, indices));
+  if (!shape.has_mask) {
+    const Shape& r = shape.result;
+    bool ok = values.dim() <= static_cast<int64_t>(r.size());
+    for (int64_t i = 0; ok && i < values.dim(); ++i) {
+      const int64_t v = values.size(values.dim() - 1 - i);
+      ok = v == 1 || v == r[r.size() - 1 - i];
+    }
+    if (!ok) {
+      return op_error(ctx, "expected values to broadcast to the indexed shape ",
+                      shape_to_string(r), ", found ", values.description());
+    }
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ok_status();
+}
+
+// ---- select_scatter / slice_scatter --------------------------------------------------------------
+
+// select_scatter(self, src, dim, index): src has self's shape without `dim`.
+Status infer_select_scatter(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& src = ctx.tensor(1);
+  const int64_t dim = ctx.int_arg(2);
+  int64_t index = ctx.int_arg(3);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (self.dim() == 0) return op_error(ctx, "expected self of at least 1 dim, found a 0-d tensor");
+  KILN_ASSIGN_OR_RETURN(int64_t d, wrap_dim(dim, self.dim()), op_name(ctx.node().op), ": ");
+  if (index < -self.size(d) || index >= self.size(d)) {
+    return op_error(ctx, "index ", index, " is out of bounds for dim ", d, " with size ",
+                    self.size(d));
+  }
+  Shape expected = self.sizes();
+  expected.erase(expected.begin() + d);
+  if (src.sizes() != expected) {
+    return op_error(ctx, "expected src of shape ", shape_to_string(expected), ", found ",
+                    src.description());
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ok_status();
+}
+
+// slice_scatter(self, src, dim, start?, end?, step): src has the shape of self[start:end:step]
+// along `dim` (start and end clamped as Python slices are).
+Status infer_slice_scatter(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& src = ctx.tensor(1);
+  const int64_t dim = ctx.int_arg(2);
+  const std::optional<int64_t> start = ctx.optional_int(3), end = ctx.optional_int(4);
+  const int64_t step = ctx.int_arg(5);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (self.dim() == 0) return op_error(ctx, "expected self of at least 1 dim, found a 0-d tensor");
+  KILN_ASSIGN_OR_RETURN(int64_t d, wrap_dim(dim, self.dim()), op_name(ctx.node().op), ": ");
+  if (step <= 0) return op_error(ctx, "expected a positive step, found ", step);
+  const int64_t size = self.size(d);
+  int64_t lo = start.value_or(0), hi = end.value_or(INT64_MAX);
+  if (lo < 0) lo += size;
+  if (hi < 0) hi += size;
+  lo = std::clamp<int64_t>(lo, 0, size);
+  hi = std::clamp<int64_t>(hi, lo, size);
+  Shape expected = self.sizes();
+  expected[d] = (hi - lo + step - 1) / step;
+  if (src.sizes() != expected) {
+    return op_error(ctx, "expected src of shape ", shape_to_string(expected), " (the slice of self ",
+                    self.description(), "), found ", src.description());
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ok_status();
+}
+
+}  // namespace
+
+Status register_indexing_inference(OpFunctionTable& table) {
+  return add_all(table, {
+                            {OpKey::aten_embedding_default, infer_embedding},
+                            {OpKey::aten_gather_default, infer_gather},
+                            {OpKey::aten_scatter_src, infer_scatter_src},
+                            {OpKey::aten_scatter_value, infer_scatter_value},
+                            {OpKey::aten_scatter_reduce, infer_scatter_reduce},
+                            {OpKey::aten_scatter_value_reduce, infer_scatter_value_reduce},
+                            {OpKey::aten_scatter_add_default, infer_scatter_src},
+                            {OpKey::aten_scatter_reduce_two, infer_scatter_reduce_two},
+                            {OpKey::aten_index_select_default, infer_index_select},
+                            {OpKey::aten_take_default, infer_take},
+                            {OpKey::aten_index_Tensor, infer_index},
+                            {OpKey::aten__unsafe_index_Tensor, infer_index},
+                            {OpKey::aten_index_put_default, infer_index_put},
+                            {OpKey::aten__unsafe_index_put_default, infer_index_put},
+                            {OpKey::aten_select_scatter_default, infer_select_scatter},
+                            {OpKey::aten_slice_scatter_default, infer_slice_scatter},
+                        });
+}
+
+}  // namespace kiln::ir

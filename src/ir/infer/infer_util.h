@@ -1,0 +1,24 @@
+// Small helpers shared by the inference functions of several op families.
+#pragma once
+
+#include <span>
+
+#include "base/tensor.h"
+#include "ir/op_context.h"
+
+namespace kiln::ir {
+
+// Normalizes a possibly negative dim against `rank` (a 0-d tensor accepts dims -1 and 0).
+// Errors: "dim 3 is out of range for a tensor of rank 2 (expected a value in [-2, 1])".
+Result<int64_t> wrap_dim(int64_t dim, int64_t rank);
+
+// NumPy/PyTorch broadcasting of two shapes; errors name both shapes.
+Result<Shape> broadcast_shapes(std::span<const int64_t> a, std::span<const int64_t> b);
+
+// The error every inference function uses for a bad input: names the node and op.
+template <typename... Args>
+Status op_error(OpContext& ctx, const Args&... args) {
+  return invalid_argument(op_name(ctx.node().op), " (node '", ctx.node().name, "'): ", args...);
+}
+
+}  // namespace kiln::ir

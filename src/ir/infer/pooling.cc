@@ -1,0 +1,196 @@
+// Shape and dtype inference for the pooling ops: max and average pooling (1-D and 2-D) and adaptive
+// average/max pooling. Inputs are batched ([N, C, *spatial]) or not ([C, *spatial]).
+#include <vector>
+
+#include "ir/infer/infer_util.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::ir {
+namespace {
+
+struct Window {
+  int64_t kernel, stride, padding, dilation;
+};
+
+int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+// PyTorch's pooling_output_shape: with ceil_mode the last window must start inside the input or
+// its left padding.
+int64_t pooled_size(int64_t in, const Window& w, bool ceil_mode) {
+  const int64_t span = in + 2 * w.padding - w.dilation * (w.kernel - 1) - 1;
+  int64_t out = floor_div(span + (ceil_mode ? w.stride - 1 : 0), w.stride) + 1;
+  if (ceil_mode && (out - 1) * w.stride >= in + w.padding) --out;
+  return out;
+}
+
+// Reads an `int[N]` argument: N values, or one value repeated (also `allow_empty`: [] -> nullopt).
+Result<std::vector<int64_t>> window_arg(OpContext& ctx, size_t arg, size_t n, const char* name,
+                                        bool allow_empty) {
+  std::vector<int64_t> v = ctx.ints(arg);
+  if (v.empty() && allow_empty) return v;
+  if (v.size() == 1) v.resize(n, v[0]);
+  if (v.size() != n) {
+    return op_error(ctx, "expected ", name, " to be ", allow_empty ? "empty, " : "",
+                    n == 1 ? "a single int" : "a single int or 2 ints", ", found ",
+                    shape_to_string(ctx.ints(arg)));
+  }
+  return v;
+}
+
+// The spatial windows of a max/avg pool, validated. `dilation_arg` < 0: no dilation argument.
+Result<std::vector<Window>> parse_windows(OpContext& ctx, size_t n, int dilation_arg) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, window_arg(ctx, 1, n, "kernel_size", false));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> stride, window_arg(ctx, 2, n, "stride", true));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding, window_arg(ctx, 3, n, "padding", false));
+  std::vector<int64_t> dilation(n, 1);
+  if (dilation_arg >= 0) {
+    KILN_ASSIGN_OR_RETURN(dilation,
+                          window_arg(ctx, static_cast<size_t>(dilation_arg), n, "dilation", false));
+  }
+  if (stride.empty()) stride = kernel;
+  std::vector<Window> windows;
+  for (size_t i = 0; i < n; ++i) {
+    const Window w{kernel[i], stride[i], padding[i], dilation[i]};
+    if (w.kernel <= 0) return op_error(ctx, "expected kernel_size > 0, found ", w.kernel);
+    if (w.stride <= 0) return op_error(ctx, "expected stride > 0, found ", w.stride);
+    if (w.dilation <= 0) return op_error(ctx, "expected dilation > 0, found ", w.dilation);
+    if (w.padding < 0) return op_error(ctx, "expected padding >= 0, found ", w.padding);
+    if (w.padding > ((w.kernel - 1) * w.dilation + 1) / 2) {
+      return op_error(ctx,
+                      "expected padding to be at most half of the effective kernel size, "
+                      "found padding=",
+                      w.padding, " with kernel_size=", w.kernel, " and dilation=", w.dilation);
+    }
+    windows.push_back(w);
+  }
+  return windows;
+}
+
+// Checks rank (n spatial dims plus C, plus an optional batch) and that no dim from `first_nonzero`
+// on is empty (PyTorch allows an empty batch, and for some ops empty channels).
+Status check_pool_input(OpContext& ctx, const Tensor& self, size_t n, int64_t first_nonzero) {
+  const int64_t rank = self.dim(), spatial = static_cast<int64_t>(n);
+  if (rank != spatial + 1 && rank != spatial + 2) {
+    return op_error(ctx, "expected a ", spatial + 1, "-D (unbatched) or ", spatial + 2,
+                    "-D (batched) input, found shape ", shape_to_string(self.sizes()));
+  }
+  const int64_t from =
+      rank == spatial + 2 ? first_nonzero : std::max<int64_t>(first_nonzero - 1, 0);
+  for (int64_t d = from; d < rank; ++d) {
+    if (self.size(d) == 0) {
+      return op_error(ctx, "expected non-empty non-batch dims, found shape ",
+                      shape_to_string(self.sizes()), " with dim ", d, " empty");
+    }
+  }
+  return ok_status();
+}
+
+// Max pool (values and int64 indices) or avg pool over the last `n` dims.
+Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
+  const Tensor& self = ctx.tensor(0);
+  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, 1));
+  const DType dtype = self.dtype();
+  if (dtype == DType::kBool || (!is_max && !is_floating(dtype) && dtype != DType::kInt64)) {
+    return op_error(ctx, is_max ? "max" : "avg", " pooling does not support dtype ",
+                    dtype_name(dtype));
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<Window> windows, parse_windows(ctx, n, is_max ? 4 : -1));
+  const bool ceil_mode = ctx.bool_arg(is_max ? 5 : 4);
+  if (!is_max && n == 2) {
+    if (auto divisor = ctx.optional_int(6); divisor && *divisor == 0) {
+      return op_error(ctx, "expected divisor_override to be non-zero");
+    }
+  }
+  Shape out = self.sizes();
+  const size_t first = out.size() - n;
+  for (size_t i = 0; i < n; ++i)
+    out[first + i] = pooled_size(self.size(first + i), windows[i], ceil_mode);
+  for (size_t i = 0; i < n; ++i) {
+    if (out[first + i] < 1) {
+      return op_error(ctx, "the output is too small: input ", shape_to_string(self.sizes()),
+                      " pools to ", shape_to_string(out));
+    }
+  }
+  ctx.set_output(0, Tensor::meta(dtype, out));
+  if (with_indices) ctx.set_output(1, Tensor::meta(DType::kInt64, out));
+  return ctx.error();
+}
+
+Status max_pool2d_with_indices(OpContext& ctx) {
+  return pool(ctx, 2, true, true);
+}
+Status max_pool2d(OpContext& ctx) {
+  return pool(ctx, 2, true, false);
+}
+Status max_pool1d_with_indices(OpContext& ctx) {
+  return pool(ctx, 1, true, true);
+}
+Status max_pool1d(OpContext& ctx) {
+  return pool(ctx, 1, true, false);
+}
+Status avg_pool2d(OpContext& ctx) {
+  return pool(ctx, 2, false, false);
+}
+Status avg_pool1d(OpContext& ctx) {
+  return pool(ctx, 1, false, false);
+}
+
+// Adaptive pooling to `output_size` over the last `n` dims; floating inputs only.
+Status adaptive(OpContext& ctx, size_t n, bool is_max) {
+  const Tensor& self = ctx.tensor(0);
+  // Adaptive max pool rejects empty channels; adaptive avg pool only empty spatial dims.
+  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, is_max ? 1 : 2));
+  if (!is_floating(self.dtype())) {
+    return op_error(ctx, "expected a floating point input, found ", dtype_name(self.dtype()));
+  }
+  const std::vector<int64_t> size = ctx.ints(1);
+  if (size.size() != n) {
+    return op_error(ctx, "expected output_size to have ", n, " element", n == 1 ? "" : "s",
+                    ", found ", shape_to_string(size));
+  }
+  Shape out = self.sizes();
+  for (size_t i = 0; i < n; ++i) {
+    if (size[i] < 0)
+      return op_error(ctx, "expected output_size >= 0, found ", shape_to_string(size));
+    out[out.size() - n + i] = size[i];
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), out));
+  if (is_max) ctx.set_output(1, Tensor::meta(DType::kInt64, out));
+  return ctx.error();
+}
+
+Status adaptive_avg_pool2d(OpContext& ctx) {
+  return adaptive(ctx, 2, false);
+}
+Status adaptive_avg_pool1d(OpContext& ctx) {
+  return adaptive(ctx, 1, false);
+}
+Status adaptive_max_pool2d(OpContext& ctx) {
+  return adaptive(ctx, 2, true);
+}
+Status adaptive_max_pool1d(OpContext& ctx) {
+  return adaptive(ctx, 1, true);
+}
+
+}  // namespace
+
+Status register_pooling_inference(OpFunctionTable& table) {
+  return add_all(table, {
+                            {OpKey::aten_max_pool2d_with_indices_default, max_pool2d_with_indices},
+                            {OpKey::aten_max_pool2d_default, max_pool2d},
+                            {OpKey::aten_max_pool1d_with_indices_default, max_pool1d_with_indices},
+                            {OpKey::aten_max_pool1d_default, max_pool1d},
+                            {OpKey::aten_avg_pool2d_default, avg_pool2d},
+                            {OpKey::aten_avg_pool1d_default, avg_pool1d},
+                            {OpKey::aten__adaptive_avg_pool2d_default, adaptive_avg_pool2d},
+                            {OpKey::aten_adaptive_avg_pool2d_default, adaptive_avg_pool2d},
+                            {OpKey::aten_adaptive_avg_pool1d_default, adaptive_avg_pool1d},
+                            {OpKey::aten_adaptive_max_pool2d_default, adaptive_max_pool2d},
+                            {OpKey::aten_adaptive_max_pool1d_default, adaptive_max_pool1d},
+                        });
+}
+
+}  // namespace kiln::ir

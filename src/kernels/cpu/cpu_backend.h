@@ -1,0 +1,24 @@
+// The reference CPU backend: simple, obviously correct kernels, the oracle every other backend is
+// tested against. One op family per file; each family registers its kernels here.
+#pragma once
+
+#include "ir/op_function_table.h"
+#include "runtime/backend.h"
+
+namespace kiln::cpu {
+
+// The process-wide CPU backend, built on first use (thread-safe).
+const Backend& cpu_backend();
+// A duplicate registration in the kernel table is a kiln bug; this reports it.
+const Status& cpu_backend_status();
+
+Status register_elementwise_kernels(ir::OpFunctionTable& table);
+Status register_reduction_kernels(ir::OpFunctionTable& table);
+Status register_linalg_kernels(ir::OpFunctionTable& table);
+Status register_normalization_kernels(ir::OpFunctionTable& table);
+Status register_pooling_kernels(ir::OpFunctionTable& table);
+Status register_shape_op_kernels(ir::OpFunctionTable& table);
+Status register_indexing_kernels(ir::OpFunctionTable& table);
+Status register_factory_kernels(ir::OpFunctionTable& table);
+
+}  // namespace kiln::cpu

@@ -1,0 +1,139 @@
+"""Bad archives and unsupported programs fail with a clear, typed error — never a crash."""
+import io
+import zipfile
+
+import pytest
+import torch
+import torch.nn as nn
+
+import kiln
+from conftest import export
+
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+@pytest.fixture(scope="module")
+def archive() -> bytes:
+    buffer = io.BytesIO()
+    torch.export.save(export(Small(), (torch.randn(2, 4),)), buffer)
+    return buffer.getvalue()
+
+
+def rewrite(data: bytes, edit) -> bytes:
+    """Copies the archive, passing each (name, bytes) through `edit` (None drops the entry)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            content = edit(info.filename, source.read(info.filename))
+            if content is not None:
+                target.writestr(info.filename, content)
+    return out.getvalue()
+
+
+def test_valid_archive_loads(archive):
+    program = kiln.Program.from_bytes(archive)
+    x = torch.randn(2, 4)
+    assert program(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, 1000, -200, -22, -1])
+def test_truncated_archive(archive, keep):
+    with pytest.raises(kiln.DataLossError):
+        kiln.Program.from_bytes(archive[:keep])
+
+
+def test_not_a_zip():
+    with pytest.raises(kiln.DataLossError, match="ZIP|zip"):
+        kiln.Program.from_bytes(b"definitely not an archive" * 10)
+
+
+def test_bad_json(archive):
+    bad = rewrite(archive, lambda name, b: b[: len(b) // 2] if name.endswith("models/model.json") else b)
+    with pytest.raises(kiln.DataLossError, match="invalid JSON"):
+        kiln.Program.from_bytes(bad)
+
+
+def test_json_with_wrong_schema(archive):
+    bad = rewrite(archive, lambda name, b: b'{"graph_module": {"graph": []}}'
+                  if name.endswith("models/model.json") else b)
+    with pytest.raises(kiln.KilnError):
+        kiln.Program.from_bytes(bad)
+
+
+def test_missing_weight(archive):
+    bad = rewrite(archive, lambda name, b: None if name.endswith("data/weights/weight_0") else b)
+    with pytest.raises(kiln.DataLossError, match="weight_0"):
+        kiln.Program.from_bytes(bad)
+
+
+def test_weight_too_small(archive):
+    bad = rewrite(archive, lambda name, b: b[:8] if name.endswith("data/weights/weight_0") else b)
+    with pytest.raises(kiln.DataLossError, match="bytes of storage, found 8"):
+        kiln.Program.from_bytes(bad)
+
+
+def test_old_archive_format():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("archive/serialized_exported_program.json", "{}")
+        z.writestr("archive/serialized_state_dict.pt", b"\x80\x02")
+    with pytest.raises(kiln.UnsupportedError, match="PyTorch 2.9"):
+        kiln.Program.from_bytes(out.getvalue())
+
+
+def test_unknown_op_names_its_node():
+    lib = torch.library.Library("kiln_test", "DEF")
+    lib.define("twice(Tensor x) -> Tensor")
+    lib.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+
+    @torch.library.register_fake("kiln_test::twice", lib=lib)
+    def _(x):
+        return torch.empty_like(x)
+
+    class UsesCustomOp(nn.Module):
+        def forward(self, x):
+            return torch.ops.kiln_test.twice(x) + 1
+
+    ep = export(UsesCustomOp(), (torch.randn(3),))
+    with pytest.raises(kiln.UnsupportedError, match=r"node 'twice' calls torch.ops.kiln_test.twice.default"):
+        kiln.Program.from_exported_program(ep)
+
+
+def test_op_without_kernel_lists_its_nodes():
+    class Sorts(nn.Module):
+        def forward(self, x):
+            return torch.sort(x).values + torch.sort(x * 2).values
+
+    program = kiln.Program.from_exported_program(export(Sorts(), (torch.randn(5),)))
+    assert any(line.startswith("aten.sort.default (2 nodes") for line in program.unsupported_ops)
+    with pytest.raises(kiln.UnsupportedError, match=r"aten.sort.default \(2 nodes: sort, sort_1\)"):
+        program(torch.randn(5))
+
+
+def test_buffer_mutation_is_named():
+    class Counter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", torch.zeros(1))
+
+        def forward(self, x):
+            self.count.add_(1)
+            return x + self.count
+
+    ep = torch.export.export(Counter(), (torch.randn(3),)).run_decompositions()
+    with pytest.raises(kiln.UnsupportedError, match="mutates buffer 'count'"):
+        kiln.Program.from_exported_program(ep)
+
+
+def test_non_tensor_input_is_rejected(archive):
+    program = kiln.Program.from_bytes(archive)
+    with pytest.raises((kiln.InvalidArgumentError, TypeError)):
+        program.run(["not a tensor"])

@@ -1,0 +1,41 @@
+// kiln: read, inspect and run torch.export programs without Python.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "kiln/version.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: kiln <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  inspect MODEL.pt2              the program's IR, op histogram, inputs and outputs with\n"
+    "                                 shape ranges, and which ops kiln supports\n"
+    "  run MODEL.pt2 [options]        run the program on the reference CPU backend\n"
+    "      --input NAME=FILE.npy      an input (repeat for each input)\n"
+    "      --random [--seed N]        random values for inputs not given with --input\n"
+    "      --output-dir DIR           write each output as DIR/output_<i>.npy\n"
+    "  version                        print kiln's version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "inspect") return kiln::cli::inspect_command(args);
+  if (command == "run") return kiln::cli::run_command(args);
+  if (command == "version" || command == "--version") {
+    std::printf("kiln %.*s\n", static_cast<int>(kiln::kVersion.size()), kiln::kVersion.data());
+    return 0;
+  }
+  std::fputs(kUsage, stderr);
+  return kiln::cli::report_error("unknown command '" + command + "'", 2);
+}
