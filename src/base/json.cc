@@ -1,5 +1,6 @@
 #include "base/json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -79,7 +80,9 @@ void JsonValue::move_from(JsonValue&& other) noexcept {
   if (other.kind_ == JsonKind::kObject) other.kind_ = JsonKind::kNull;  // the pointer moved here
 }
 
-JsonValue::JsonValue(const JsonValue& other) : number_{0, 0} { copy_from(other); }
+JsonValue::JsonValue(const JsonValue& other) : number_{0, 0} {
+  copy_from(other);
+}
 
 JsonValue& JsonValue::operator=(const JsonValue& other) {
   if (this != &other) {
@@ -89,10 +92,15 @@ JsonValue& JsonValue::operator=(const JsonValue& other) {
   return *this;
 }
 
-JsonValue::JsonValue(JsonValue&& other) noexcept : number_{0, 0} { move_from(std::move(other)); }
+JsonValue::JsonValue(JsonValue&& other) noexcept : number_{0, 0} {
+  move_from(std::move(other));
+}
 
 JsonValue& JsonValue::operator=(JsonValue&& other) noexcept {
-  if (this != &other) {
+  if (this == &other) return *this;
+  if (kind_ == JsonKind::kNull) {
+    move_from(std::move(other));  // the parser's common case: nothing to release
+  } else {
     JsonValue moved(std::move(other));  // `other` may live inside this value
     destroy();
     move_from(std::move(moved));
@@ -142,6 +150,11 @@ JsonValue JsonValue::make_object(std::vector<JsonMember> members) {
   v.kind_ = JsonKind::kObject;
   v.object_->build_index();
   return v;
+}
+
+const std::string& JsonValue::as_string() const {
+  static const std::string kEmpty;
+  return is_string() ? string_ : kEmpty;
 }
 
 std::span<const JsonMember> JsonValue::members() const {
@@ -251,10 +264,11 @@ Result<std::span<const JsonValue>> JsonValue::get_array(std::string_view key) co
 }
 
 Result<const JsonValue*> JsonValue::get_object(std::string_view key) const {
-  return get_checked<const JsonValue*>(*this, key, [](const JsonValue& v) -> Result<const JsonValue*> {
-    KILN_RETURN_IF_ERROR(v.expect_object());
-    return &v;
-  });
+  return get_checked<const JsonValue*>(*this, key,
+                                       [](const JsonValue& v) -> Result<const JsonValue*> {
+                                         KILN_RETURN_IF_ERROR(v.expect_object());
+                                         return &v;
+                                       });
 }
 
 std::string JsonValue::to_json() const {
@@ -345,16 +359,17 @@ class JsonParser {
   Result<JsonValue> parse() {
     JsonValue value;
     skip_whitespace();
-    if (!parse_value(&value, 0)) return std::move(error_);
-    skip_whitespace();
-    if (p_ != end_) return fail("end of input");
-    return value;
+    if (parse_value(&value, 0)) {
+      skip_whitespace();
+      if (p_ == end_) return value;
+      error("end of input");
+    }
+    return std::move(error_);
   }
 
  private:
-  Status fail(std::string_view expected) { return fail_at(p_, expected); }
-
-  Status fail_at(const char* where, std::string_view expected) {
+  // Records the error at `where` (line and column counted only now, on the cold path).
+  bool error_at(const char* where, std::string_view expected) {
     size_t line = 1;
     const char* line_start = begin_;
     for (const char* q = begin_; q < where; ++q) {
@@ -363,96 +378,77 @@ class JsonParser {
         line_start = q + 1;
       }
     }
-    std::string found;
-    if (where >= end_) {
-      found = "end of input";
-    } else if (const auto c = static_cast<unsigned char>(*where); c >= 0x20 && c < 0x7f) {
-      found = str_cat("'", static_cast<char>(c), "'");
-    } else {
+    std::string found = "end of input";
+    if (where < end_) {
       static constexpr char kHex[] = "0123456789ABCDEF";
-      found = str_cat("byte 0x", kHex[c >> 4], kHex[c & 15]);
+      const auto c = static_cast<unsigned char>(*where);
+      found = c >= 0x20 && c < 0x7f ? str_cat("'", static_cast<char>(c), "'")
+                                    : str_cat("byte 0x", kHex[c >> 4], kHex[c & 15]);
     }
-    return data_loss("invalid JSON at line ", line, " column ", where - line_start + 1,
-                     ": expected ", expected, ", found ", found);
-  }
-
-  bool error(std::string_view expected) { return error_at(p_, expected); }
-  bool error_at(const char* where, std::string_view expected) {
-    error_ = fail_at(where, expected);
+    error_ = data_loss("invalid JSON at line ", line, " column ", where - line_start + 1,
+                       ": expected ", expected, ", found ", found);
     return false;
   }
+  bool error(std::string_view expected) { return error_at(p_, expected); }
 
+  bool at(char c) const { return p_ < end_ && *p_ == c; }
+  bool consume(char c) {
+    if (!at(c)) return false;
+    ++p_;
+    return true;
+  }
+  bool at_digit() const { return p_ < end_ && *p_ >= '0' && *p_ <= '9'; }
+  void skip_digits() {
+    while (at_digit()) ++p_;
+  }
   void skip_whitespace() {
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
   }
-
   bool consume_literal(std::string_view literal) {
-    if (static_cast<size_t>(end_ - p_) < literal.size() ||
-        std::memcmp(p_, literal.data(), literal.size()) != 0) {
-      return false;
-    }
+    if (std::string_view(p_, end_ - p_).substr(0, literal.size()) != literal) return false;
     p_ += literal.size();
     return true;
   }
 
   bool parse_value(JsonValue* out, int depth) {
-    if (p_ >= end_) return error("a value");
-    switch (*p_) {
-      case '{': return parse_object(out, depth + 1);
-      case '[': return parse_array(out, depth + 1);
-      case '"':
-        new (&out->string_) std::string();
-        out->kind_ = JsonKind::kString;
-        return parse_string(&out->string_);
-      case 't':
-      case 'f':
-        if (consume_literal("true")) {
-          *out = JsonValue::make_bool(true);
-        } else if (consume_literal("false")) {
-          *out = JsonValue::make_bool(false);
-        } else {
-          return error("a value");
-        }
-        return true;
-      case 'n':
-        if (consume_literal("null")) return true;
-        return error("a value");
-      case 'N':
-        if (!consume_literal("NaN")) return error("a value");
-        *out = JsonValue::make_double(std::numeric_limits<double>::quiet_NaN());
-        return true;
-      case 'I':
-        if (!consume_literal("Infinity")) return error("a value");
-        *out = JsonValue::make_double(std::numeric_limits<double>::infinity());
-        return true;
-      default: return parse_number(out);
+    if (at('{')) return parse_object(out, depth + 1);
+    if (at('[')) return parse_array(out, depth + 1);
+    if (at('"')) {
+      new (&out->string_) std::string();
+      out->kind_ = JsonKind::kString;
+      return parse_string(&out->string_);
     }
+    if (consume_literal("true")) {
+      *out = JsonValue::make_bool(true);
+    } else if (consume_literal("false")) {
+      *out = JsonValue::make_bool(false);
+    } else if (consume_literal("NaN")) {
+      *out = JsonValue::make_double(std::numeric_limits<double>::quiet_NaN());
+    } else if (consume_literal("Infinity")) {
+      *out = JsonValue::make_double(std::numeric_limits<double>::infinity());
+    } else if (consume_literal("-Infinity")) {
+      *out = JsonValue::make_double(-std::numeric_limits<double>::infinity());
+    } else if (!consume_literal("null")) {
+      return parse_number(out);
+    }
+    return true;
   }
 
+  // Containers and strings are built in place in `out`, which starts null: parsing is most of
+  // the time spent reading a program, and moving values after the fact costs a third more.
   bool parse_array(JsonValue* out, int depth) {
     if (depth > kMaxDepth) return error("nesting depth at most 512");
     ++p_;  // '['
     new (&out->array_) std::vector<JsonValue>();
     out->kind_ = JsonKind::kArray;
-    std::vector<JsonValue>& elements = out->array_;
     skip_whitespace();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      return true;
-    }
-    while (true) {
+    if (consume(']')) return true;
+    do {
       skip_whitespace();
-      if (!parse_value(&elements.emplace_back(), depth)) return false;
+      if (!parse_value(&out->array_.emplace_back(), depth)) return false;
       skip_whitespace();
-      if (p_ < end_ && *p_ == ',') {
-        ++p_;
-      } else if (p_ < end_ && *p_ == ']') {
-        ++p_;
-        return true;
-      } else {
-        return error("',' or ']'");
-      }
-    }
+    } while (consume(','));
+    return consume(']') || error("',' or ']'");
   }
 
   bool parse_object(JsonValue* out, int depth) {
@@ -462,87 +458,70 @@ class JsonParser {
     out->kind_ = JsonKind::kObject;
     std::vector<JsonMember>& members = out->object_->members;
     skip_whitespace();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      return true;
-    }
-    while (true) {
+    if (consume('}')) return true;
+    do {
       skip_whitespace();
-      if (p_ >= end_ || *p_ != '"') return error("a string key");
+      if (!at('"')) return error("a string key");
       JsonMember& member = members.emplace_back();
       if (!parse_string(&member.key)) return false;
       skip_whitespace();
-      if (p_ >= end_ || *p_ != ':') return error("':'");
-      ++p_;
+      if (!consume(':')) return error("':'");
       skip_whitespace();
       if (!parse_value(&member.value, depth)) return false;
       skip_whitespace();
-      if (p_ < end_ && *p_ == ',') {
-        ++p_;
-      } else if (p_ < end_ && *p_ == '}') {
-        ++p_;
-        out->object_->build_index();
-        return true;
-      } else {
-        return error("',' or '}'");
-      }
-    }
+    } while (consume(','));
+    if (!consume('}')) return error("',' or '}'");
+    out->object_->build_index();
+    return true;
   }
 
   bool parse_hex4(uint32_t* code) {
     if (end_ - p_ < 4) return error_at(end_, "4 hex digits");
-    uint32_t value = 0;
-    for (int i = 0; i < 4; ++i, ++p_) {
+    *code = 0;
+    for (const char* stop = p_ + 4; p_ < stop; ++p_) {
       const char c = *p_;
-      uint32_t digit;
-      if (c >= '0' && c <= '9') {
-        digit = c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        digit = c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        digit = c - 'A' + 10;
-      } else {
-        return error("a hex digit");
-      }
-      value = value * 16 + digit;
+      const int digit = c >= '0' && c <= '9'   ? c - '0'
+                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                               : -1;
+      if (digit < 0) return error("a hex digit");
+      *code = *code * 16 + static_cast<uint32_t>(digit);
     }
-    *code = value;
     return true;
   }
 
   static void append_utf8(uint32_t code, std::string* out) {
+    auto put = [out](uint32_t byte) { out->push_back(static_cast<char>(byte)); };
     if (code < 0x80) {
-      out->push_back(static_cast<char>(code));
+      put(code);
     } else if (code < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (code >> 6)));
-      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+      put(0xC0 | code >> 6);
+      put(0x80 | (code & 0x3F));
     } else if (code < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (code >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+      put(0xE0 | code >> 12);
+      put(0x80 | (code >> 6 & 0x3F));
+      put(0x80 | (code & 0x3F));
     } else {
-      out->push_back(static_cast<char>(0xF0 | (code >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+      put(0xF0 | code >> 18);
+      put(0x80 | (code >> 12 & 0x3F));
+      put(0x80 | (code >> 6 & 0x3F));
+      put(0x80 | (code & 0x3F));
     }
   }
 
   bool parse_escape(std::string* out) {
     ++p_;  // '\\'
     if (p_ >= end_) return error("an escape character");
+    constexpr std::string_view kEscapes = "\"\"\\\\//b\bf\fn\nr\rt\t";  // pairs: escape, value
     const char c = *p_++;
-    switch (c) {
-      case '"': out->push_back('"'); return true;
-      case '\\': out->push_back('\\'); return true;
-      case '/': out->push_back('/'); return true;
-      case 'b': out->push_back('\b'); return true;
-      case 'f': out->push_back('\f'); return true;
-      case 'n': out->push_back('\n'); return true;
-      case 'r': out->push_back('\r'); return true;
-      case 't': out->push_back('\t'); return true;
-      case 'u': break;
-      default: return error_at(p_ - 1, "an escape character");
+    if (c != 'u') {
+      for (size_t i = 0; i < kEscapes.size(); i += 2) {
+        if (kEscapes[i] == c) {
+          out->push_back(kEscapes[i + 1]);
+          return true;
+        }
+      }
+      return error_at(p_ - 1, "an escape character");
     }
     uint32_t code;
     if (!parse_hex4(&code)) return false;
@@ -564,45 +543,42 @@ class JsonParser {
   size_t utf8_length() const {
     const auto* s = reinterpret_cast<const unsigned char*>(p_);
     const size_t left = static_cast<size_t>(end_ - p_);
-    auto cont = [&](size_t i, unsigned lo, unsigned hi) {
+    auto in = [&](size_t i, unsigned lo, unsigned hi) {
       return i < left && s[i] >= lo && s[i] <= hi;
     };
     const unsigned b = s[0];
-    if (b >= 0xC2 && b <= 0xDF) return cont(1, 0x80, 0xBF) ? 2 : 0;
-    if (b >= 0xE0 && b <= 0xEF) {
-      const unsigned lo = b == 0xE0 ? 0xA0 : 0x80;
-      const unsigned hi = b == 0xED ? 0x9F : 0xBF;
-      return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
+    if (b >= 0xC2 && b <= 0xDF) return in(1, 0x80, 0xBF) ? 2 : 0;
+    if (b >= 0xE0 && b <= 0xEF) {  // no overlong forms, no surrogates
+      const bool ok = in(1, b == 0xE0 ? 0xA0 : 0x80, b == 0xED ? 0x9F : 0xBF) && in(2, 0x80, 0xBF);
+      return ok ? 3 : 0;
     }
-    if (b >= 0xF0 && b <= 0xF4) {
-      const unsigned lo = b == 0xF0 ? 0x90 : 0x80;
-      const unsigned hi = b == 0xF4 ? 0x8F : 0xBF;
-      return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+    if (b >= 0xF0 && b <= 0xF4) {  // no overlong forms, nothing past U+10FFFF
+      const bool ok = in(1, b == 0xF0 ? 0x90 : 0x80, b == 0xF4 ? 0x8F : 0xBF) &&
+                      in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF);
+      return ok ? 4 : 0;
     }
     return 0;
   }
 
   bool parse_string(std::string* out) {
-    ++p_;  // '"'
-    const char* run = p_;
+    ++p_;                  // '"'
+    const char* run = p_;  // the bytes since the last escape, copied in one go
     while (true) {
-      while (p_ < end_) {
-        const auto c = static_cast<unsigned char>(*p_);
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20 &&
+             static_cast<unsigned char>(*p_) < 0x80) {
         ++p_;
       }
       if (p_ >= end_) return error("'\"' closing the string");
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
+      if (*p_ == '"') {
         out->append(run, p_ - run);
         ++p_;
         return true;
       }
-      if (c == '\\') {
+      if (*p_ == '\\') {
         out->append(run, p_ - run);
         if (!parse_escape(out)) return false;
         run = p_;
-      } else if (c < 0x20) {
+      } else if (static_cast<unsigned char>(*p_) < 0x20) {
         return error("an escaped control character");
       } else {
         const size_t length = utf8_length();
@@ -612,82 +588,58 @@ class JsonParser {
     }
   }
 
-  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-  // The value of a literal that from_chars found out of double's range: infinity or zero,
-  // according to the decimal exponent of its first significant digit.
+  // What a literal beyond double's range means, as Python reads it: infinity if its first
+  // significant digit lies left of the decimal point once the exponent is applied, else zero.
   static double out_of_range_value(std::string_view literal) {
     const bool negative = literal.front() == '-';
-    int64_t magnitude = 0;  // position of the first significant digit relative to the point
-    bool seen_significant = false, after_point = false;
-    size_t i = negative ? 1 : 0;
-    for (; i < literal.size() && literal[i] != 'e' && literal[i] != 'E'; ++i) {
-      const char c = literal[i];
-      if (c == '.') {
-        after_point = true;
-      } else if (!seen_significant && c != '0') {
-        seen_significant = true;
-        magnitude += after_point ? 0 : 1;
-      } else if (!seen_significant && after_point) {
-        --magnitude;
-      } else if (seen_significant && !after_point) {
-        ++magnitude;
-      }
-    }
-    int64_t exponent = 0;
-    if (i < literal.size()) {
-      ++i;
-      const bool exponent_negative = i < literal.size() && literal[i] == '-';
-      if (i < literal.size() && (literal[i] == '-' || literal[i] == '+')) ++i;
-      for (; i < literal.size() && exponent < 1'000'000'000; ++i) {
+    if (negative) literal.remove_prefix(1);
+    const size_t e = std::min(literal.find_first_of("eE"), literal.size());
+    int64_t exponent = 0;  // saturates: past double's range only its sign matters
+    for (size_t i = e + 1; i < literal.size(); ++i) {
+      if (literal[i] >= '0' && literal[i] <= '9' && exponent < 1'000'000'000) {
         exponent = exponent * 10 + (literal[i] - '0');
       }
-      if (exponent_negative) exponent = -exponent;
     }
-    const double value = magnitude + exponent > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+    if (e + 1 < literal.size() && literal[e + 1] == '-') exponent = -exponent;
+    const std::string_view mantissa = literal.substr(0, e);
+    const auto point = static_cast<int64_t>(std::min(mantissa.find('.'), mantissa.size()));
+    const size_t first = mantissa.find_first_of("123456789");
+    if (first == std::string_view::npos) return negative ? -0.0 : 0.0;
+    // Where the first significant digit sits: 1 for "5", 0 for "0.5", -1 for "0.05".
+    const auto f = static_cast<int64_t>(first);
+    const int64_t position = f < point ? point - f : point - f + 1;
+    const double value = position + exponent > 0 ? HUGE_VAL : 0.0;
     return negative ? -value : value;
   }
 
   bool parse_number(JsonValue* out) {
     const char* start = p_;
-    if (*p_ == '-') {
-      ++p_;
-      if (consume_literal("Infinity")) {
-        *out = JsonValue::make_double(-std::numeric_limits<double>::infinity());
-        return true;
-      }
-    }
-    if (p_ >= end_ || !is_digit(*p_)) return error(p_ == start ? "a value" : "a digit");
-    if (*p_ == '0') {
-      ++p_;
-    } else {
-      while (p_ < end_ && is_digit(*p_)) ++p_;
-    }
+    if (at('-')) ++p_;
+    if (!at_digit()) return error(p_ == start ? "a value" : "a digit");
+    if (!consume('0')) skip_digits();  // no leading zeros
     bool integral = true;
-    if (p_ < end_ && *p_ == '.') {
+    if (at('.')) {
       ++p_;
-      if (p_ >= end_ || !is_digit(*p_)) return error("a digit after '.'");
-      while (p_ < end_ && is_digit(*p_)) ++p_;
+      if (!at_digit()) return error("a digit after '.'");
+      skip_digits();
       integral = false;
     }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+    if (at('e') || at('E')) {
       ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ >= end_ || !is_digit(*p_)) return error("a digit in the exponent");
-      while (p_ < end_ && is_digit(*p_)) ++p_;
+      if (at('+') || at('-')) ++p_;
+      if (!at_digit()) return error("a digit in the exponent");
+      skip_digits();
       integral = false;
     }
     out->kind_ = JsonKind::kNumber;
-    if (integral) {
-      int64_t value;
-      if (std::from_chars(start, p_, value).ec == std::errc()) {
-        out->is_int_ = true;
-        out->number_ = {value, static_cast<double>(value)};
-        return true;
-      }
+    int64_t int_value;
+    if (integral && std::from_chars(start, p_, int_value).ec == std::errc()) {
+      out->is_int_ = true;
+      out->number_ = {int_value, static_cast<double>(int_value)};
+      return true;
     }
     double value;
-    const auto result = std::from_chars(start, p_, value);
+    const std::from_chars_result result = std::from_chars(start, p_, value);
     if (result.ec == std::errc::result_out_of_range) {
       value = out_of_range_value(std::string_view(start, p_ - start));
     } else if (result.ec != std::errc() || result.ptr != p_) {
@@ -703,6 +655,8 @@ class JsonParser {
   Status error_;
 };
 
-Result<JsonValue> parse_json(std::string_view text) { return JsonParser(text).parse(); }
+Result<JsonValue> parse_json(std::string_view text) {
+  return JsonParser(text).parse();
+}
 
 }  // namespace kiln

@@ -1,11 +1,12 @@
 // A small read-mostly JSON DOM (RFC 8259) for the program archive's `*.json` files.
 //
 // A JsonValue owns its whole subtree. Values are immutable once built (by parse_json or the make_*
-// factories), so one value may be read from many threads at once. Pointers and spans returned by the
-// accessors live as long as the value they came from and do not survive moving or assigning to it.
+// factories), so one value may be read from many threads at once. Pointers and spans returned by
+// the accessors live as long as the value they came from and do not survive moving or assigning to
+// it.
 //
-// Beyond RFC 8259, parse_json accepts the `NaN`, `Infinity` and `-Infinity` that Python's json.dumps
-// writes for non-finite floats.
+// Beyond RFC 8259, parse_json accepts the `NaN`, `Infinity` and `-Infinity` that Python's
+// json.dumps writes for non-finite floats.
 #pragma once
 
 #include <cstddef>
@@ -55,13 +56,16 @@ class JsonValue {
   bool is_array() const { return kind_ == JsonKind::kArray; }
   bool is_object() const { return kind_ == JsonKind::kObject; }
 
-  // Unchecked accessors: calling one on the wrong kind is a bug (the result is unspecified).
-  bool as_bool() const { return bool_; }
-  int64_t as_int() const { return number_.int_value; }
-  double as_double() const { return number_.double_value; }  // any number, integers included
-  const std::string& as_string() const { return string_; }
-  std::span<const JsonValue> as_array() const { return array_; }
-  std::span<const JsonMember> members() const;  // empty unless an object
+  // Unchecked accessors, for after an is_*() test: on another kind they give false, 0, an empty
+  // string or an empty span rather than failing.
+  bool as_bool() const { return is_bool() && bool_; }
+  int64_t as_int() const { return is_int() ? number_.int_value : 0; }
+  double as_double() const { return is_number() ? number_.double_value : 0; }  // integers too
+  const std::string& as_string() const;
+  std::span<const JsonValue> as_array() const {
+    return is_array() ? std::span<const JsonValue>(array_) : std::span<const JsonValue>();
+  }
+  std::span<const JsonMember> members() const;
 
   // Elements of an array or members of an object; 0 otherwise.
   size_t size() const;
@@ -100,7 +104,7 @@ class JsonValue {
   std::string describe() const;  // for error messages: "string", "number 1.5", ...
   void append_json(std::string* out) const;
 
-  friend class JsonParser;
+  friend class JsonParser;  // builds values in place
 
   struct Number {
     int64_t int_value;

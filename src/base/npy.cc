@@ -59,7 +59,8 @@ class HeaderParser {
         KILN_RETURN_IF_ERROR(parse_shape(&array->shape));
         seen_shape = true;
       } else {
-        return fail(str_cat("one of the keys 'descr', 'fortran_order', 'shape', found '", key, "'"));
+        return fail(
+            str_cat("one of the keys 'descr', 'fortran_order', 'shape', found '", key, "'"));
       }
       skip_spaces();
       if (peek() == ',') {
@@ -151,7 +152,8 @@ class HeaderParser {
 Result<uint64_t> element_count(std::span<const int64_t> shape) {
   uint64_t count = 1;
   for (const int64_t dim : shape) {
-    if (dim < 0) return invalid_argument("expected non-negative dims, found shape ", shape_string(shape));
+    if (dim < 0)
+      return invalid_argument("expected non-negative dims, found shape ", shape_string(shape));
     if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(dim)) {
       return invalid_argument("shape ", shape_string(shape), " has too many elements");
     }
@@ -170,8 +172,8 @@ Result<uint64_t> byte_count(std::string_view descr, std::span<const int64_t> sha
 }
 
 std::string npy_header(std::string_view descr, std::span<const int64_t> shape) {
-  std::string dict = str_cat("{'descr': '", descr, "', 'fortran_order': False, 'shape': ",
-                             shape_string(shape), ", }");
+  std::string dict = str_cat("{'descr': '", descr,
+                             "', 'fortran_order': False, 'shape': ", shape_string(shape), ", }");
   // Version 1.0 has a 2-byte header length; version 2.0 exists for longer headers.
   size_t prefix = kMagic.size() + 2 + 2;
   if (dict.size() + 1 + prefix + kAlignment > 0xFFFF) prefix = kMagic.size() + 2 + 4;
@@ -213,13 +215,14 @@ Result<size_t> npy_item_size(std::string_view descr) {
                type == "i8") {
       if (order == '<') return static_cast<size_t>(type[1] - '0');
       if (order == '>') {
-        return unsupported("big-endian .npy dtype '", descr, "' is not supported; save the array "
-                           "with a little-endian dtype (e.g. '<", type, "')");
+        return unsupported("big-endian .npy dtype '", descr, "' is not supported; save the ",
+                           "array with a little-endian dtype (e.g. '<", type, "')");
       }
     }
   }
-  return unsupported(".npy dtype '", descr,
-                     "' is not supported; expected one of <f4, <f2, <f8, <i8, <i4, <i2, |i1, |u1, |b1");
+  return unsupported(
+      ".npy dtype '", descr,
+      "' is not supported; expected one of <f4, <f2, <f8, <i8, <i4, <i2, |i1, |u1, |b1");
 }
 
 Result<NpyArray> read_npy(std::string_view bytes) {
@@ -237,16 +240,15 @@ Result<NpyArray> read_npy(std::string_view bytes) {
   if (major >= 2) {
     if (bytes.size() < 12) return data_loss(".npy file is truncated: it ends inside its preamble");
     header_start = 12;
-    header_length = header_length | static_cast<uint64_t>(u[10]) << 16 |
-                    static_cast<uint64_t>(u[11]) << 24;
+    header_length =
+        header_length | static_cast<uint64_t>(u[10]) << 16 | static_cast<uint64_t>(u[11]) << 24;
   }
   if (header_length > bytes.size() - header_start) {
     return data_loss(".npy file is truncated: expected a header of ", header_length,
                      " bytes, found ", bytes.size() - header_start);
   }
   NpyArray array;
-  KILN_RETURN_IF_ERROR(
-      HeaderParser(bytes.substr(header_start, header_length)).parse(&array));
+  KILN_RETURN_IF_ERROR(HeaderParser(bytes.substr(header_start, header_length)).parse(&array));
   KILN_ASSIGN_OR_RETURN(const size_t item_size, npy_item_size(array.descr));
   if (item_size == 1) array.descr[0] = '|';
   size_t large_dims = 0;
@@ -272,8 +274,7 @@ Result<NpyArray> read_npy_file(const std::string& path) {
   return array;
 }
 
-Status check_npy_array(std::string_view descr, std::span<const int64_t> shape,
-                       size_t data_size) {
+Status check_npy_array(std::string_view descr, std::span<const int64_t> shape, size_t data_size) {
   KILN_ASSIGN_OR_RETURN(const uint64_t expected, byte_count(descr, shape));
   if (expected != data_size) {
     return invalid_argument("shape ", shape_string(shape), " of ", descr, " needs ", expected,

@@ -1,5 +1,6 @@
 #include "frontend/graph_deserializer.h"
 
+#include <limits>
 #include <unordered_map>
 
 #include "ir/schema_defaults.h"
@@ -9,6 +10,18 @@ namespace kiln::frontend {
 namespace {
 
 using ir::BaseType;
+
+// The export schema writes non-finite floats as strings ("-Infinity", "NaN").
+Result<double> json_float(const JsonValue& v) {
+  if (v.is_string()) {
+    const std::string& s = v.as_string();
+    if (s == "Infinity" || s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity" || s == "-inf") return -std::numeric_limits<double>::infinity();
+    if (s == "NaN" || s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    return data_loss("expected a float, found the string '", s, "'");
+  }
+  return v.expect_double();
+}
 
 class Deserializer {
  public:
@@ -188,7 +201,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
     return ir::Argument(n);
   }
   if (kind == "as_float") {
-    KILN_ASSIGN_OR_RETURN(double d, v.expect_double());
+    KILN_ASSIGN_OR_RETURN(double d, json_float(v));
     return ir::Argument(d);
   }
   if (kind == "as_bool") {
@@ -207,7 +220,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
     KILN_ASSIGN_OR_RETURN(auto items, v.expect_array());
     std::vector<double> values;
     for (const JsonValue& item : items) {
-      KILN_ASSIGN_OR_RETURN(double d, item.expect_double());
+      KILN_ASSIGN_OR_RETURN(double d, json_float(item));
       values.push_back(d);
     }
     return ir::Argument(std::move(values));
@@ -227,7 +240,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
       return wants_float ? ir::Argument(static_cast<double>(n)) : ir::Argument(n);
     }
     if (const JsonValue* c = v.find("as_float")) {
-      KILN_ASSIGN_OR_RETURN(double d, c->expect_double());
+      KILN_ASSIGN_OR_RETURN(double d, json_float(*c));
       return ir::Argument(d);
     }
     if (const JsonValue* c = v.find("as_bool")) {

@@ -23,8 +23,7 @@ Status inflate_raw_into(std::span<const uint8_t> compressed, std::span<uint8_t> 
 
 // The same, into a new buffer of `expected_size` bytes. A size that the input could not produce
 // (DEFLATE expands at most ~1032:1) is refused before anything is allocated.
-Result<std::vector<uint8_t>> inflate_raw(std::span<const uint8_t> compressed,
-                                         size_t expected_size);
+Result<std::vector<uint8_t>> inflate_raw(std::span<const uint8_t> compressed, size_t expected_size);
 
 // The most bytes `compressed_size` bytes of DEFLATE can decompress to.
 size_t inflate_size_bound(size_t compressed_size);

@@ -33,7 +33,9 @@ uint32_t load32(const char* p) {
   return static_cast<uint32_t>(u[0]) | static_cast<uint32_t>(u[1]) << 8 |
          static_cast<uint32_t>(u[2]) << 16 | static_cast<uint32_t>(u[3]) << 24;
 }
-uint64_t load64(const char* p) { return load32(p) | static_cast<uint64_t>(load32(p + 4)) << 32; }
+uint64_t load64(const char* p) {
+  return load32(p) | static_cast<uint64_t>(load32(p + 4)) << 32;
+}
 
 std::string hex(uint32_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -111,8 +113,8 @@ Result<Directory> read_directory_location(std::string_view bytes) {
   directory.offset = load32(end + 16);
   directory.end = end_pos;
 
-  const bool has_locator = end_pos >= kZip64LocatorSize &&
-                           load32(end - kZip64LocatorSize) == kZip64LocatorSignature;
+  const bool has_locator =
+      end_pos >= kZip64LocatorSize && load32(end - kZip64LocatorSize) == kZip64LocatorSignature;
   if (has_locator) {
     const char* locator = end - kZip64LocatorSize;
     const uint64_t record_pos = load64(locator + 8);
@@ -122,9 +124,8 @@ Result<Directory> read_directory_location(std::string_view bytes) {
     }
     const char* record = bytes.data() + record_pos;
     if (load32(record) != kZip64EndSignature) {
-      return data_loss("ZIP archive is corrupt: expected the ZIP64 end of central directory "
-                       "record at byte ",
-                       record_pos);
+      return data_loss("ZIP archive is corrupt: expected the ZIP64 end of central directory record",
+                       " at byte ", record_pos);
     }
     if (load32(record + 16) != 0 || load32(record + 20) != 0 || load32(locator + 4) != 0 ||
         load64(record + 24) != load64(record + 32)) {
@@ -136,7 +137,7 @@ Result<Directory> read_directory_location(std::string_view bytes) {
     directory.end = record_pos;
   } else if (directory.entries == 0xFFFF || directory.size == 0xFFFFFFFF ||
              directory.offset == 0xFFFFFFFF) {
-    return data_loss("ZIP archive is corrupt: the end of central directory record defers to a "
+    return data_loss("ZIP archive is corrupt: the end of central directory record defers to a ",
                      "ZIP64 record, but there is no ZIP64 locator");
   } else if (disk != 0 || directory_disk != 0 || disk_entries != directory.entries) {
     return unsupported("multi-disk (spanned) ZIP archives are not supported");
@@ -155,14 +156,14 @@ Result<Directory> read_directory_location(std::string_view bytes) {
 }
 
 // Replaces the 32-bit fields that hold 0xFFFFFFFF with the values of the ZIP64 extra field.
-Status apply_zip64_extra(std::string_view extra, uint32_t raw_uncompressed,
-                         uint32_t raw_compressed, uint32_t raw_offset, ZipEntry* entry,
-                         uint64_t* local_offset) {
+Status apply_zip64_extra(std::string_view extra, uint32_t raw_uncompressed, uint32_t raw_compressed,
+                         uint32_t raw_offset, ZipEntry* entry, uint64_t* local_offset) {
   while (extra.size() >= 4) {
     const uint16_t id = load16(extra.data());
     const uint16_t size = load16(extra.data() + 2);
     if (size > extra.size() - 4) {
-      return data_loss("ZIP entry '", entry->name, "': extra field ", hex(id), " of ", size, " bytes runs past the end of the extra data");
+      return data_loss("ZIP entry '", entry->name, "': extra field ", hex(id), " of ", size,
+                       " bytes runs past the end of the extra data");
     }
     if (id == kZip64ExtraId) {
       std::string_view field = extra.substr(4, size);
@@ -315,8 +316,8 @@ uint32_t crc32(std::string_view data, uint32_t crc) {
 Status verify_crc(const ZipEntry& entry, std::string_view data) {
   const uint32_t actual = crc32(data);
   if (actual != entry.crc32) {
-    return data_loss("ZIP entry '", entry.name, "' is corrupt: expected CRC-32 ",
-                     hex(entry.crc32), ", found ", hex(actual));
+    return data_loss("ZIP entry '", entry.name, "' is corrupt: expected CRC-32 ", hex(entry.crc32),
+                     ", found ", hex(actual));
   }
   return ok_status();
 }

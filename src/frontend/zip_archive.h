@@ -7,8 +7,8 @@
 // storage string).
 //
 // Supported: stored (0) and deflated (8) entries, ZIP64 sizes and offsets, archive comments, local
-// headers whose extra fields differ from the central directory's (as PyTorch's writer makes to align
-// data). Not supported: encryption, other compression methods, multi-disk archives.
+// headers whose extra fields differ from the central directory's (as PyTorch's writer makes to
+// align data). Not supported: encryption, other compression methods, multi-disk archives.
 #pragma once
 
 #include <cstddef>

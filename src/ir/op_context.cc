@@ -109,6 +109,19 @@ std::optional<double> OpContext::optional_float(size_t i) {
   return 0.0;
 }
 
+std::optional<std::vector<double>> OpContext::optional_floats(size_t i) {
+  if (is_none(i)) return std::nullopt;
+  const Argument& arg = node_.args[i];
+  if (auto* list = std::get_if<std::vector<double>>(&arg)) return *list;
+  if (auto* ints = std::get_if<std::vector<SymInt>>(&arg)) {  // [2, 2] written as ints
+    std::vector<double> result;
+    for (const SymInt& s : *ints) result.push_back(static_cast<double>(resolve_int(s)));
+    return result;
+  }
+  fail(i, "a list of floats");
+  return std::vector<double>{};
+}
+
 bool OpContext::bool_arg(size_t i) {
   if (auto v = optional_bool(i)) return *v;
   fail(i, "a bool");

@@ -62,6 +62,7 @@ class OpContext {
   std::optional<std::vector<int64_t>> optional_ints(size_t i);
   double float_arg(size_t i);
   std::optional<double> optional_float(size_t i);
+  std::optional<std::vector<double>> optional_floats(size_t i);  // float[]?
   bool bool_arg(size_t i);
   std::optional<bool> optional_bool(size_t i);
   Scalar scalar(size_t i);

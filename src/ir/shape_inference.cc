@@ -11,7 +11,7 @@ struct BuiltTable {
                       register_reduction_inference, register_linalg_inference,
                       register_normalization_inference, register_pooling_inference,
                       register_shape_op_inference, register_indexing_inference,
-                      register_factory_inference}) {
+                      register_factory_inference, register_resize_inference}) {
       Status s = reg(table);
       if (!s.ok() && status.ok()) status = std::move(s);
     }

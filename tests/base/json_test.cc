@@ -88,8 +88,7 @@ TEST(JsonTest, PythonNonFiniteNumbers) {
 TEST(JsonTest, Strings) {
   EXPECT_EQ(parse_ok(R"("")").as_string(), "");
   EXPECT_EQ(parse_ok(R"("abc")").as_string(), "abc");
-  EXPECT_EQ(parse_ok(R"("a\"b\\c\/d\be\ff\ng\rh\ti")").as_string(),
-            "a\"b\\c/d\be\ff\ng\rh\ti");
+  EXPECT_EQ(parse_ok(R"("a\"b\\c\/d\be\ff\ng\rh\ti")").as_string(), "a\"b\\c/d\be\ff\ng\rh\ti");
   EXPECT_EQ(parse_ok(R"("\u0041\u00e9\u20AC")").as_string(), "A\xC3\xA9\xE2\x82\xAC");
   EXPECT_EQ(parse_ok(R"("\u0000")").as_string(), std::string(1, '\0'));
   // A surrogate pair becomes one four-byte UTF-8 sequence (U+1F600).
@@ -214,10 +213,23 @@ TEST(JsonTest, SchemaAccessors) {
   EXPECT_EQ(*parse_ok("-5").expect_int(), -5);
 }
 
+TEST(JsonTest, UncheckedAccessorsOnTheWrongKindAreHarmless) {
+  const JsonValue text = parse_ok(R"("x")");
+  EXPECT_FALSE(text.as_bool());
+  EXPECT_EQ(text.as_int(), 0);
+  EXPECT_EQ(text.as_double(), 0.0);
+  EXPECT_TRUE(text.as_array().empty());
+  EXPECT_TRUE(text.members().empty());
+  EXPECT_EQ(parse_ok("[1]").as_string(), "");
+  EXPECT_EQ(parse_ok("1.5").as_int(), 0);
+  EXPECT_FALSE(parse_ok("1").as_bool());
+}
+
 TEST(JsonTest, Factories) {
   std::vector<JsonMember> members;
   members.push_back({"name", JsonValue::make_string("conv")});
-  members.push_back({"dims", JsonValue::make_array({JsonValue::make_int(3), JsonValue::make_int(4)})});
+  members.push_back(
+      {"dims", JsonValue::make_array({JsonValue::make_int(3), JsonValue::make_int(4)})});
   members.push_back({"scale", JsonValue::make_double(0.5)});
   members.push_back({"bias", JsonValue::make_bool(true)});
   members.push_back({"none", JsonValue()});
@@ -255,18 +267,29 @@ TEST(JsonTest, Quote) {
 TEST(JsonTest, ErrorsNameLineAndColumn) {
   EXPECT_EQ(parse_error("{\n  \"a\": tru\n}"),
             "invalid JSON at line 2 column 8: expected a value, found 't'");
-  EXPECT_EQ(parse_error("[1, 2"), "invalid JSON at line 1 column 6: expected ',' or ']', found end of input");
-  EXPECT_EQ(parse_error(""), "invalid JSON at line 1 column 1: expected a value, found end of input");
+  EXPECT_EQ(parse_error("[1, 2"),
+            "invalid JSON at line 1 column 6: expected ',' or ']', found end of input");
+  EXPECT_EQ(parse_error(""),
+            "invalid JSON at line 1 column 1: expected a value, found end of input");
   EXPECT_EQ(parse_error("{\"a\" 1}"), "invalid JSON at line 1 column 6: expected ':', found '1'");
-  EXPECT_EQ(parse_error("[1]\n\n x"), "invalid JSON at line 3 column 2: expected end of input, found 'x'");
-  EXPECT_EQ(parse_error("\x01"), "invalid JSON at line 1 column 1: expected a value, found byte 0x01");
+  EXPECT_EQ(parse_error("[1]\n\n x"),
+            "invalid JSON at line 3 column 2: expected end of input, found 'x'");
+  EXPECT_EQ(parse_error("\x01"),
+            "invalid JSON at line 1 column 1: expected a value, found byte 0x01");
 }
 
 TEST(JsonTest, RejectsNonJson) {
-  for (const char* text :
-       {"[1,]", "{\"a\":1,}", "{,}", "[,1]", "01", "-01", "1.", ".5", "+1", "1e", "1e+", "--1", "-",
-        "'a'", "{a: 1}", "{1: 2}", "[1 2]", "// c\n1", "/* c */ 1", "True", "nul", "[", "{", "]",
-        "}", "\"", "{\"a\"", "{\"a\":", "1 2", "[1]]", "0x10", "1.5.5", "\xEF\xBB\xBF{}"}) {
+  for (const char* text : {"[1,]",      "{\"a\":1,}", "{,}",
+                           "[,1]",      "01",         "-01",
+                           "1.",        ".5",         "+1",
+                           "1e",        "1e+",        "--1",
+                           "-",         "'a'",        "{a: 1}",
+                           "{1: 2}",    "[1 2]",      "// c\n1",
+                           "/* c */ 1", "True",       "nul",
+                           "[",         "{",          "]",
+                           "}",         "\"",         "{\"a\"",
+                           "{\"a\":",   "1 2",        "[1]]",
+                           "0x10",      "1.5.5",      "\xEF\xBB\xBF{}"}) {
     parse_error(text);
   }
 }
@@ -307,8 +330,9 @@ TEST(JsonTest, ParsesLargeDocument) {
     if (i > 0) text += ",";
     text += R"({"target": "aten.convolution.default", "inputs": [{"name": "input", "arg": )"
             R"({"as_tensor": {"name": "buf)" +
-            std::to_string(i) + R"("}}}, {"name": "stride", "arg": {"as_ints": [1, 1]}}], )"
-                                R"("metadata": {"val": 1.5e-3}})";
+            std::to_string(i) +
+            R"("}}}, {"name": "stride", "arg": {"as_ints": [1, 1]}}], )"
+            R"("metadata": {"val": 1.5e-3}})";
   }
   text += "]}";
   JsonValue v = parse_ok(text);

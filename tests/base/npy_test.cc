@@ -172,8 +172,8 @@ TEST(NpyTest, HeaderVariants) {
   EXPECT_EQ(array->shape, (std::vector<int64_t>{2}));
   EXPECT_EQ(values_of<int32_t>(*array), (std::vector<int32_t>{7, 8}));
   // One-byte types may carry any byte-order mark; they read back as '|'.
-  Result<NpyArray> u1 = read_npy(
-      with_header("{'descr': '<u1', 'fortran_order': False, 'shape': (1,), }", std::string(1, 'x')));
+  Result<NpyArray> u1 = read_npy(with_header(
+      "{'descr': '<u1', 'fortran_order': False, 'shape': (1,), }", std::string(1, 'x')));
   ASSERT_TRUE(u1.ok()) << u1.status().to_string();
   EXPECT_EQ(u1->descr, "|u1");
 }
@@ -198,8 +198,7 @@ TEST(NpyTest, CorruptHeaders) {
       {"{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", StatusCode::kDataLoss, "'('"},
       {"{'descr': <f4, 'fortran_order': False, 'shape': (4,), }", StatusCode::kDataLoss,
        "quoted string"},
-      {"{'descr: '<f4', 'fortran_order': False, 'shape': (4,), }", StatusCode::kDataLoss,
-       "':'"},
+      {"{'descr: '<f4', 'fortran_order': False, 'shape': (4,), }", StatusCode::kDataLoss, "':'"},
       {"'descr': '<f4'", StatusCode::kDataLoss, "'{'"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,) ", StatusCode::kDataLoss,
        "',' or '}'"},
@@ -271,9 +270,9 @@ TEST(NpyTest, WriteMatchesNumpyExactly) {
   const std::string ours =
       write_npy("<f4", shape, bytes_of(std::vector<float>{0, 0.5, 1, 1.5, 2, 2.5}));
   EXPECT_EQ(ours, numpy_bytes);
-  EXPECT_EQ(write_npy("|u1", std::vector<int64_t>{4},
-                      bytes_of(std::vector<uint8_t>{0, 1, 200, 255})),
-            read_bytes(data_path("u1_4.npy")));
+  EXPECT_EQ(
+      write_npy("|u1", std::vector<int64_t>{4}, bytes_of(std::vector<uint8_t>{0, 1, 200, 255})),
+      read_bytes(data_path("u1_4.npy")));
   EXPECT_EQ(write_npy("<f8", {}, bytes_of(std::vector<double>{3.25})),
             read_bytes(data_path("f8_scalar.npy")));
 }
@@ -285,8 +284,10 @@ TEST(NpyTest, WriteReadRoundTrip) {
     size_t item_size;
   };
   const std::vector<Case> cases = {
-      {"<f4", {2, 3}, 4}, {"<f2", {5}, 2},      {"<i4", {}, 4},    {"<i8", {0, 3}, 8},
-      {"|b1", {2, 2}, 1}, {"<f8", {1, 1, 1}, 8}, {"|u1", {7}, 1},  {"|i1", {3}, 1},
+      {"<f4", {2, 3}, 4}, {"<f2", {5}, 2},
+      {"<i4", {}, 4},     {"<i8", {0, 3}, 8},
+      {"|b1", {2, 2}, 1}, {"<f8", {1, 1, 1}, 8},
+      {"|u1", {7}, 1},    {"|i1", {3}, 1},
       {"<i2", {2, 1}, 2}, {"<f4", std::vector<int64_t>(32, 1), 4},
   };
   for (const Case& c : cases) {

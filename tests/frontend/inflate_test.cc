@@ -15,9 +15,9 @@ using Bytes = std::vector<uint8_t>;
 
 // The generators of tests/data/make_zip_npy_fixtures.py.
 std::string lcg_text(size_t size) {
-  static const char* const kWords[16] = {"tensor", "graph", "kernel", "node",   "shape", "weight",
-                                         "bias",   "relu",  "conv",   "matmul", "add",   "mul",
-                                         "softmax", "layer", "norm",  "x"};
+  static const char* const kWords[16] = {"tensor",  "graph", "kernel", "node",   "shape", "weight",
+                                         "bias",    "relu",  "conv",   "matmul", "add",   "mul",
+                                         "softmax", "layer", "norm",   "x"};
   uint64_t x = 12345;
   std::string out;
   while (out.size() < size) {
@@ -44,7 +44,9 @@ Bytes fixture(const std::string& name) {
   return Bytes(s.begin(), s.end());
 }
 
-std::string as_string(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+std::string as_string(const Bytes& bytes) {
+  return std::string(bytes.begin(), bytes.end());
+}
 
 // Inflates and expects success.
 std::string inflate_ok(const Bytes& compressed, size_t size) {
@@ -109,8 +111,9 @@ class BitWriter {
 TEST(InflateTest, TinyStreamsFromZlib) {
   EXPECT_EQ(inflate_ok({0x03, 0x00}, 0), "");
   EXPECT_EQ(inflate_ok({0x4b, 0x04, 0x00}, 1), "a");
-  EXPECT_EQ(inflate_ok({0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7, 0x51, 0xc8, 0x40, 0xa2, 0x14, 0x01}, 20),
-            "hello, hello, hello!");
+  EXPECT_EQ(
+      inflate_ok({0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7, 0x51, 0xc8, 0x40, 0xa2, 0x14, 0x01}, 20),
+      "hello, hello, hello!");
   // A match that overlaps its own output (distance 2, length 30).
   EXPECT_EQ(inflate_ok({0x4b, 0x4c, 0x4a, 0xc4, 0x0b, 0x01}, 32),
             "abababababababababababababababab");

@@ -38,7 +38,8 @@ void expect_linear_program(const std::shared_ptr<ir::Program>& program) {
   auto executor = Executor::create(program, cpu::cpu_backend());
   ASSERT_TRUE(executor.ok()) << executor.status().message();
   Tensor x = testing::make_tensor(DType::kFloat32, {2, 4}, {1, 0, 0, 0, 0, 1, 1, -1});
-  auto outputs = (*executor)->run({x});
+  std::vector<Tensor> inputs = {x};
+  auto outputs = (*executor)->run(inputs);
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   ASSERT_EQ(outputs->size(), 2u);
   // Row 0: W[:, 0] + b = [0.5, -0.6, 0.8]; row 1: W[:,1] + W[:,2] - W[:,3] + b = [0.5, -0.6, 0.8].
@@ -77,8 +78,10 @@ TEST(Pt2ReaderTest, WeightsOutliveTheReader) {
 
 TEST(Pt2ReaderTest, InputOutsideRangeIsRejected) {
   auto program = *read_program_file(fixture("linear.pt2"));
-  auto executor = *Executor::create(program, cpu::cpu_backend());
-  auto result = executor->run({testing::make_tensor(DType::kFloat32, {65, 4}, {0})});
+  auto executor = Executor::create(program, cpu::cpu_backend());
+  ASSERT_TRUE(executor.ok());
+  std::vector<Tensor> inputs = {testing::make_tensor(DType::kFloat32, {65, 4}, {0})};
+  auto result = (*executor)->run(inputs);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kOutOfRange);
   EXPECT_NE(result.status().message().find("expected a value in [2, 64]"), std::string::npos)
@@ -113,7 +116,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArchive{"short_weight.pt2", StatusCode::kDataLoss, "found 8"},
                       BadArchive{"unknown_op.pt2", StatusCode::kUnsupported,
                                  "calls torch.ops.aten.not_an_op.default"},
-                      BadArchive{"no_such_file.pt2", StatusCode::kIoError, "no_such_file.pt2"}));
+                      BadArchive{"no_such_file.pt2", StatusCode::kNotFound, "no_such_file.pt2"}));
 
 TEST(Pt2ReaderTest, EveryTruncationFailsCleanly) {
   const std::string bytes = read_bytes(fixture("linear.pt2"));

@@ -13,9 +13,9 @@ namespace {
 
 // The generators of tests/data/make_zip_npy_fixtures.py.
 std::string lcg_text(size_t size) {
-  static const char* const kWords[16] = {"tensor", "graph", "kernel", "node",   "shape", "weight",
-                                         "bias",   "relu",  "conv",   "matmul", "add",   "mul",
-                                         "softmax", "layer", "norm",  "x"};
+  static const char* const kWords[16] = {"tensor",  "graph", "kernel", "node",   "shape", "weight",
+                                         "bias",    "relu",  "conv",   "matmul", "add",   "mul",
+                                         "softmax", "layer", "norm",   "x"};
   uint64_t x = 12345;
   std::string out;
   while (out.size() < size) {
@@ -321,7 +321,9 @@ TEST(ZipArchiveTest, EncryptedEntriesAreUnsupported) {
             "ZIP entry 'secret.bin' is encrypted, which kiln does not support");
 }
 
-Status open_error(const std::string& bytes) { return ZipArchive::open(bytes).take_status(); }
+Status open_error(const std::string& bytes) {
+  return ZipArchive::open(bytes).take_status();
+}
 
 TEST(ZipArchiveTest, CorruptHeaders) {
   {
@@ -341,9 +343,9 @@ TEST(ZipArchiveTest, CorruptHeaders) {
     const size_t data_offset = layout.local_headers[1] + 30 + 5;
     Status status = open_error(bytes);
     EXPECT_EQ(status.code(), StatusCode::kDataLoss);
-    EXPECT_EQ(status.message(), str_cat("ZIP archive is truncated: entry 'b.bin' ends at byte ",
-                                        data_offset + 1000, " but the archive has ", bytes.size(),
-                                        " bytes"));
+    EXPECT_EQ(status.message(),
+              str_cat("ZIP archive is truncated: entry 'b.bin' ends at byte ", data_offset + 1000,
+                      " but the archive has ", bytes.size(), " bytes"));
   }
   {  // A local header offset past the end.
     std::string bytes = good;
@@ -362,8 +364,10 @@ TEST(ZipArchiveTest, CorruptHeaders) {
     set32(&bytes, layout.central_headers[0] + 24, 5);
     ZipArchive archive = open_ok(bytes);
     std::string storage;
-    EXPECT_NE(archive.read(archive.entries()[0], &storage).status().message().find(
-                  "is stored, but its size is 6 bytes and its uncompressed size 5 bytes"),
+    EXPECT_NE(archive.read(archive.entries()[0], &storage)
+                  .status()
+                  .message()
+                  .find("is stored, but its size is 6 bytes and its uncompressed size 5 bytes"),
               std::string::npos);
   }
   {  // More entries than the central directory can hold.
@@ -376,8 +380,8 @@ TEST(ZipArchiveTest, CorruptHeaders) {
     std::string bytes = good;
     set16(&bytes, layout.end_record + 8, 3);
     set16(&bytes, layout.end_record + 10, 3);
-    set32(&bytes, layout.end_record + 12, static_cast<uint32_t>(layout.end_record + 22 -
-                                                                layout.central_headers[0]));
+    set32(&bytes, layout.end_record + 12,
+          static_cast<uint32_t>(layout.end_record + 22 - layout.central_headers[0]));
     EXPECT_FALSE(ZipArchive::open(bytes).ok());
   }
   {  // The central directory past its end record.

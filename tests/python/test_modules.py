@@ -114,7 +114,10 @@ class TransposedConv(nn.Module):
 
     def forward(self, x):
         y = self.gn(self.up(x))
-        return self.c1(y.flatten(2)), F.interpolate(x, scale_factor=2, mode="nearest")
+        return (self.c1(y.flatten(2)), F.interpolate(x, scale_factor=2, mode="nearest"),
+                F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=False),
+                F.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=True),
+                F.interpolate(x, size=(8, 3), mode="nearest-exact"))
 
 
 class Constants(nn.Module):

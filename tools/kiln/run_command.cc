@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "base/element_cast.h"
 #include "cli_args.h"
@@ -48,6 +49,17 @@ Result<std::vector<Tensor>> gather_inputs(const ir::Graph& graph, const ParsedAr
     }
     files[spec.substr(0, eq)] = spec.substr(eq + 1);
   }
+  std::string names;
+  std::set<std::string_view> known;
+  for (const ir::GraphInput* in : graph.user_inputs()) {
+    names += str_cat(names.empty() ? "" : ", ", in->value->name);
+    known.insert(in->value->name);
+  }
+  for (const auto& [name, file] : files) {
+    if (!known.count(name)) {
+      return invalid_argument("the program has no input '", name, "' (its inputs: ", names, ")");
+    }
+  }
   std::mt19937_64 rng(std::stoull(args.value("seed").value_or("0")));
   std::vector<Tensor> inputs;
   for (const ir::GraphInput* in : graph.user_inputs()) {
@@ -57,7 +69,6 @@ Result<std::vector<Tensor>> gather_inputs(const ir::Graph& graph, const ParsedAr
       KILN_ASSIGN_OR_RETURN(NpyArray array, read_npy_file(it->second), "input '", v.name, "'");
       KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_npy(array), "input '", v.name, "' (", it->second, ")");
       inputs.push_back(std::move(t));
-      files.erase(it);
     } else if (args.has("random")) {
       KILN_ASSIGN_OR_RETURN(Tensor t, random_input(v, rng));
       inputs.push_back(std::move(t));
@@ -65,11 +76,6 @@ Result<std::vector<Tensor>> gather_inputs(const ir::Graph& graph, const ParsedAr
       return invalid_argument("missing input '", v.name, "' (", ir::value_type_to_string(v),
                               "): pass --input ", v.name, "=FILE.npy or --random");
     }
-  }
-  if (!files.empty()) {
-    std::string names;
-    for (const ir::GraphInput* in : graph.user_inputs()) names += str_cat(names.empty() ? "" : ", ", in->value->name);
-    return invalid_argument("the program has no input '", files.begin()->first, "' (its inputs: ", names, ")");
   }
   return inputs;
 }

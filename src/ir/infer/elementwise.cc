@@ -1,9 +1,9 @@
 // Shape and dtype inference for the elementwise ops: unary and binary arithmetic, comparisons,
 // logical and bitwise ops, activations, clamp, where, masked_fill, fill and copies.
 //
-// Output shapes broadcast the inputs; output dtypes follow torch.result_type, in which a Scalar (or a
-// number written where a Tensor goes, as torch.export records `x + 2`) and a 0-d tensor only raise
-// the category (bool < integral < floating) of the dimensioned operands.
+// Output shapes broadcast the inputs; output dtypes follow torch.result_type, in which a Scalar (or
+// a number written where a Tensor goes, as torch.export records `x + 2`) and a 0-d tensor only
+// raise the category (bool < integral < floating) of the dimensioned operands.
 #include <cmath>
 #include <limits>
 
@@ -100,7 +100,9 @@ namespace {
 // Which dtypes an op accepts, by category.
 enum DTypeClasses : uint8_t { kBoolOk = 1, kIntOk = 2, kFloatOk = 4, kAnyOk = 7 };
 
-uint8_t class_of(DType d) { return d == DType::kBool ? kBoolOk : is_integral(d) ? kIntOk : kFloatOk; }
+uint8_t class_of(DType d) {
+  return d == DType::kBool ? kBoolOk : is_integral(d) ? kIntOk : kFloatOk;
+}
 
 std::string_view classes_name(uint8_t classes) {
   switch (classes) {
@@ -134,7 +136,9 @@ DType number_dtype(const Scalar& s) {
   return DType::kFloat32;
 }
 
-Operand number_operand(const Scalar& s) { return Operand{number_dtype(s), {}, true, s}; }
+Operand number_operand(const Scalar& s) {
+  return Operand{number_dtype(s), {}, true, s};
+}
 
 Result<Operand> read_operand(OpContext& ctx, size_t i) {
   if (ctx.node().schema().args()[i].base == BaseType::kScalar) return number_operand(ctx.scalar(i));
@@ -180,10 +184,10 @@ Status check_fits(OpContext& ctx, const Scalar& value, DType dtype, std::string_
 enum class BinaryOut : uint8_t { kCommon, kFloat, kBool };
 
 struct BinarySpec {
-  uint8_t classes = kAnyOk;              // the categories the common dtype may have
-  BinaryOut out = BinaryOut::kCommon;    // kFloat: integral/bool results become float32
-  bool has_alpha = false;                // argument 2 is `Scalar alpha`
-  bool rejects_bool = false;             // subtraction: no bool operand at all
+  uint8_t classes = kAnyOk;            // the categories the common dtype may have
+  BinaryOut out = BinaryOut::kCommon;  // kFloat: integral/bool results become float32
+  bool has_alpha = false;              // argument 2 is `Scalar alpha`
+  bool rejects_bool = false;           // subtraction: no bool operand at all
 };
 
 Status check_alpha(OpContext& ctx, const Scalar& alpha, DType common) {
@@ -285,8 +289,8 @@ constexpr UnarySpec kToBool{.out = UnaryOut::kBool};
 
 Status infer_neg(OpContext& ctx) {
   if (ctx.tensor(0).dtype() == DType::kBool) {
-    return op_error(ctx, "expected a numeric tensor (use logical_not or ~ to invert a mask), found ",
-                    "bool");
+    return op_error(
+        ctx, "expected a numeric tensor (use logical_not or ~ to invert a mask), found ", "bool");
   }
   return infer_unary<kNumericSame>(ctx);
 }
@@ -303,8 +307,13 @@ Status infer_gelu(OpContext& ctx) {
 Status infer_hardtanh(OpContext& ctx) {
   KILN_RETURN_IF_ERROR(infer_unary<kNumericSame>(ctx));
   const DType dtype = ctx.tensor(0).dtype();
-  KILN_RETURN_IF_ERROR(check_fits(ctx, ctx.scalar(1), dtype, "min_val"));
-  return check_fits(ctx, ctx.scalar(2), dtype, "max_val");
+  const Scalar lo = ctx.scalar(1), hi = ctx.scalar(2);
+  if (dtype == DType::kUInt8 && (lo.to_double() < 0 || hi.to_double() < 0)) {
+    return op_error(ctx, "expected non-negative limits for a uint8 input, found [",
+                    scalar_to_string(lo), ", ", scalar_to_string(hi), "]");
+  }
+  KILN_RETURN_IF_ERROR(check_fits(ctx, lo, dtype, "min_val"));
+  return check_fits(ctx, hi, dtype, "max_val");
 }
 
 // square is pow(x, 2): bool becomes int64.
@@ -440,43 +449,41 @@ Status infer_fill(OpContext& ctx) {
 }
 
 Status register_binary(OpFunctionTable& table) {
-  return add_all(
-      table,
-      {
-          {OpKey::aten_add_Tensor, infer_binary<kArithAlpha>},
-          {OpKey::aten_add_Scalar, infer_binary<kArithAlpha>},
-          {OpKey::aten_sub_Tensor, infer_binary<kSubtract>},
-          {OpKey::aten_sub_Scalar, infer_binary<kSubtract>},
-          {OpKey::aten_subtract_Tensor, infer_binary<kSubtract>},
-          {OpKey::aten_subtract_Scalar, infer_binary<kSubtract>},
-          {OpKey::aten_rsub_Tensor, infer_binary<kSubtract>},
-          {OpKey::aten_rsub_Scalar, infer_binary<kSubtract>},
-          {OpKey::aten_mul_Tensor, infer_binary<kArith>},
-          {OpKey::aten_mul_Scalar, infer_binary<kArith>},
-          {OpKey::aten_multiply_Tensor, infer_binary<kArith>},
-          {OpKey::aten_multiply_Scalar, infer_binary<kArith>},
-          {OpKey::aten_div_Tensor, infer_binary<kTrueDivide>},
-          {OpKey::aten_div_Scalar, infer_binary<kTrueDivide>},
-          {OpKey::aten_true_divide_Tensor, infer_binary<kTrueDivide>},
-          {OpKey::aten_true_divide_Scalar, infer_binary<kTrueDivide>},
-          {OpKey::aten_div_Tensor_mode, infer_div_mode},
-          {OpKey::aten_div_Scalar_mode, infer_div_mode},
-          {OpKey::aten_floor_divide_default, infer_binary<kIntegerDivide>},
-          {OpKey::aten_floor_divide_Scalar, infer_binary<kIntegerDivide>},
-          {OpKey::aten_remainder_Tensor, infer_binary<kIntegerDivide>},
-          {OpKey::aten_remainder_Scalar, infer_binary<kIntegerDivide>},
-          {OpKey::aten_remainder_Scalar_Tensor, infer_binary<kIntegerDivide>},
-          {OpKey::aten_fmod_Tensor, infer_binary<kIntegerDivide>},
-          {OpKey::aten_fmod_Scalar, infer_binary<kIntegerDivide>},
-          {OpKey::aten_pow_Tensor_Tensor, infer_binary<kPowTensor>},
-          {OpKey::aten_pow_Scalar, infer_binary<kPowTensor>},
-          {OpKey::aten_pow_Tensor_Scalar, infer_pow_tensor_scalar},
-          {OpKey::aten_maximum_default, infer_binary<kArith>},
-          {OpKey::aten_minimum_default, infer_binary<kArith>},
-          {OpKey::aten_clamp_min_Tensor, infer_binary<kArith>},
-          {OpKey::aten_clamp_max_Tensor, infer_binary<kArith>},
-          {OpKey::aten_atan2_default, infer_binary<kTrueDivide>},
-      });
+  return add_all(table, {
+                            {OpKey::aten_add_Tensor, infer_binary<kArithAlpha>},
+                            {OpKey::aten_add_Scalar, infer_binary<kArithAlpha>},
+                            {OpKey::aten_sub_Tensor, infer_binary<kSubtract>},
+                            {OpKey::aten_sub_Scalar, infer_binary<kSubtract>},
+                            {OpKey::aten_subtract_Tensor, infer_binary<kSubtract>},
+                            {OpKey::aten_subtract_Scalar, infer_binary<kSubtract>},
+                            {OpKey::aten_rsub_Tensor, infer_binary<kSubtract>},
+                            {OpKey::aten_rsub_Scalar, infer_binary<kSubtract>},
+                            {OpKey::aten_mul_Tensor, infer_binary<kArith>},
+                            {OpKey::aten_mul_Scalar, infer_binary<kArith>},
+                            {OpKey::aten_multiply_Tensor, infer_binary<kArith>},
+                            {OpKey::aten_multiply_Scalar, infer_binary<kArith>},
+                            {OpKey::aten_div_Tensor, infer_binary<kTrueDivide>},
+                            {OpKey::aten_div_Scalar, infer_binary<kTrueDivide>},
+                            {OpKey::aten_true_divide_Tensor, infer_binary<kTrueDivide>},
+                            {OpKey::aten_true_divide_Scalar, infer_binary<kTrueDivide>},
+                            {OpKey::aten_div_Tensor_mode, infer_div_mode},
+                            {OpKey::aten_div_Scalar_mode, infer_div_mode},
+                            {OpKey::aten_floor_divide_default, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_floor_divide_Scalar, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_remainder_Tensor, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_remainder_Scalar, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_remainder_Scalar_Tensor, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_fmod_Tensor, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_fmod_Scalar, infer_binary<kIntegerDivide>},
+                            {OpKey::aten_pow_Tensor_Tensor, infer_binary<kPowTensor>},
+                            {OpKey::aten_pow_Scalar, infer_binary<kPowTensor>},
+                            {OpKey::aten_pow_Tensor_Scalar, infer_pow_tensor_scalar},
+                            {OpKey::aten_maximum_default, infer_binary<kArith>},
+                            {OpKey::aten_minimum_default, infer_binary<kArith>},
+                            {OpKey::aten_clamp_min_Tensor, infer_binary<kArith>},
+                            {OpKey::aten_clamp_max_Tensor, infer_binary<kArith>},
+                            {OpKey::aten_atan2_default, infer_binary<kTrueDivide>},
+                        });
 }
 
 Status register_logical(OpFunctionTable& table) {
@@ -528,15 +535,15 @@ Status register_unary(OpFunctionTable& table) {
                                           {OpKey::aten_nan_to_num_default, infer_unary<kAnySame>},
                                       }));
   for (OpKey key :
-       {OpKey::aten_exp_default,   OpKey::aten_exp2_default,  OpKey::aten_expm1_default,
-        OpKey::aten_log_default,   OpKey::aten_log2_default,  OpKey::aten_log10_default,
-        OpKey::aten_log1p_default, OpKey::aten_sqrt_default,  OpKey::aten_rsqrt_default,
-        OpKey::aten_reciprocal_default, OpKey::aten_sin_default, OpKey::aten_cos_default,
-        OpKey::aten_tan_default,   OpKey::aten_asin_default,  OpKey::aten_acos_default,
-        OpKey::aten_atan_default,  OpKey::aten_sinh_default,  OpKey::aten_cosh_default,
-        OpKey::aten_tanh_default,  OpKey::aten_asinh_default, OpKey::aten_acosh_default,
-        OpKey::aten_atanh_default, OpKey::aten_erf_default,   OpKey::aten_erfc_default,
-        OpKey::aten_erfinv_default, OpKey::aten_sigmoid_default}) {
+       {OpKey::aten_exp_default,        OpKey::aten_exp2_default,   OpKey::aten_expm1_default,
+        OpKey::aten_log_default,        OpKey::aten_log2_default,   OpKey::aten_log10_default,
+        OpKey::aten_log1p_default,      OpKey::aten_sqrt_default,   OpKey::aten_rsqrt_default,
+        OpKey::aten_reciprocal_default, OpKey::aten_sin_default,    OpKey::aten_cos_default,
+        OpKey::aten_tan_default,        OpKey::aten_asin_default,   OpKey::aten_acos_default,
+        OpKey::aten_atan_default,       OpKey::aten_sinh_default,   OpKey::aten_cosh_default,
+        OpKey::aten_tanh_default,       OpKey::aten_asinh_default,  OpKey::aten_acosh_default,
+        OpKey::aten_atanh_default,      OpKey::aten_erf_default,    OpKey::aten_erfc_default,
+        OpKey::aten_erfinv_default,     OpKey::aten_sigmoid_default}) {
     KILN_RETURN_IF_ERROR(table.add(key, infer_unary<kToFloat>));
   }
   return ok_status();

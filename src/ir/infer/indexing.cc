@@ -1,13 +1,17 @@
 // Shape and dtype inference for the indexing ops: embedding, gather, the scatter family,
 // index_select, take, advanced indexing (index.Tensor, index_put) and select/slice_scatter.
 // Index values are data, so their bounds are checked by the kernels; everything else is here.
+#include <algorithm>
+
 #include "ir/infer/infer_util.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::ir {
 namespace {
 
-bool is_index_dtype(DType dtype) { return dtype == DType::kInt64 || dtype == DType::kInt32; }
+bool is_index_dtype(DType dtype) {
+  return dtype == DType::kInt64 || dtype == DType::kInt32;
+}
 
 Status check_index_dtype(OpContext& ctx, const Tensor& index, bool int32_ok = true) {
   if (index.dtype() == DType::kInt64 || (int32_ok && index.dtype() == DType::kInt32)) {
@@ -31,7 +35,8 @@ Status infer_embedding(OpContext& ctx) {
   const Tensor& weight = ctx.tensor(0);
   const Tensor& indices = ctx.tensor(1);
   KILN_RETURN_IF_ERROR(ctx.error());
-  if (weight.dim() != 2) return op_error(ctx, "expected a 2-D weight, found ", weight.description());
+  if (weight.dim() != 2)
+    return op_error(ctx, "expected a 2-D weight, found ", weight.description());
   KILN_RETURN_IF_ERROR(check_index_dtype(ctx, indices));
   Shape shape = indices.sizes();
   shape.push_back(weight.size(1));
@@ -57,8 +62,8 @@ Result<int64_t> check_scatter_gather(OpContext& ctx, const Tensor& self, int64_t
   }
   for (int64_t i = 0; i < rank; ++i) {
     if ((i != d && size(index, i) > size(self, i)) || (src && size(index, i) > size(*src, i))) {
-      return op_error(ctx, "expected index ", index.description(),
-                      " to be no larger than self ", self.description(), " apart from dim ", d,
+      return op_error(ctx, "expected index ", index.description(), " to be no larger than self ",
+                      self.description(), " apart from dim ", d,
                       src ? str_cat(" and no larger than src ", src->description()) : "");
     }
   }
@@ -100,7 +105,8 @@ Status infer_scatter_value(OpContext& ctx) {
   return ok_status();
 }
 
-Status check_reduce_name(OpContext& ctx, size_t arg, std::initializer_list<std::string_view> names) {
+Status check_reduce_name(OpContext& ctx, size_t arg,
+                         std::initializer_list<std::string_view> names) {
   const std::string& reduce = ctx.string_arg(arg);
   KILN_RETURN_IF_ERROR(ctx.error());
   std::string list;
@@ -151,7 +157,8 @@ Status infer_take(OpContext& ctx) {
   return ok_status();
 }
 
-// ---- advanced indexing ---------------------------------------------------------------------------
+// ---- advanced indexing
+// ---------------------------------------------------------------------------
 
 // Where the indexed dims of self go. Index tensors broadcast together into `broadcast`; when the
 // indexed dims are adjacent that block replaces them in place, otherwise it leads the result
@@ -173,8 +180,8 @@ Result<IndexShape> advanced_index_shape(OpContext& ctx, const Tensor& self,
     const bool mask = index && (index->dtype() == DType::kBool || index->dtype() == DType::kUInt8);
     const int64_t covers = mask ? std::max<int64_t>(index->dim(), 1) : 1;
     if (dim + covers > self.dim()) {
-      return op_error(ctx, "too many indices for self ", self.description(), ": ",
-                      indices.size(), " given");
+      return op_error(ctx, "too many indices for self ", self.description(), ": ", indices.size(),
+                      " given");
     }
     if (!index) {
       ++dim;
@@ -248,15 +255,16 @@ Status infer_index_put(OpContext& ctx) {
       ok = v == 1 || v == r[r.size() - 1 - i];
     }
     if (!ok) {
-      return op_error(ctx, "expected values to broadcast to the indexed shape ",
-                      shape_to_string(r), ", found ", values.description());
+      return op_error(ctx, "expected values to broadcast to the indexed shape ", shape_to_string(r),
+                      ", found ", values.description());
     }
   }
   ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
   return ok_status();
 }
 
-// ---- select_scatter / slice_scatter --------------------------------------------------------------
+// ---- select_scatter / slice_scatter
+// --------------------------------------------------------------
 
 // select_scatter(self, src, dim, index): src has self's shape without `dim`.
 Status infer_select_scatter(OpContext& ctx) {
@@ -302,8 +310,8 @@ Status infer_slice_scatter(OpContext& ctx) {
   Shape expected = self.sizes();
   expected[d] = (hi - lo + step - 1) / step;
   if (src.sizes() != expected) {
-    return op_error(ctx, "expected src of shape ", shape_to_string(expected), " (the slice of self ",
-                    self.description(), "), found ", src.description());
+    return op_error(ctx, "expected src of shape ", shape_to_string(expected),
+                    " (the slice of self ", self.description(), "), found ", src.description());
   }
   ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
   return ok_status();

@@ -175,14 +175,16 @@ Status infer_linear(OpContext& ctx) {
   const Tensor& weight = ctx.tensor(1);
   const Tensor* bias = ctx.optional_tensor(2);
   KILN_RETURN_IF_ERROR(ctx.error());
-  if (input.dim() == 0) return op_error(ctx, "expected input of at least 1 dim, found a 0-D tensor");
+  if (input.dim() == 0)
+    return op_error(ctx, "expected input of at least 1 dim, found a 0-D tensor");
   if (weight.dim() != 1 && weight.dim() != 2) {
     return op_error(ctx, "expected weight to be 1-D or 2-D, found ", weight.description());
   }
   KILN_RETURN_IF_ERROR(check_same_dtype(ctx, input, "input", weight, "weight"));
   KILN_RETURN_IF_ERROR(check_not_bool(ctx, input.dtype()));
   const int64_t k = input.sizes().back();
-  KILN_RETURN_IF_ERROR(check_inner(ctx, input, "input", k, weight, "weight^T", weight.sizes().back()));
+  KILN_RETURN_IF_ERROR(
+      check_inner(ctx, input, "input", k, weight, "weight^T", weight.sizes().back()));
   Shape shape(input.sizes().begin(), input.sizes().end() - 1);
   if (weight.dim() == 2) shape.push_back(weight.size(0));
   if (bias) {
@@ -193,7 +195,8 @@ Status infer_linear(OpContext& ctx) {
   return ok_status();
 }
 
-// ---- convolution ---------------------------------------------------------------------------------
+// ---- convolution
+// ---------------------------------------------------------------------------------
 
 struct ConvArgs {
   std::vector<int64_t> stride, padding, dilation, output_padding;
@@ -252,9 +255,11 @@ Result<int64_t> conv_out_size(OpContext& ctx, const ConvArgs& a, size_t d, int64
   const int64_t span = a.dilation[d] * (kernel - 1) + 1;
   if (a.transposed) {
     if (a.output_padding[d] >= a.stride[d] && a.output_padding[d] >= a.dilation[d]) {
-      return op_error(ctx, "expected output_padding to be smaller than the stride or the dilation, "
-                      "found output_padding ", shape_to_string(a.output_padding), ", stride ",
-                      shape_to_string(a.stride), " and dilation ", shape_to_string(a.dilation));
+      return op_error(ctx,
+                      "expected output_padding to be smaller than the stride or the dilation, "
+                      "found output_padding ",
+                      shape_to_string(a.output_padding), ", stride ", shape_to_string(a.stride),
+                      " and dilation ", shape_to_string(a.dilation));
     }
     const int64_t out = (in - 1) * a.stride[d] - 2 * a.padding[d] + span + a.output_padding[d];
     if (out < 0) {
@@ -290,8 +295,8 @@ Result<Shape> conv_shape(OpContext& ctx, const Tensor& input, const Tensor& weig
   if (args.groups < 1) return op_error(ctx, "expected groups >= 1, found ", args.groups);
   KILN_RETURN_IF_ERROR(check_conv_channels(ctx, input, weight, args));
   for (int64_t d = 2; d < weight.dim(); ++d) {
-    if (weight.size(d) < 1) return op_error(ctx, "expected a non-empty kernel, found weight ",
-                                            weight.description());
+    if (weight.size(d) < 1)
+      return op_error(ctx, "expected a non-empty kernel, found weight ", weight.description());
   }
   const int64_t out_channels = args.transposed ? weight.size(1) * args.groups : weight.size(0);
   if (bias && (bias->dim() != 1 || bias->size(0) != out_channels)) {
@@ -315,8 +320,8 @@ Status infer_convolution(OpContext& ctx) {
   const Tensor& input = ctx.tensor(0);
   const Tensor& weight = ctx.tensor(1);
   const Tensor* bias = ctx.optional_tensor(2);
-  ConvArgs args{ctx.ints(3), ctx.ints(4), ctx.ints(5), ctx.ints(7), ctx.bool_arg(6),
-                ctx.int_arg(8)};
+  ConvArgs args{ctx.ints(3), ctx.ints(4),     ctx.ints(5),
+                ctx.ints(7), ctx.bool_arg(6), ctx.int_arg(8)};
   KILN_RETURN_IF_ERROR(ctx.error());
   KILN_ASSIGN_OR_RETURN(Shape shape, conv_shape(ctx, input, weight, bias, args));
   ctx.set_output(0, Tensor::meta(input.dtype(), std::move(shape)));
@@ -348,7 +353,8 @@ Status infer_conv_nd(OpContext& ctx) {
       ctx, ConvArgs{ctx.ints(3), ctx.ints(4), ctx.ints(5), {0}, false, ctx.int_arg(6)});
 }
 
-// conv_transpose{1,2,3}d: (input, weight, bias?, stride, padding, output_padding, groups, dilation).
+// conv_transpose{1,2,3}d: (input, weight, bias?, stride, padding, output_padding, groups,
+// dilation).
 Status infer_conv_transpose_nd(OpContext& ctx) {
   return infer_conv_unbatched(
       ctx, ConvArgs{ctx.ints(3), ctx.ints(4), ctx.ints(7), ctx.ints(5), true, ctx.int_arg(6)});

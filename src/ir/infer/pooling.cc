@@ -58,27 +58,35 @@ Result<std::vector<Window>> parse_windows(OpContext& ctx, size_t n, int dilation
     if (w.stride <= 0) return op_error(ctx, "expected stride > 0, found ", w.stride);
     if (w.dilation <= 0) return op_error(ctx, "expected dilation > 0, found ", w.dilation);
     if (w.padding < 0) return op_error(ctx, "expected padding >= 0, found ", w.padding);
-    if (w.padding > ((w.kernel - 1) * w.dilation + 1) / 2) {
-      return op_error(ctx,
-                      "expected padding to be at most half of the effective kernel size, "
-                      "found padding=",
-                      w.padding, " with kernel_size=", w.kernel, " and dilation=", w.dilation);
+    // PyTorch checks padding against the effective (dilated) kernel in one place and against the
+    // plain kernel in another; the second is the stricter.
+    if (w.padding > w.kernel / 2) {
+      return op_error(ctx, "expected padding to be at most half of kernel_size, found padding=",
+                      w.padding, " with kernel_size=", w.kernel);
     }
     windows.push_back(w);
   }
   return windows;
 }
 
-// Checks rank (n spatial dims plus C, plus an optional batch) and that no dim from `first_nonzero`
-// on is empty (PyTorch allows an empty batch, and for some ops empty channels).
-Status check_pool_input(OpContext& ctx, const Tensor& self, size_t n, int64_t first_nonzero) {
+// Which dims must be non-empty differs between PyTorch's pooling ops (an empty batch is fine).
+enum class NonEmpty {
+  kAllButBatch,  // max/avg pool: C and the spatial dims
+  kFromDim1,     // adaptive max pool: dims 1.. (so an unbatched input may have no channels)
+  kSpatial,      // adaptive avg pool: the spatial dims only
+};
+
+// Checks the rank (n spatial dims after C, and an optional batch dim before) and empty dims.
+Status check_pool_input(OpContext& ctx, const Tensor& self, size_t n, NonEmpty rule) {
   const int64_t rank = self.dim(), spatial = static_cast<int64_t>(n);
   if (rank != spatial + 1 && rank != spatial + 2) {
     return op_error(ctx, "expected a ", spatial + 1, "-D (unbatched) or ", spatial + 2,
                     "-D (batched) input, found shape ", shape_to_string(self.sizes()));
   }
-  const int64_t from =
-      rank == spatial + 2 ? first_nonzero : std::max<int64_t>(first_nonzero - 1, 0);
+  const bool batched = rank == spatial + 2;
+  const int64_t from = rule == NonEmpty::kSpatial    ? rank - spatial
+                       : rule == NonEmpty::kFromDim1 ? 1
+                                                     : (batched ? 1 : 0);
   for (int64_t d = from; d < rank; ++d) {
     if (self.size(d) == 0) {
       return op_error(ctx, "expected non-empty non-batch dims, found shape ",
@@ -91,9 +99,12 @@ Status check_pool_input(OpContext& ctx, const Tensor& self, size_t n, int64_t fi
 // Max pool (values and int64 indices) or avg pool over the last `n` dims.
 Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
   const Tensor& self = ctx.tensor(0);
-  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, 1));
+  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, NonEmpty::kAllButBatch));
   const DType dtype = self.dtype();
-  if (dtype == DType::kBool || (!is_max && !is_floating(dtype) && dtype != DType::kInt64)) {
+  // PyTorch's CPU max_pool1d (without indices) has a floating-point-only kernel.
+  const bool floating_only = is_max && n == 1 && !with_indices;
+  if (dtype == DType::kBool || (!is_max && !is_floating(dtype) && dtype != DType::kInt64) ||
+      (floating_only && !is_floating(dtype))) {
     return op_error(ctx, is_max ? "max" : "avg", " pooling does not support dtype ",
                     dtype_name(dtype));
   }
@@ -106,8 +117,9 @@ Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
   }
   Shape out = self.sizes();
   const size_t first = out.size() - n;
-  for (size_t i = 0; i < n; ++i)
+  for (size_t i = 0; i < n; ++i) {
     out[first + i] = pooled_size(self.size(first + i), windows[i], ceil_mode);
+  }
   for (size_t i = 0; i < n; ++i) {
     if (out[first + i] < 1) {
       return op_error(ctx, "the output is too small: input ", shape_to_string(self.sizes()),
@@ -141,8 +153,8 @@ Status avg_pool1d(OpContext& ctx) {
 // Adaptive pooling to `output_size` over the last `n` dims; floating inputs only.
 Status adaptive(OpContext& ctx, size_t n, bool is_max) {
   const Tensor& self = ctx.tensor(0);
-  // Adaptive max pool rejects empty channels; adaptive avg pool only empty spatial dims.
-  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, is_max ? 1 : 2));
+  KILN_RETURN_IF_ERROR(
+      check_pool_input(ctx, self, n, is_max ? NonEmpty::kFromDim1 : NonEmpty::kSpatial));
   if (!is_floating(self.dtype())) {
     return op_error(ctx, "expected a floating point input, found ", dtype_name(self.dtype()));
   }

@@ -171,6 +171,13 @@ Status logical_dims(OpContext& ctx) {
   return reduce_to(ctx, DimsArg::kListEmptyIsNone, 1, 2, {logical_dtype(ctx)});
 }
 
+Status count_nonzero_dims(OpContext& ctx) {
+  return reduce_to(ctx, DimsArg::kList, 1, -1, {DType::kInt64});
+}
+Status count_nonzero(OpContext& ctx) {
+  return reduce_to(ctx, DimsArg::kOptionalInt, 1, -1, {DType::kInt64});
+}
+
 // var/std and var_mean/std_mean in their three spellings (default, dim with `unbiased`, and
 // correction). `num_outputs` is 2 for the *_mean ops.
 Status moments(OpContext& ctx, DimsArg kind, int keepdim_arg, int num_outputs) {
@@ -267,6 +274,8 @@ Status register_reduction_inference(OpFunctionTable& table) {
                             {OpKey::aten_all_default, logical_all},
                             {OpKey::aten_all_dim, logical_dim},
                             {OpKey::aten_all_dims, logical_dims},
+                            {OpKey::aten_count_nonzero_dim_IntList, count_nonzero_dims},
+                            {OpKey::aten_count_nonzero_default, count_nonzero},
                             {OpKey::aten_var_default, moments_default},
                             {OpKey::aten_var_dim, moments_dim},
                             {OpKey::aten_var_correction, moments_dim},

@@ -3,7 +3,6 @@
 // Views get their shapes here; the CPU kernel computes their strides. The *_copy variants share
 // the inference of their view.
 #include <algorithm>
-#include <limits>
 
 #include "ir/infer/infer_util.h"
 #include "ir/shape_inference.h"
@@ -572,21 +571,24 @@ Status pixel_shuffle(OpContext& ctx) {
   const int64_t r = ctx.int_arg(1);
   if (in.dim() < 3)
     return op_error(ctx, "expected a tensor of rank >= 3, found ", in.description());
-  if (r <= 0) return op_error(ctx, "expected a positive factor, found ", r);
+  int64_t r2 = 0;
+  if (r <= 0 || __builtin_mul_overflow(r, r, &r2)) {
+    return op_error(ctx, "expected a positive factor, found ", r);
+  }
   Shape out = in.sizes();
   const int64_t c = in.dim() - 3, h = c + 1, w = c + 2;
   if (up) {
-    if (out[c] % (r * r) != 0) {
+    if (out[c] % r2 != 0) {
       return op_error(ctx, "expected a channel count (dim -3 of ", in.description(),
-                      ") divisible by ", r * r, ", found ", out[c]);
+                      ") divisible by ", r2, ", found ", out[c]);
     }
-    out[c] /= r * r, out[h] *= r, out[w] *= r;
+    out[c] /= r2, out[h] *= r, out[w] *= r;
   } else {
     if (out[h] % r != 0 || out[w] % r != 0) {
       return op_error(ctx, "expected height and width (dims -2 and -1 of ", in.description(),
                       ") divisible by ", r);
     }
-    out[c] *= r * r, out[h] /= r, out[w] /= r;
+    out[c] *= r2, out[h] /= r, out[w] /= r;
   }
   return set_meta(ctx, 0, in.dtype(), std::move(out));
 }
@@ -607,72 +609,46 @@ Status channel_shuffle(OpContext& ctx) {
 }  // namespace
 
 Status register_shape_op_inference(OpFunctionTable& table) {
+  // clang-format off
   return add_all(table, {
-                            {OpKey::aten_view_default, view},
-                            {OpKey::aten_view_copy_default, view},
-                            {OpKey::aten_reshape_default, view},
-                            {OpKey::aten__unsafe_view_default, view},
-                            {OpKey::aten_flatten_using_ints, flatten},
-                            {OpKey::aten_unflatten_int, unflatten},
-                            {OpKey::aten_permute_default, permute},
-                            {OpKey::aten_permute_copy_default, permute},
-                            {OpKey::aten_movedim_int, movedim},
-                            {OpKey::aten_movedim_intlist, movedim},
-                            {OpKey::aten_expand_default, expand},
-                            {OpKey::aten_expand_copy_default, expand},
-                            {OpKey::aten_unsqueeze_default, unsqueeze},
-                            {OpKey::aten_unsqueeze_copy_default, unsqueeze},
-                            {OpKey::aten_squeeze_default, squeeze},
-                            {OpKey::aten_squeeze_dim, squeeze},
-                            {OpKey::aten_squeeze_dims, squeeze},
-                            {OpKey::aten_squeeze_copy_default, squeeze},
-                            {OpKey::aten_squeeze_copy_dim, squeeze},
-                            {OpKey::aten_squeeze_copy_dims, squeeze},
-                            {OpKey::aten_select_int, select},
-                            {OpKey::aten_select_copy_int, select},
-                            {OpKey::aten_slice_Tensor, slice},
-                            {OpKey::aten_slice_copy_Tensor, slice},
-                            {OpKey::aten_t_default, t},
-                            {OpKey::aten_t_copy_default, t},
-                            {OpKey::aten_transpose_int, transpose},
-                            {OpKey::aten_transpose_copy_int, transpose},
-                            {OpKey::aten_alias_default, same_shape},
-                            {OpKey::aten_alias_copy_default, same_shape},
-                            {OpKey::aten_narrow_default, narrow},
-                            {OpKey::aten_narrow_copy_default, narrow},
-                            {OpKey::aten_unbind_int, unbind},
-                            {OpKey::aten_unbind_copy_int, unbind},
-                            {OpKey::aten_split_Tensor, split},
-                            {OpKey::aten_split_copy_Tensor, split},
-                            {OpKey::aten_unsafe_split_Tensor, split},
-                            {OpKey::aten_split_sizes, split_with_sizes},
-                            {OpKey::aten_split_with_sizes_default, split_with_sizes},
-                            {OpKey::aten_split_with_sizes_copy_default, split_with_sizes},
-                            {OpKey::aten_unsafe_split_with_sizes_default, split_with_sizes},
-                            {OpKey::aten_chunk_default, chunk},
-                            {OpKey::aten_unsafe_chunk_default, chunk},
-                            {OpKey::aten_unfold_default, unfold},
-                            {OpKey::aten_unfold_copy_default, unfold},
-                            {OpKey::aten_diagonal_default, diagonal},
-                            {OpKey::aten_diagonal_copy_default, diagonal},
-                            {OpKey::aten_as_strided_default, as_strided},
-                            {OpKey::aten_as_strided_copy_default, as_strided},
-                            {OpKey::aten_cat_default, cat},
-                            {OpKey::aten_concat_default, cat},
-                            {OpKey::aten_concatenate_default, cat},
-                            {OpKey::aten_stack_default, stack},
-                            {OpKey::aten_constant_pad_nd_default, constant_pad_nd},
-                            {OpKey::aten_repeat_default, repeat},
-                            {OpKey::aten_tile_default, repeat},
-                            {OpKey::aten_flip_default, flip},
-                            {OpKey::aten_roll_default, roll},
-                            {OpKey::aten_tril_default, tril_triu},
-                            {OpKey::aten_triu_default, tril_triu},
-                            {OpKey::aten_pixel_shuffle_default, pixel_shuffle},
-                            {OpKey::aten_pixel_unshuffle_default, pixel_shuffle},
-                            {OpKey::aten_channel_shuffle_default, channel_shuffle},
-                            {OpKey::aten_native_channel_shuffle_default, channel_shuffle},
-                        });
+      {OpKey::aten_view_default, view}, {OpKey::aten_view_copy_default, view},
+      {OpKey::aten_reshape_default, view}, {OpKey::aten__unsafe_view_default, view},
+      {OpKey::aten_flatten_using_ints, flatten}, {OpKey::aten_unflatten_int, unflatten},
+      {OpKey::aten_permute_default, permute}, {OpKey::aten_permute_copy_default, permute},
+      {OpKey::aten_movedim_int, movedim}, {OpKey::aten_movedim_intlist, movedim},
+      {OpKey::aten_expand_default, expand}, {OpKey::aten_expand_copy_default, expand},
+      {OpKey::aten_unsqueeze_default, unsqueeze}, {OpKey::aten_unsqueeze_copy_default, unsqueeze},
+      {OpKey::aten_squeeze_default, squeeze}, {OpKey::aten_squeeze_dim, squeeze},
+      {OpKey::aten_squeeze_dims, squeeze}, {OpKey::aten_squeeze_copy_default, squeeze},
+      {OpKey::aten_squeeze_copy_dim, squeeze}, {OpKey::aten_squeeze_copy_dims, squeeze},
+      {OpKey::aten_select_int, select}, {OpKey::aten_select_copy_int, select},
+      {OpKey::aten_slice_Tensor, slice}, {OpKey::aten_slice_copy_Tensor, slice},
+      {OpKey::aten_t_default, t}, {OpKey::aten_t_copy_default, t},
+      {OpKey::aten_transpose_int, transpose}, {OpKey::aten_transpose_copy_int, transpose},
+      {OpKey::aten_alias_default, same_shape}, {OpKey::aten_alias_copy_default, same_shape},
+      {OpKey::aten_narrow_default, narrow}, {OpKey::aten_narrow_copy_default, narrow},
+      {OpKey::aten_unbind_int, unbind}, {OpKey::aten_unbind_copy_int, unbind},
+      {OpKey::aten_split_Tensor, split}, {OpKey::aten_split_copy_Tensor, split},
+      {OpKey::aten_unsafe_split_Tensor, split}, {OpKey::aten_split_sizes, split_with_sizes},
+      {OpKey::aten_split_with_sizes_default, split_with_sizes},
+      {OpKey::aten_split_with_sizes_copy_default, split_with_sizes},
+      {OpKey::aten_unsafe_split_with_sizes_default, split_with_sizes},
+      {OpKey::aten_chunk_default, chunk}, {OpKey::aten_unsafe_chunk_default, chunk},
+      {OpKey::aten_unfold_default, unfold}, {OpKey::aten_unfold_copy_default, unfold},
+      {OpKey::aten_diagonal_default, diagonal}, {OpKey::aten_diagonal_copy_default, diagonal},
+      {OpKey::aten_as_strided_default, as_strided},
+      {OpKey::aten_as_strided_copy_default, as_strided}, {OpKey::aten_cat_default, cat},
+      {OpKey::aten_concat_default, cat}, {OpKey::aten_concatenate_default, cat},
+      {OpKey::aten_stack_default, stack}, {OpKey::aten_constant_pad_nd_default, constant_pad_nd},
+      {OpKey::aten_repeat_default, repeat}, {OpKey::aten_tile_default, repeat},
+      {OpKey::aten_flip_default, flip}, {OpKey::aten_roll_default, roll},
+      {OpKey::aten_tril_default, tril_triu}, {OpKey::aten_triu_default, tril_triu},
+      {OpKey::aten_pixel_shuffle_default, pixel_shuffle},
+      {OpKey::aten_pixel_unshuffle_default, pixel_shuffle},
+      {OpKey::aten_channel_shuffle_default, channel_shuffle},
+      {OpKey::aten_native_channel_shuffle_default, channel_shuffle},
+  });
+  // clang-format on
 }
 
 }  // namespace kiln::ir

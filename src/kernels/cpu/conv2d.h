@@ -5,6 +5,10 @@
 // non-negative padding, output_padding below the stride or the dilation); the functions keep no
 // pointer after returning. The output must not overlap the input or the weight. Work is spread over
 // default_thread_pool(); the functions may be called from several threads at once.
+//
+// Memory: each thread keeps a scratch buffer between calls, sized for the largest convolution it
+// has run and capped near 8 MiB (one output row's im2col columns can exceed the cap when a single
+// row is larger than that).
 #pragma once
 
 #include <cstdint>
@@ -35,7 +39,7 @@ struct Conv2dParams {
 
 // output[batch, out_channels, out_h, out_w] = conv(input[batch, in_channels, in_h, in_w],
 // weight[out_channels, in_channels / groups, kernel_h, kernel_w]) + bias[out_channels].
-// `bias` may be null. Uses a direct loop for depthwise convolutions (groups == in_channels), a
+// `bias` may be null. Uses a direct loop for depthwise convolutions (groups == in_channels > 1), a
 // plain GEMM for 1x1 stride-1 unpadded ones, and im2col + GEMM (in bounded chunks of output rows)
 // otherwise.
 void conv2d_nchw(const Conv2dParams& params, const float* input, const float* weight,

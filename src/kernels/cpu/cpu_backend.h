@@ -20,5 +20,6 @@ Status register_pooling_kernels(ir::OpFunctionTable& table);
 Status register_shape_op_kernels(ir::OpFunctionTable& table);
 Status register_indexing_kernels(ir::OpFunctionTable& table);
 Status register_factory_kernels(ir::OpFunctionTable& table);
+Status register_resize_kernels(ir::OpFunctionTable& table);
 
 }  // namespace kiln::cpu

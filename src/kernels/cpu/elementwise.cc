@@ -131,7 +131,8 @@ Status copy_into(Tensor& out, const Tensor& in) {
     return ok_status();
   }
   if (in.dtype() == out.dtype()) {
-    dispatch_bits(out.dtype(), [&]<typename U>() { unary_loop<U, U>(out, in, [](U v) { return v; }); });
+    dispatch_bits(out.dtype(),
+                  [&]<typename U>() { unary_loop<U, U>(out, in, [](U v) { return v; }); });
     return ok_status();
   }
   dispatch_dtype(out.dtype(), [&]<typename To>() {

@@ -14,19 +14,21 @@ namespace {
 constexpr uint8_t kNumeric = kIntOk | kFloatOk;
 
 Status relu_kernel(ir::OpContext& ctx) {
-  return run_unary<kNumeric>(ctx, []<typename C>() {
-    return [](C x) { return is_negative(x) ? C(0) : x; };
-  });
+  return run_unary<kNumeric>(
+      ctx, []<typename C>() { return [](C x) { return is_negative(x) ? C(0) : x; }; });
 }
 
 // min(max(x, lo), hi) with the bounds converted to the compute type.
 Status clamp_both(ir::OpContext& ctx, const ir::Scalar& lo, const ir::Scalar& hi) {
   return run_unary<kNumeric>(ctx, [&]<typename C>() {
-    return [l = scalar_to<C>(lo), h = scalar_to<C>(hi)](C x) { return std::min(std::max(x, l), h); };
+    return
+        [l = scalar_to<C>(lo), h = scalar_to<C>(hi)](C x) { return std::min(std::max(x, l), h); };
   });
 }
 
-Status hardtanh_kernel(ir::OpContext& ctx) { return clamp_both(ctx, ctx.scalar(1), ctx.scalar(2)); }
+Status hardtanh_kernel(ir::OpContext& ctx) {
+  return clamp_both(ctx, ctx.scalar(1), ctx.scalar(2));
+}
 
 Status relu6_kernel(ir::OpContext& ctx) {
   return clamp_both(ctx, ir::Scalar{ir::Scalar::Kind::kInt, 0, 0.0},
@@ -53,9 +55,8 @@ Status gelu_kernel(ir::OpContext& ctx) {
 }
 
 Status silu_kernel(ir::OpContext& ctx) {
-  return run_unary<kFloatOk>(ctx, []<typename C>() {
-    return [](C x) -> C { return x / (C(1) + std::exp(-x)); };
-  });
+  return run_unary<kFloatOk>(
+      ctx, []<typename C>() { return [](C x) -> C { return x / (C(1) + std::exp(-x)); }; });
 }
 
 Status mish_kernel(ir::OpContext& ctx) {
@@ -107,19 +108,21 @@ Status softplus_kernel(ir::OpContext& ctx) {
 }
 
 Status clamp_min_by(ir::OpContext& ctx, const ir::Scalar& bound) {
-  return run_unary<kNumeric>(ctx, [&]<typename C>() {
-    return [b = scalar_to<C>(bound)](C x) { return std::max(x, b); };
-  });
+  return run_unary<kNumeric>(
+      ctx, [&]<typename C>() { return [b = scalar_to<C>(bound)](C x) { return std::max(x, b); }; });
 }
 
 Status clamp_max_by(ir::OpContext& ctx, const ir::Scalar& bound) {
-  return run_unary<kNumeric>(ctx, [&]<typename C>() {
-    return [b = scalar_to<C>(bound)](C x) { return std::min(x, b); };
-  });
+  return run_unary<kNumeric>(
+      ctx, [&]<typename C>() { return [b = scalar_to<C>(bound)](C x) { return std::min(x, b); }; });
 }
 
-Status clamp_min_kernel(ir::OpContext& ctx) { return clamp_min_by(ctx, ctx.scalar(1)); }
-Status clamp_max_kernel(ir::OpContext& ctx) { return clamp_max_by(ctx, ctx.scalar(1)); }
+Status clamp_min_kernel(ir::OpContext& ctx) {
+  return clamp_min_by(ctx, ctx.scalar(1));
+}
+Status clamp_max_kernel(ir::OpContext& ctx) {
+  return clamp_max_by(ctx, ctx.scalar(1));
+}
 
 // clamp(x, min?, max?) with Scalar bounds.
 Status clamp_kernel(ir::OpContext& ctx) {

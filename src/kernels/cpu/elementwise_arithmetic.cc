@@ -31,16 +31,14 @@ Status add_kernel(ir::OpContext& ctx) {
 }
 
 Status mul_kernel(ir::OpContext& ctx) {
-  return run_binary<kAnyOk>(ctx, {.exact_scalar = true}, []<typename C>() {
-    return [](C a, C b) { return mul_wrap(a, b); };
-  });
+  return run_binary<kAnyOk>(ctx, {.exact_scalar = true},
+                            []<typename C>() { return [](C a, C b) { return mul_wrap(a, b); }; });
 }
 
 // True division: inference made the output floating, so the op computes in it.
 Status true_div_kernel(ir::OpContext& ctx) {
-  return run_binary<kFloatOk>(ctx, {.exact_scalar = true}, []<typename C>() {
-    return [](C a, C b) { return a / b; };
-  });
+  return run_binary<kFloatOk>(ctx, {.exact_scalar = true},
+                              []<typename C>() { return [](C a, C b) { return a / b; }; });
 }
 
 Status div_trunc(ir::OpContext& ctx) {
@@ -150,21 +148,18 @@ Status pow_tensor_scalar_kernel(ir::OpContext& ctx) {
 }
 
 Status maximum_kernel(ir::OpContext& ctx) {
-  return run_binary<kAnyOk>(ctx, {}, []<typename C>() {
-    return [](C a, C b) { return max_nan(a, b); };
-  });
+  return run_binary<kAnyOk>(ctx, {},
+                            []<typename C>() { return [](C a, C b) { return max_nan(a, b); }; });
 }
 
 Status minimum_kernel(ir::OpContext& ctx) {
-  return run_binary<kAnyOk>(ctx, {}, []<typename C>() {
-    return [](C a, C b) { return min_nan(a, b); };
-  });
+  return run_binary<kAnyOk>(ctx, {},
+                            []<typename C>() { return [](C a, C b) { return min_nan(a, b); }; });
 }
 
 Status atan2_kernel(ir::OpContext& ctx) {
-  return run_binary<kFloatOk>(ctx, {}, []<typename C>() {
-    return [](C a, C b) -> C { return std::atan2(a, b); };
-  });
+  return run_binary<kFloatOk>(
+      ctx, {}, []<typename C>() { return [](C a, C b) -> C { return std::atan2(a, b); }; });
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ DType result_type_of(std::initializer_list<const Operand*> operands) {
     } else if (op->number.kind == ir::Scalar::Kind::kBool) {
       numbers.push_back(DType::kBool);
     } else {
-      numbers.push_back(op->number.kind == ir::Scalar::Kind::kInt ? DType::kInt64 : DType::kFloat32);
+      numbers.push_back(op->number.kind == ir::Scalar::Kind::kInt ? DType::kInt64
+                                                                  : DType::kFloat32);
     }
   }
   return ir::elementwise_result_type(dims, zero_dims, numbers);
@@ -75,7 +76,9 @@ DType result_type_of(std::initializer_list<const Operand*> operands) {
 
 Result<Tensor> cast_to(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
-  return t.to(dtype);
+  KILN_ASSIGN_OR_RETURN(Tensor converted, Tensor::empty(dtype, t.sizes()));
+  KILN_RETURN_IF_ERROR(copy_into(converted, t));
+  return converted;
 }
 
 Result<Tensor> operand_tensor(const Operand& op, DType dtype) {

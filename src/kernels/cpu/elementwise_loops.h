@@ -139,11 +139,12 @@ void ternary_loop(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c
     const B* y = pb + off[2];
     const Z* z = pc + off[3];
     if (st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = element_cast<Out>(f(load(x[i]), load(y[i]), load(z[i])));
+      for (int64_t i = 0; i < n; ++i)
+        o[i] = element_cast<Out>(f(load(x[i]), load(y[i]), load(z[i])));
     } else {
       for (int64_t i = 0; i < n; ++i) {
-        o[i * st[0]] = element_cast<Out>(
-            f(load(x[i * st[1]]), load(y[i * st[2]]), load(z[i * st[3]])));
+        o[i * st[0]] =
+            element_cast<Out>(f(load(x[i * st[1]]), load(y[i * st[2]]), load(z[i * st[3]])));
       }
     }
   });
@@ -196,9 +197,9 @@ Status run_unary(ir::OpContext& ctx, Make&& make) {
 }
 
 struct BinaryOptions {
-  size_t a = 0, b = 1;         // argument positions of the operands
-  bool common_dtype = false;   // compute in result_type(a, b) rather than the output dtype
-  bool exact_scalar = false;   // see single_value()
+  size_t a = 0, b = 1;        // argument positions of the operands
+  bool common_dtype = false;  // compute in result_type(a, b) rather than the output dtype
+  bool exact_scalar = false;  // see single_value()
 };
 
 template <typename T, typename F>
@@ -235,7 +236,8 @@ Status run_binary(ir::OpContext& ctx, const BinaryOptions& options, Make&& make)
   if (out.numel() == 0) return ok_status();
   const DType dtype = options.common_dtype ? result_type_of({&a, &b}) : out.dtype();
   return dispatch_classes<kClasses>(dtype, [&]<typename T>() -> Status {
-    return binary_typed<T>(out, a, b, options.exact_scalar, make.template operator()<ComputeType<T>>());
+    return binary_typed<T>(out, a, b, options.exact_scalar,
+                           make.template operator()<ComputeType<T>>());
   });
 }
 

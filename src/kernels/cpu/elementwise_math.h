@@ -28,7 +28,8 @@ constexpr bool is_negative(C v) {
 // Integer arithmetic wraps around (two's complement), as PyTorch's does; in C++ signed overflow is
 // undefined, so it is done in an unsigned type at least as wide as `unsigned`.
 template <typename C>
-using Wrapping = std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+using Wrapping =
+    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 
 template <typename C>
 C add_wrap(C a, C b) {

@@ -19,8 +19,8 @@ double erfinv(double y) {
   if (w < 5.0) {
     w -= 2.5;
     p = 2.81022636e-08;
-    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                     -0.00125372503, -0.00417768164, 0.246640727, 1.50140941}) {
+    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+                     -0.00417768164, 0.246640727, 1.50140941}) {
       p = c + p * w;
     }
   } else {
@@ -44,9 +44,8 @@ constexpr uint8_t kNumeric = kIntOk | kFloatOk;
 // A floating-point function; the output is floating (float32 for integral inputs).
 template <auto kFn>
 Status float_math(ir::OpContext& ctx) {
-  return run_unary<kFloatOk>(ctx, []<typename C>() {
-    return [](C x) -> C { return static_cast<C>(kFn(x)); };
-  });
+  return run_unary<kFloatOk>(
+      ctx, []<typename C>() { return [](C x) -> C { return static_cast<C>(kFn(x)); }; });
 }
 
 // Rounding ops leave integers as they are.
@@ -91,9 +90,8 @@ Status square_kernel(ir::OpContext& ctx) {
 }
 
 Status frac_kernel(ir::OpContext& ctx) {
-  return run_unary<kFloatOk>(ctx, []<typename C>() {
-    return [](C x) -> C { return x - std::trunc(x); };
-  });
+  return run_unary<kFloatOk>(
+      ctx, []<typename C>() { return [](C x) -> C { return x - std::trunc(x); }; });
 }
 
 // round(x, decimals): scales by 10^|decimals| in the compute type, rounds half to even, unscales.
@@ -101,7 +99,8 @@ Status round_decimals_kernel(ir::OpContext& ctx) {
   const int64_t decimals = ctx.int_arg(1);
   return run_unary<kFloatOk>(ctx, [&]<typename C>() {
     const bool negative = decimals < 0;
-    const C scale = static_cast<C>(std::pow(10.0, static_cast<double>(negative ? -decimals : decimals)));
+    const C scale =
+        static_cast<C>(std::pow(10.0, static_cast<double>(negative ? -decimals : decimals)));
     return [negative, scale](C x) -> C {
       return negative ? std::nearbyint(x / scale) * scale : std::nearbyint(x * scale) / scale;
     };
@@ -110,7 +109,8 @@ Status round_decimals_kernel(ir::OpContext& ctx) {
 
 // `v` rounded to `dtype` and back, as PyTorch converts nan_to_num's replacements to the dtype.
 double round_to(double v, DType dtype) {
-  return dispatch_dtype(dtype, [&]<typename T>() { return element_cast<double>(element_cast<T>(v)); });
+  return dispatch_dtype(dtype,
+                        [&]<typename T>() { return element_cast<double>(element_cast<T>(v)); });
 }
 
 double dtype_max_finite(DType dtype) {

@@ -60,15 +60,15 @@ struct MicroKernel {
   AxpyFn axpy;
 };
 
-// Copies X[0:depth, 0:width] into strips of W columns: strip s holds, for each p, the W values
-// X(p, s * W + j), zero past column `width`. X(p, j) is x[p * ld + j], or x[j * ld + p] when
-// `transposed`. Both GEMM operands are packed this way: B as X = op(B), A as X = op(A)^T. W is a
-// compile-time constant so that full strips copy with fixed-size vector moves.
 template <int64_t W>
 inline void copy_fixed(float* __restrict dst, const float* __restrict src) {
   for (int64_t j = 0; j < W; ++j) dst[j] = src[j];
 }
 
+// Copies X[0:depth, 0:width] into strips of W columns: strip s holds, for each p, the W values
+// X(p, s * W + j), zero past column `width`. X(p, j) is x[p * ld + j], or x[j * ld + p] when
+// `transposed`. Both GEMM operands are packed this way: B as X = op(B), A as X = op(A)^T. W is a
+// compile-time constant so that full strips copy with fixed-size vector moves.
 template <int64_t W>
 void pack_strips(bool transposed, const float* x, int64_t ld, int64_t depth, int64_t width,
                  float* dst) {

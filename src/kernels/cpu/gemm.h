@@ -3,6 +3,7 @@
 // The caller owns every buffer; the functions keep no pointer after returning. C must not overlap A
 // or B. Work is spread over default_thread_pool(); the functions may be called from several threads
 // at once, and from inside a parallel_for chunk (they then run on the calling thread alone).
+// Each thread keeps its packing buffers (a few MiB at most) between calls.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // CPU reference kernels for the indexing ops: embedding, index_select, take, gather, the scatter
 // family and select/slice_scatter (advanced indexing is in indexing_advanced.cc). Every index value
 // is checked before anything is read or written through it.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -11,10 +12,14 @@
 namespace kiln::cpu {
 namespace {
 
-int64_t wrap(int64_t dim, int64_t rank) { return dim < 0 ? dim + std::max<int64_t>(rank, 1) : dim; }
+int64_t wrap(int64_t dim, int64_t rank) {
+  return dim < 0 ? dim + std::max<int64_t>(rank, 1) : dim;
+}
 
 // A 0-d tensor as a 1-D one of one element (gather and scatter treat them alike).
-Tensor at_least_1d(const Tensor& t) { return t.dim() == 0 ? t.view_as({1}, {1}, t.offset()) : t; }
+Tensor at_least_1d(const Tensor& t) {
+  return t.dim() == 0 ? t.view_as({1}, {1}, t.offset()) : t;
+}
 
 // The values of an index tensor as int64, each checked against `size` (negative values wrap only
 // when `wrap_negative`, as in take and advanced indexing; embedding, index_select, gather and
@@ -34,9 +39,10 @@ Result<std::vector<int64_t>> checked_indices(const Tensor& index, int64_t size, 
 }
 
 // out = self picked along `dim` at `index` (flattened): self viewed as [outer, size, inner].
-Status select_along(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& out) {
+Status select_along(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& out,
+                    bool wrap_negative = false) {
   const int64_t size = self.dim() == 0 ? 1 : self.size(dim);
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, checked_indices(index, size, dim, false));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, checked_indices(index, size, dim, wrap_negative));
   if (out.numel() == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(Tensor src, self.contiguous());
   const auto& s = self.sizes();
@@ -78,8 +84,8 @@ Status take_kernel(ir::OpContext& ctx) {
   const Tensor& index = ctx.tensor(1);
   KILN_RETURN_IF_ERROR(ctx.error());
   KILN_ASSIGN_OR_RETURN(Tensor src, self.contiguous());
-  return select_along(reshape_contiguous(src, {src.numel()}), 0, index, ctx.output_tensor(0))
-      .with_context("take");
+  return select_along(reshape_contiguous(src, {src.numel()}), 0, index, ctx.output_tensor(0),
+                      /*wrap_negative=*/true);
 }
 
 // gather(self, dim, index): out[i] = self[i with i[dim] = index[i]].
@@ -89,7 +95,7 @@ Status gather_kernel(ir::OpContext& ctx) {
   const Tensor index = at_least_1d(ctx.tensor(2));
   KILN_RETURN_IF_ERROR(ctx.error());
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, checked_indices(index, self.size(d), d, false));
-  const Tensor& out = ctx.output_tensor(0);
+  Tensor& out = ctx.output_tensor(0);
   Shape strides = self.strides();
   const int64_t dim_stride = strides[d];
   strides[d] = 0;
@@ -105,7 +111,8 @@ Status gather_kernel(ir::OpContext& ctx) {
   return ok_status();
 }
 
-// ---- scatter -------------------------------------------------------------------------------------
+// ---- scatter
+// -------------------------------------------------------------------------------------
 
 enum class Reduce { kAssign, kAdd, kMultiply, kMean, kAmax, kAmin };
 
@@ -168,7 +175,9 @@ template <typename T>
 Status scatter_typed(const Tensor& out, const Tensor& index, const std::vector<int64_t>& idx,
                      const ScatterArgs& a) {
   T value{};
-  if (!a.src) KILN_ASSIGN_OR_RETURN(value, checked_scalar<T>(a.value));
+  if (!a.src) {
+    KILN_ASSIGN_OR_RETURN(value, checked_scalar<T>(a.value));
+  }
   const Tensor o = at_least_1d(out);
   Shape out_strides = o.strides();
   const int64_t dim_stride = out_strides[a.dim];
@@ -198,7 +207,7 @@ Status run_scatter(ir::OpContext& ctx, ScatterArgs args) {
   const Tensor& self = ctx.tensor(0);
   const Tensor& index = ctx.tensor(2);
   KILN_RETURN_IF_ERROR(ctx.error());
-  const Tensor& out = ctx.output_tensor(0);
+  Tensor& out = ctx.output_tensor(0);
   KILN_RETURN_IF_ERROR(out.copy_from(self));
   if (index.numel() == 0) return ok_status();
   args.dim = wrap(args.dim, self.dim());
@@ -206,9 +215,8 @@ Status run_scatter(ir::OpContext& ctx, ScatterArgs args) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> idx, checked_indices(index, size, args.dim, false));
   const Tensor index_1d = at_least_1d(index);
   Status status;
-  dispatch_dtype(out.dtype(), [&]<typename T>() {
-    status = scatter_typed<T>(out, index_1d, idx, args);
-  });
+  dispatch_dtype(out.dtype(),
+                 [&]<typename T>() { status = scatter_typed<T>(out, index_1d, idx, args); });
   return status;
 }
 
@@ -239,11 +247,11 @@ Status scatter_reduce_kernel(ir::OpContext& ctx) {
 // scatter_reduce.two: (self, dim, index, src, reduce, include_self).
 Status scatter_reduce_two_kernel(ir::OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Reduce reduce, parse_reduce(ctx.string_arg(4)));
-  return run_scatter(
-      ctx, ScatterArgs{ctx.int_arg(1), &ctx.tensor(3), {}, reduce, ctx.bool_arg(5)});
+  return run_scatter(ctx, ScatterArgs{ctx.int_arg(1), &ctx.tensor(3), {}, reduce, ctx.bool_arg(5)});
 }
 
-// ---- select_scatter / slice_scatter --------------------------------------------------------------
+// ---- select_scatter / slice_scatter
+// --------------------------------------------------------------
 
 // select_scatter(self, src, dim, index): a copy of self with self.select(dim, index) = src.
 Status select_scatter_kernel(ir::OpContext& ctx) {
@@ -252,7 +260,7 @@ Status select_scatter_kernel(ir::OpContext& ctx) {
   const int64_t d = wrap(ctx.int_arg(2), self.dim());
   int64_t index = ctx.int_arg(3);
   KILN_RETURN_IF_ERROR(ctx.error());
-  const Tensor& out = ctx.output_tensor(0);
+  Tensor& out = ctx.output_tensor(0);
   KILN_RETURN_IF_ERROR(normalize_index(index, self.size(d), d));
   KILN_RETURN_IF_ERROR(out.copy_from(self));
   Shape sizes = out.sizes(), strides = out.strides();
@@ -262,7 +270,8 @@ Status select_scatter_kernel(ir::OpContext& ctx) {
   return out.view_as(std::move(sizes), std::move(strides), offset).copy_from(src);
 }
 
-// slice_scatter(self, src, dim, start?, end?, step): a copy of self with self[start:end:step] = src.
+// slice_scatter(self, src, dim, start?, end?, step): a copy of self with self[start:end:step] =
+// src.
 Status slice_scatter_kernel(ir::OpContext& ctx) {
   const Tensor& self = ctx.tensor(0);
   const Tensor& src = ctx.tensor(1);
@@ -270,7 +279,7 @@ Status slice_scatter_kernel(ir::OpContext& ctx) {
   const std::optional<int64_t> start = ctx.optional_int(3), end = ctx.optional_int(4);
   const int64_t step = ctx.int_arg(5);
   KILN_RETURN_IF_ERROR(ctx.error());
-  const Tensor& out = ctx.output_tensor(0);
+  Tensor& out = ctx.output_tensor(0);
   KILN_RETURN_IF_ERROR(out.copy_from(self));
   const int64_t size = self.size(d);
   int64_t lo = start.value_or(0), hi = end.value_or(INT64_MAX);

@@ -83,8 +83,8 @@ Result<double> checked_scalar_double(ir::Scalar s, DType dtype) {
     return std::trunc(s.f);
   }
   // Integers: an unsigned type also takes negative values whose magnitude fits (-1 -> 255).
-  const bool negative_fits = lo == 0 ? s.i >= 0 || static_cast<uint64_t>(-(s.i + 1)) < hi
-                                     : s.i >= lo;
+  const bool negative_fits =
+      lo == 0 ? s.i >= 0 || static_cast<uint64_t>(-(s.i + 1)) < hi : s.i >= lo;
   if (!negative_fits || (s.i > 0 && static_cast<uint64_t>(s.i) > hi)) return overflow();
   return static_cast<double>(s.i);
 }

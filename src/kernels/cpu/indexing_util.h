@@ -61,12 +61,6 @@ inline Status normalize_index(int64_t& index, int64_t size, int64_t dim) {
   return ok_status();
 }
 
-// An unsigned type of `bytes` bytes, for kernels that only move elements.
-template <size_t kBytes>
-using ElementBits = std::conditional_t<
-    kBytes == 1, uint8_t,
-    std::conditional_t<kBytes == 2, uint16_t, std::conditional_t<kBytes == 4, uint32_t, uint64_t>>>;
-
 // Calls fn.template operator()<U>() with the unsigned type the size of `dtype`'s elements.
 template <typename Fn>
 decltype(auto) dispatch_element_size(DType dtype, Fn&& fn) {

@@ -100,7 +100,8 @@ Status linear_kernel(ir::OpContext& ctx) {
   if (!bias) return matmul_into(v.a, v.b, nullptr, kZero, kOne, v.out);
   // The bias broadcast to the output, then given the unit dims that 1-D operands dropped.
   Tensor full_bias = expand_view(*bias, out.sizes());
-  if (input.dim() == 1) full_bias = unsqueeze_view(full_bias, full_bias.dim() - (weight.dim() == 2));
+  if (input.dim() == 1)
+    full_bias = unsqueeze_view(full_bias, full_bias.dim() - (weight.dim() == 2));
   if (weight.dim() == 1) full_bias = unsqueeze_view(full_bias, full_bias.dim());
   return matmul_into(v.a, v.b, &full_bias, kOne, kOne, v.out);
 }

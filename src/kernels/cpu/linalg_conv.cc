@@ -66,25 +66,27 @@ Status float_conv(const ConvGeometry& g, const Tensor& input, const Tensor& weig
   KILN_ASSIGN_OR_RETURN(Tensor in32, as_float32(input));
   KILN_ASSIGN_OR_RETURN(Tensor w32, as_float32(weight));
   Tensor b32;
-  if (bias) KILN_ASSIGN_OR_RETURN(b32, as_float32(*bias));
+  if (bias) {
+    KILN_ASSIGN_OR_RETURN(b32, as_float32(*bias));
+  }
   Tensor out32 = out;
   if (out.dtype() != DType::kFloat32) {
     KILN_ASSIGN_OR_RETURN(out32, Tensor::empty(DType::kFloat32, out.sizes()));
   }
   const float* pb = bias ? b32.data<float>() : nullptr;
   if (g.transposed) {
-    ConvTranspose2dParams p{g.batch,     g.in_channels, g.in[1],      g.in[2],       g.out_channels,
-                            g.kernel[1], g.kernel[2],   g.stride[1],  g.stride[2],   g.pad[1],
-                            g.pad[2],    g.out_pad[1],  g.out_pad[2], g.dilation[1], g.dilation[2],
-                            g.groups};
+    ConvTranspose2dParams p{g.batch,        g.in_channels, g.in[1],       g.in[2],
+                            g.out_channels, g.kernel[1],   g.kernel[2],   g.stride[1],
+                            g.stride[2],    g.pad[1],      g.pad[2],      g.out_pad[1],
+                            g.out_pad[2],   g.dilation[1], g.dilation[2], g.groups};
     conv_transpose2d_nchw(p, in32.data<float>(), w32.data<float>(), pb, out32.data<float>());
   } else {
-    Conv2dParams p{g.batch,     g.in_channels, g.in[1],     g.in[2],     g.out_channels,
-                   g.kernel[1], g.kernel[2],   g.stride[1], g.stride[2], g.pad[1],
+    Conv2dParams p{g.batch,     g.in_channels, g.in[1],       g.in[2],     g.out_channels,
+                   g.kernel[1], g.kernel[2],   g.stride[1],   g.stride[2], g.pad[1],
                    g.pad[2],    g.dilation[1], g.dilation[2], g.groups};
     conv2d_nchw(p, in32.data<float>(), w32.data<float>(), pb, out32.data<float>());
   }
-  if (out32.raw_data() != out.raw_data()) KILN_RETURN_IF_ERROR(out.copy_from(out32));
+  if (out32.raw_data() != out.raw_data()) KILN_RETURN_IF_ERROR(Tensor(out).copy_from(out32));
   return ok_status();
 }
 
@@ -109,7 +111,9 @@ T from_acc(ConvAcc<T> v) {
   }
 }
 
-int64_t volume(const std::array<int64_t, 3>& a) { return a[0] * a[1] * a[2]; }
+int64_t volume(const std::array<int64_t, 3>& a) {
+  return a[0] * a[1] * a[2];
+}
 
 // One output plane (batch n, channel oc) of a direct convolution.
 template <typename T>
@@ -182,7 +186,9 @@ Status direct_conv(const ConvGeometry& g, const Tensor& input, const Tensor& wei
   KILN_ASSIGN_OR_RETURN(Tensor in, input.contiguous());
   KILN_ASSIGN_OR_RETURN(Tensor w, weight.contiguous());
   Tensor b;
-  if (bias) KILN_ASSIGN_OR_RETURN(b, bias->contiguous());
+  if (bias) {
+    KILN_ASSIGN_OR_RETURN(b, bias->contiguous());
+  }
   const T* pin = in.data<T>();
   const T* pw = w.data<T>();
   const T* pb = bias ? b.data<T>() : nullptr;
@@ -207,9 +213,8 @@ Status run_convolution(const Tensor& input, const Tensor& weight, const Tensor* 
   if (out.numel() == 0) return ok_status();
   const ConvGeometry g = make_geometry(input, weight, out, lists);
   const DType dtype = out.dtype();
-  const bool float_core =
-      g.spatial <= 2 && (dtype == DType::kFloat32 || dtype == DType::kFloat16 ||
-                         dtype == DType::kBFloat16);
+  const bool float_core = g.spatial <= 2 && (dtype == DType::kFloat32 || dtype == DType::kFloat16 ||
+                                             dtype == DType::kBFloat16);
   if (float_core) return float_conv(g, input, weight, bias, out);
   Status status = internal_error("convolution on ", dtype_name(dtype), " tensors");
   dispatch_dtype(dtype, [&]<typename T>() {
@@ -238,8 +243,8 @@ Status convolution_kernel(ir::OpContext& ctx) {
   const Tensor& input = ctx.tensor(0);
   const Tensor& weight = ctx.tensor(1);
   const Tensor* bias = ctx.optional_tensor(2);
-  ConvLists lists{ctx.ints(3), ctx.ints(4), ctx.ints(5), ctx.ints(7), ctx.bool_arg(6),
-                  ctx.int_arg(8)};
+  ConvLists lists{ctx.ints(3), ctx.ints(4),     ctx.ints(5),
+                  ctx.ints(7), ctx.bool_arg(6), ctx.int_arg(8)};
   KILN_RETURN_IF_ERROR(ctx.error());
   return run_convolution(input, weight, bias, lists, ctx.output_tensor(0));
 }

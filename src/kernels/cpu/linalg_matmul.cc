@@ -3,6 +3,7 @@
 // no unit stride in their matrix dims are copied. Batches sharing one right operand fold into a
 // single tall product, which is how linear and matmul on [batch, seq, hidden] run.
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <type_traits>
 
@@ -61,7 +62,9 @@ int64_t batch_offset(int64_t flat, std::span<const int64_t> sizes,
   return offset;
 }
 
-std::span<const int64_t> leading(const Shape& s, int64_t n) { return {s.data(), size_t(n)}; }
+std::span<const int64_t> leading(const Shape& s, int64_t n) {
+  return {s.data(), size_t(n)};
+}
 
 // `t` if sgemm can read its matrix dims, else a contiguous copy.
 Result<Tensor> gemm_ready(const Tensor& t) {
@@ -85,7 +88,8 @@ Status sgemm_views(const Tensor& a_in, const Tensor& b_in, float alpha, float be
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* pc = out.data<float>();
-  const std::optional<int64_t> b_batch = collapsed_stride(leading(out.sizes(), nb), leading(bs, nb));
+  const std::optional<int64_t> b_batch =
+      collapsed_stride(leading(out.sizes(), nb), leading(bs, nb));
   if (b_batch == 0) {  // one right operand for every batch: fold the batches into the rows of a
     Shape rows(out.sizes().begin(), out.sizes().begin() + nb + 1);
     Shape row_strides(as.begin(), as.begin() + nb + 1);
@@ -97,7 +101,8 @@ Status sgemm_views(const Tensor& a_in, const Tensor& b_in, float alpha, float be
     }
   }
   const MatrixLayout la = *matrix_layout(m, k, as[nb], as[nb + 1]);
-  const std::optional<int64_t> a_batch = collapsed_stride(leading(out.sizes(), nb), leading(as, nb));
+  const std::optional<int64_t> a_batch =
+      collapsed_stride(leading(out.sizes(), nb), leading(as, nb));
   if (a_batch && b_batch) {
     sgemm_batched(la.trans, lb.trans, batch, m, n, k, alpha, pa, la.ld, *a_batch, pb, lb.ld,
                   *b_batch, beta, pc, n, m * n);
@@ -112,6 +117,30 @@ Status sgemm_views(const Tensor& a_in, const Tensor& b_in, float alpha, float be
   return ok_status();
 }
 
+// out (contiguous float32 [..., n]) = bias (float32, out's shape, any strides), a row at a time:
+// the bias of addmm / linear is a row broadcast over every row, copied with memcpy in parallel.
+void fill_rows(const Tensor& bias, const Tensor& out) {
+  const int64_t last = out.dim() - 1;
+  const int64_t n = out.size(last), rows = out.numel() / n, sn = bias.strides()[last];
+  const auto lead_sizes = leading(out.sizes(), last);
+  const auto lead_strides = leading(bias.strides(), last);
+  const float* src = bias.data<float>();
+  float* dst = out.data<float>();
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / n), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* s = src + batch_offset(r, lead_sizes, lead_strides);
+      float* d = dst + r * n;
+      if (sn == 1) {
+        std::memcpy(d, s, static_cast<size_t>(n) * sizeof(float));
+      } else if (sn == 0) {
+        std::fill(d, d + n, *s);
+      } else {
+        for (int64_t j = 0; j < n; ++j) d[j] = s[j * sn];
+      }
+    }
+  });
+}
+
 // float32 and, through float32 copies, float16 / bfloat16.
 Status float_matmul(const Tensor& a, const Tensor& b, const Tensor* bias, ir::Scalar beta,
                     ir::Scalar alpha, const Tensor& out) {
@@ -123,10 +152,14 @@ Status float_matmul(const Tensor& a, const Tensor& b, const Tensor* bias, ir::Sc
     KILN_ASSIGN_OR_RETURN(out32, Tensor::empty(DType::kFloat32, out.sizes()));
   }
   const bool use_bias = bias != nullptr && beta.to_double() != 0.0;
-  if (use_bias) KILN_RETURN_IF_ERROR(out32.copy_from(*bias));
+  if (use_bias && bias->dtype() == DType::kFloat32) {
+    fill_rows(*bias, out32);
+  } else if (use_bias) {
+    KILN_RETURN_IF_ERROR(out32.copy_from(*bias));
+  }
   KILN_RETURN_IF_ERROR(sgemm_views(a32, b32, static_cast<float>(alpha.to_double()),
                                    use_bias ? static_cast<float>(beta.to_double()) : 0.0f, out32));
-  if (!direct) KILN_RETURN_IF_ERROR(out.copy_from(out32));
+  if (!direct) KILN_RETURN_IF_ERROR(Tensor(out).copy_from(out32));
   return ok_status();
 }
 
@@ -176,10 +209,11 @@ void plain_matmul(const Tensor& a, const Tensor& b, const Tensor* bias, ir::Scal
                    const int64_t bi = r / m, i = r % m;
                    const T* ar = pa + batch_offset(bi, batch_sizes, leading(as, nb)) + i * as[nb];
                    const T* bb = pb + batch_offset(bi, batch_sizes, leading(bs, nb));
-                   const T* cr = use_bias ? pbias + batch_offset(bi, batch_sizes, leading(
-                                                                     bias->strides(), nb)) +
-                                                i * bias->strides()[nb]
-                                          : nullptr;
+                   const T* cr =
+                       use_bias
+                           ? pbias + batch_offset(bi, batch_sizes, leading(bias->strides(), nb)) +
+                                 i * bias->strides()[nb]
+                           : nullptr;
                    for (int64_t j = 0; j < n; ++j) {
                      Acc sum = 0;
                      for (int64_t p = 0; use_product && p < k; ++p) {

@@ -41,27 +41,19 @@ SoftmaxShape softmax_shape(const Shape& sizes, int64_t dim) {
 // A nan anywhere makes the row nan (through the sum), as in PyTorch.
 template <typename T, typename O, bool kLog>
 void softmax_row(const T* x, O* y, int64_t n, std::vector<float>& buf) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = static_cast<float>(x[i]);
-    if (v > max) max = v;
-  }
+  const float max = lane_max(x, n);
   buf.resize(static_cast<size_t>(n));
-  double sum = 0.0;
+  float* b = buf.data();
   if constexpr (kLog) {
-    for (int64_t i = 0; i < n; ++i) {
-      buf[i] = static_cast<float>(x[i]) - max;
-      sum += std::exp(buf[i]);
-    }
+    for (int64_t i = 0; i < n; ++i) b[i] = static_cast<float>(x[i]) - max;
+    const double sum = lane_sum(n, [&](int64_t i) { return static_cast<double>(std::exp(b[i])); });
     const float log_sum = static_cast<float>(std::log(sum));
-    for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(buf[i] - log_sum);
+    for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(b[i] - log_sum);
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      buf[i] = std::exp(static_cast<float>(x[i]) - max);
-      sum += buf[i];
-    }
+    for (int64_t i = 0; i < n; ++i) b[i] = std::exp(static_cast<float>(x[i]) - max);
+    const double sum = lane_sum(n, [&](int64_t i) { return static_cast<double>(b[i]); });
     const float scale = static_cast<float>(1.0 / sum);
-    for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(buf[i] * scale);
+    for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(b[i] * scale);
   }
 }
 

@@ -20,18 +20,18 @@ struct Moments {
 };
 
 // Mean and 1/sqrt(var + eps) (biased variance) of n contiguous values. An empty row has mean 0 and
-// rstd nan, as in PyTorch.
+// rstd nan, and a row with an inf or nan has both nan, as in PyTorch.
 template <typename T>
 Moments row_moments(const T* x, int64_t n, double eps) {
   if (n == 0) return {0.0, kNaN};
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const double sum = lane_sum(n, [&](int64_t i) { return static_cast<double>(x[i]); });
+  // PyTorch's row moments give nan (not inf) for a row holding an inf.
+  if (!std::isfinite(sum)) return {kNaN, kNaN};
   const double mean = sum / static_cast<double>(n);
-  double squares = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
+  const double squares = lane_sum(n, [&](int64_t i) {
     const double d = static_cast<double>(x[i]) - mean;
-    squares += d * d;
-  }
+    return d * d;
+  });
   return {mean, 1.0 / std::sqrt(squares / static_cast<double>(n) + eps)};
 }
 
@@ -50,11 +50,10 @@ void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, const std::vector
       T* yr = y + r * n;
       Moments m;
       if constexpr (kRms) {
-        double squares = 0.0;
-        for (int64_t i = 0; i < n; ++i) {
+        const double squares = lane_sum(n, [&](int64_t i) {
           const double v = static_cast<double>(xr[i]);
-          squares += v * v;
-        }
+          return v * v;
+        });
         m = {0.0, n == 0 ? kNaN : 1.0 / std::sqrt(squares / static_cast<double>(n) + eps)};
       } else {
         m = row_moments(xr, n, eps);

@@ -17,29 +17,9 @@ using ir::OpContext;
 
 enum class Accumulate { kSum, kProd, kMean };
 
-// Floating types accumulate in double; integers in uint64_t, which wraps like PyTorch's int64
-// arithmetic without the undefined behaviour of signed overflow.
-template <typename T>
-using AccType = std::conditional_t<std::is_floating_point_v<ComputeType<T>>, double, uint64_t>;
-
-template <typename T>
-AccType<T> to_acc(T v) {
-  if constexpr (std::is_floating_point_v<ComputeType<T>>) {
-    return static_cast<double>(static_cast<ComputeType<T>>(v));
-  } else {
-    return static_cast<uint64_t>(static_cast<int64_t>(v));
-  }
-}
-
-template <typename T>
-T from_acc(AccType<T> acc) {
-  if constexpr (std::is_floating_point_v<ComputeType<T>>) {
-    return element_cast<T>(acc);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return acc != 0;
-  } else {
-    return static_cast<T>(static_cast<int64_t>(acc));
-  }
+// The mean of `count` values summing to `sum`; the mean of nothing is nan, as in PyTorch.
+double mean_of(double sum, int64_t count) {
+  return count == 0 ? std::numeric_limits<double>::quiet_NaN() : sum / static_cast<double>(count);
 }
 
 template <typename T, Accumulate kOp>
@@ -49,18 +29,52 @@ void accumulate(const Tensor& in, Tensor& out, const ReduceGeometry& g) {
   for_each_output(g, [&](int64_t o, int64_t base) {
     AccType<T> acc = kOp == Accumulate::kProd ? AccType<T>(1) : AccType<T>(0);
     for_each_offset(g.inner_sizes, g.inner_strides, base, [&](int64_t off) {
-      if constexpr (kOp == Accumulate::kProd) {
+      if constexpr (kOp == Accumulate::kProd && std::is_floating_point_v<ComputeType<T>>) {
+        // PyTorch multiplies in the element type itself, so a product whose partial results
+        // overflow is inf (and inf * 0 nan) even when the full product would be in range.
+        acc = to_acc(element_cast<T>(acc * to_acc(src[off])));
+      } else if constexpr (kOp == Accumulate::kProd) {
         acc *= to_acc(src[off]);
       } else {
         acc += to_acc(src[off]);
       }
     });
-    if constexpr (kOp == Accumulate::kMean) {
-      // Mean of nothing is nan, as in PyTorch.
-      acc = g.inner_numel == 0 ? std::numeric_limits<double>::quiet_NaN()
-                               : acc / static_cast<double>(g.inner_numel);
-    }
+    if constexpr (kOp == Accumulate::kMean) acc = mean_of(acc, g.inner_numel);
     dst[o] = from_acc<T>(acc);
+  });
+}
+
+// Sum or mean when the innermost kept dim is contiguous and the reduced dims lie outside it
+// (sum over dim 0 of [N, D], over dim 1 of [B, S, D]): whole rows are added into a tile of
+// accumulators, so memory is read in order. Each output still sums its values in the same order.
+template <typename T, Accumulate kOp>
+void accumulate_columns(const T* src, T* dst, const ReduceGeometry& g) {
+  constexpr int64_t kTile = 512;
+  const int64_t width = g.outer_sizes.back();
+  const Shape prefix_sizes(g.outer_sizes.begin(), g.outer_sizes.end() - 1);
+  const Shape prefix_strides(g.outer_strides.begin(), g.outer_strides.end() - 1);
+  const int64_t tiles = (width + kTile - 1) / kTile;
+  const int64_t tasks = g.outer_numel / width * tiles;
+  const int64_t grain = std::max<int64_t>(1, 16384 / (kTile * std::max<int64_t>(g.inner_numel, 1)));
+  parallel_for(0, tasks, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<AccType<T>> acc(kTile);
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t prefix = t / tiles, begin = t % tiles * kTile;
+      const int64_t count = std::min(kTile, width - begin);
+      std::fill(acc.begin(), acc.end(), AccType<T>(0));
+      const int64_t base = flat_offset(prefix, prefix_sizes, prefix_strides) + begin;
+      for_each_offset(g.inner_sizes, g.inner_strides, base, [&](int64_t off) {
+        for (int64_t j = 0; j < count; ++j) acc[j] += to_acc(src[off + j]);
+      });
+      T* out = dst + prefix * width + begin;
+      for (int64_t j = 0; j < count; ++j) {
+        if constexpr (kOp == Accumulate::kMean) {
+          out[j] = element_cast<T>(mean_of(acc[j], g.inner_numel));
+        } else {
+          out[j] = from_acc<T>(acc[j]);
+        }
+      }
+    }
   });
 }
 
@@ -77,6 +91,9 @@ Status accumulate_kernel(OpContext& ctx, DimsArg kind) {
   dispatch_dtype(out.dtype(), [&]<typename T>() {
     if constexpr (kOp == Accumulate::kMean && !std::is_floating_point_v<ComputeType<T>>) {
       return;  // inference allows floating outputs only
+    } else if (kOp != Accumulate::kProd && g.outer_numel > 0 && !g.outer_sizes.empty() &&
+               g.outer_strides.back() == 1 && !g.inner_sizes.empty()) {
+      accumulate_columns<T, kOp>(src.data<T>(), out.data<T>(), g);
     } else {
       accumulate<T, kOp>(src, out, g);
     }
@@ -114,10 +131,12 @@ void moments(const Tensor& in, const ReduceGeometry& g, double correction, bool 
   const double n = static_cast<double>(g.inner_numel);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for_each_output(g, [&](int64_t o, int64_t base) {
-    double sum = 0.0;
-    for_each_offset(g.inner_sizes, g.inner_strides, base,
-                    [&](int64_t off) { sum += static_cast<double>(src[off]); });
-    const double mean = n == 0 ? nan : sum / n;
+    // The mean by Welford's update, as PyTorch computes it: with infs it gives their nan/inf.
+    double mean = n == 0 ? nan : 0.0;
+    int64_t count = 0;
+    for_each_offset(g.inner_sizes, g.inner_strides, base, [&](int64_t off) {
+      mean += (static_cast<double>(src[off]) - mean) / static_cast<double>(++count);
+    });
     double squares = 0.0;
     for_each_offset(g.inner_sizes, g.inner_strides, base, [&](int64_t off) {
       const double d = static_cast<double>(src[off]) - mean;
@@ -215,6 +234,8 @@ Status register_reduction_kernels(ir::OpFunctionTable& table) {
                                 {OpKey::aten_all_default, all_all_kernel},
                                 {OpKey::aten_all_dim, all_dim_kernel},
                                 {OpKey::aten_all_dims, all_dims_kernel},
+                                {OpKey::aten_count_nonzero_dim_IntList, count_nonzero_dims_kernel},
+                                {OpKey::aten_count_nonzero_default, count_nonzero_default_kernel},
                                 {OpKey::aten_var_default, var_default},
                                 {OpKey::aten_var_dim, var_dim},
                                 {OpKey::aten_var_correction, var_correction},

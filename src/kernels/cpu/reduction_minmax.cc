@@ -9,16 +9,16 @@ using ir::OpContext;
 
 // The extreme of one output's block and the row-major index (within the block) of its first
 // occurrence. NaN wins and sticks at its first occurrence, as PyTorch's max/argmax do.
-template <typename T, bool kMax>
+template <typename T>
 struct Extreme {
   ComputeType<T> value;
   int64_t index;
 };
 
 template <typename T, bool kMax>
-Extreme<T, kMax> find_extreme(const T* src, const ReduceGeometry& g, int64_t base) {
+Extreme<T> find_extreme(const T* src, const ReduceGeometry& g, int64_t base) {
   using C = ComputeType<T>;
-  Extreme<T, kMax> best{C{}, -1};
+  Extreme<T> best{C{}, -1};
   int64_t k = 0;
   for_each_offset(g.inner_sizes, g.inner_strides, base, [&](int64_t off) {
     const C v = static_cast<C>(src[off]);
@@ -48,7 +48,7 @@ Status extreme_kernel(OpContext& ctx, DimsArg kind, Tensor* values, Tensor* indi
     T* value_dst = values ? values->data<T>() : nullptr;
     int64_t* index_dst = indices ? indices->data<int64_t>() : nullptr;
     for_each_output(g, [&](int64_t o, int64_t base) {
-      const Extreme<T, kMax> e = find_extreme<T, kMax>(src, g, base);
+      const Extreme<T> e = find_extreme<T, kMax>(src, g, base);
       if (value_dst) value_dst[o] = element_cast<T>(e.value);
       if (index_dst) index_dst[o] = e.index;
     });
@@ -110,7 +110,32 @@ Status logical_kernel(OpContext& ctx, DimsArg kind) {
   return ok_status();
 }
 
+// count_nonzero: int64 counts of the elements that are not zero (nan counts).
+Status count_nonzero_kernel(OpContext& ctx, DimsArg kind) {
+  const Tensor& self = ctx.tensor(0);
+  int64_t* dst = ctx.output_tensor(0).data<int64_t>();
+  KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, reduce_mask(ctx, kind, 1, self.dim()));
+  const ReduceGeometry g = reduce_geometry(self, mask);
+  dispatch_dtype(self.dtype(), [&]<typename T>() {
+    const T* src = self.data<T>();
+    for_each_output(g, [&](int64_t o, int64_t base) {
+      int64_t count = 0;
+      for_each_offset(g.inner_sizes, g.inner_strides, base,
+                      [&](int64_t off) { count += element_cast<bool>(src[off]) ? 1 : 0; });
+      dst[o] = count;
+    });
+  });
+  return ok_status();
+}
+
 }  // namespace
+
+Status count_nonzero_dims_kernel(OpContext& ctx) {
+  return count_nonzero_kernel(ctx, DimsArg::kList);
+}
+Status count_nonzero_default_kernel(OpContext& ctx) {
+  return count_nonzero_kernel(ctx, DimsArg::kOptionalInt);
+}
 
 Status any_all_kernel(OpContext& ctx) {
   return logical_kernel<true>(ctx, DimsArg::kAll);

@@ -20,9 +20,20 @@ Result<Tensor> in_output_dtype(const Tensor& self, DType dtype) {
   return self.to(dtype);
 }
 
+// One scan along `length` elements (input and output strides in elements).
+template <typename T, bool kProd>
+void scan_line(const T* src, int64_t src_step, T* dst, int64_t dst_step, int64_t length) {
+  AccType<T> acc = kProd ? AccType<T>(1) : AccType<T>(0);
+  for (int64_t k = 0; k < length; ++k) {
+    const AccType<T> v = to_acc(src[k * src_step]);
+    acc = kProd ? acc * v : acc + v;
+    dst[k * dst_step] = from_acc<T>(acc);
+  }
+}
+
+// cumsum/cumprod along `dim`: one scan per position of the other dims. The output is contiguous.
 template <typename T, bool kProd>
 void scan(const Tensor& in, Tensor& out, int64_t dim) {
-  // One walk per position of the other dims, along `dim`. The output is contiguous.
   Shape other_sizes, in_strides, out_strides;
   const Shape out_contiguous = contiguous_strides(out.sizes());
   for (int64_t d = 0; d < in.dim(); ++d) {
@@ -31,37 +42,19 @@ void scan(const Tensor& in, Tensor& out, int64_t dim) {
     in_strides.push_back(in.strides()[d]);
     out_strides.push_back(out_contiguous[d]);
   }
-  const int64_t length = in.dim() == 0 ? 1 : in.size(dim);
-  const int64_t in_step = in.dim() == 0 ? 0 : in.strides()[dim];
-  const int64_t out_step = in.dim() == 0 ? 0 : out_contiguous[dim];
+  const bool scalar = in.dim() == 0;
+  const int64_t length = scalar ? 1 : in.size(dim);
+  const int64_t in_step = scalar ? 0 : in.strides()[dim];
+  const int64_t out_step = scalar ? 0 : out_contiguous[dim];
   const T* src = in.data<T>();
   T* dst = out.data<T>();
-  using Acc = std::conditional_t<std::is_floating_point_v<ComputeType<T>>, double, uint64_t>;
-  const int64_t rows = shape_numel(other_sizes);
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(length, 1)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t r = lo; r < hi; ++r) {
-                   const T* s = src + flat_offset(r, other_sizes, in_strides);
-                   T* o = dst + flat_offset(r, other_sizes, out_strides);
-                   Acc acc = kProd ? Acc(1) : Acc(0);
-                   for (int64_t k = 0; k < length; ++k) {
-                     Acc v;
-                     if constexpr (std::is_floating_point_v<ComputeType<T>>) {
-                       v = static_cast<double>(static_cast<ComputeType<T>>(s[k * in_step]));
-                     } else {
-                       v = static_cast<uint64_t>(static_cast<int64_t>(s[k * in_step]));
-                     }
-                     acc = kProd ? acc * v : acc + v;
-                     if constexpr (std::is_same_v<T, bool>) {
-                       o[k * out_step] = acc != 0;
-                     } else if constexpr (std::is_floating_point_v<ComputeType<T>>) {
-                       o[k * out_step] = element_cast<T>(acc);
-                     } else {
-                       o[k * out_step] = static_cast<T>(static_cast<int64_t>(acc));
-                     }
-                   }
-                 }
-               });
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(length, 1));
+  parallel_for(0, shape_numel(other_sizes), grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      scan_line<T, kProd>(src + flat_offset(r, other_sizes, in_strides), in_step,
+                          dst + flat_offset(r, other_sizes, out_strides), out_step, length);
+    }
+  });
 }
 
 template <bool kProd>

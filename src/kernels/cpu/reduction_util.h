@@ -52,6 +52,10 @@ void for_each_offset(const Shape& sizes, const Shape& strides, int64_t base, Fn&
     if (s == 0) return;
   }
   const int64_t last_size = sizes[nd - 1], last_stride = strides[nd - 1];
+  if (nd == 1) {  // the common case after coalescing: no odometer needed
+    for (int64_t k = 0; k < last_size; ++k) fn(base + k * last_stride);
+    return;
+  }
   std::vector<int64_t> index(nd, 0);
   int64_t offset = base;
   for (;;) {
@@ -85,6 +89,31 @@ bool is_nan_value(T v) {
   }
 }
 
+// Floating types accumulate in double; integers in uint64_t, which wraps like PyTorch's int64
+// arithmetic without the undefined behaviour of signed overflow.
+template <typename T>
+using AccType = std::conditional_t<std::is_floating_point_v<ComputeType<T>>, double, uint64_t>;
+
+template <typename T>
+AccType<T> to_acc(T v) {
+  if constexpr (std::is_floating_point_v<ComputeType<T>>) {
+    return static_cast<double>(static_cast<ComputeType<T>>(v));
+  } else {
+    return static_cast<uint64_t>(static_cast<int64_t>(v));
+  }
+}
+
+template <typename T>
+T from_acc(AccType<T> acc) {
+  if constexpr (std::is_floating_point_v<ComputeType<T>>) {
+    return element_cast<T>(acc);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return acc != 0;
+  } else {
+    return static_cast<T>(static_cast<int64_t>(acc));
+  }
+}
+
 // Kernels (reduction_*.cc), registered in reduction.cc.
 Status amax_kernel(ir::OpContext& ctx);
 Status amin_kernel(ir::OpContext& ctx);
@@ -100,6 +129,8 @@ Status any_dims_kernel(ir::OpContext& ctx);
 Status all_all_kernel(ir::OpContext& ctx);
 Status all_dim_kernel(ir::OpContext& ctx);
 Status all_dims_kernel(ir::OpContext& ctx);
+Status count_nonzero_dims_kernel(ir::OpContext& ctx);
+Status count_nonzero_default_kernel(ir::OpContext& ctx);
 Status cumsum_kernel(ir::OpContext& ctx);
 Status cumprod_kernel(ir::OpContext& ctx);
 Status logsumexp_kernel(ir::OpContext& ctx);

@@ -245,23 +245,21 @@ Status channel_shuffle(ir::OpContext& ctx) {
 
 Status register_shape_op_kernels(ir::OpFunctionTable& table) {
   KILN_RETURN_IF_ERROR(register_shape_op_view_kernels(table));
-  return add_all(table, {
-                            {OpKey::aten_cat_default, cat},
-                            {OpKey::aten_concat_default, cat},
-                            {OpKey::aten_concatenate_default, cat},
-                            {OpKey::aten_stack_default, stack},
-                            {OpKey::aten_constant_pad_nd_default, constant_pad_nd},
-                            {OpKey::aten_repeat_default, repeat},
-                            {OpKey::aten_tile_default, repeat},
-                            {OpKey::aten_flip_default, flip},
-                            {OpKey::aten_roll_default, roll},
-                            {OpKey::aten_tril_default, tril_triu},
-                            {OpKey::aten_triu_default, tril_triu},
-                            {OpKey::aten_pixel_shuffle_default, pixel_shuffle},
-                            {OpKey::aten_pixel_unshuffle_default, pixel_shuffle},
-                            {OpKey::aten_channel_shuffle_default, channel_shuffle},
-                            {OpKey::aten_native_channel_shuffle_default, channel_shuffle},
-                        });
+  return add_all(table, {{OpKey::aten_cat_default, cat},
+                         {OpKey::aten_concat_default, cat},
+                         {OpKey::aten_concatenate_default, cat},
+                         {OpKey::aten_stack_default, stack},
+                         {OpKey::aten_constant_pad_nd_default, constant_pad_nd},
+                         {OpKey::aten_repeat_default, repeat},
+                         {OpKey::aten_tile_default, repeat},
+                         {OpKey::aten_flip_default, flip},
+                         {OpKey::aten_roll_default, roll},
+                         {OpKey::aten_tril_default, tril_triu},
+                         {OpKey::aten_triu_default, tril_triu},
+                         {OpKey::aten_pixel_shuffle_default, pixel_shuffle},
+                         {OpKey::aten_pixel_unshuffle_default, pixel_shuffle},
+                         {OpKey::aten_channel_shuffle_default, channel_shuffle},
+                         {OpKey::aten_native_channel_shuffle_default, channel_shuffle}});
 }
 
 }  // namespace kiln::cpu

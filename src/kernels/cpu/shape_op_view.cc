@@ -69,8 +69,9 @@ Status reshape_kernel(ir::OpContext& ctx) {
   // program did run in PyTorch: kiln's layouts can differ from eager's (kiln's ops return
   // contiguous outputs where eager may keep an input's permuted layout, e.g. clone of a transpose),
   // and reshape may copy anyway. A contiguous copy has the same values in row-major order.
-  KILN_ASSIGN_OR_RETURN(Tensor copy, in.contiguous());
-  ctx.set_output(0, copy.view_as(shape, contiguous_strides(shape), copy.offset()));
+  KILN_ASSIGN_OR_RETURN(Tensor copy, Tensor::empty(in.dtype(), shape));
+  copy_strided(copy.view_as(in.sizes(), contiguous_strides(in.sizes()), 0), in);
+  ctx.set_output(0, std::move(copy));
   return ok_status();
 }
 
@@ -245,7 +246,8 @@ Result<Views> split(ir::OpContext& ctx, const Tensor& in) {
   std::vector<int64_t> sizes;
   if (op == OpKey::aten_chunk_default || op == OpKey::aten_unsafe_chunk_default) {
     const int64_t chunks = ctx.int_arg(1);
-    if (chunks <= 0 || static_cast<uint64_t>(chunks) > ctx.num_outputs()) {
+    // A size-0 dim gives `chunks` empty pieces; the count was checked against the outputs.
+    if (chunks <= 0 || (size == 0 && static_cast<uint64_t>(chunks) > ctx.num_outputs())) {
       return internal_error("chunk: bad count");
     }
     if (size == 0) sizes.assign(static_cast<size_t>(chunks), 0);
@@ -361,57 +363,57 @@ std::optional<Shape> view_strides(const Shape& sizes, const Shape& strides, cons
 }
 
 Status register_shape_op_view_kernels(ir::OpFunctionTable& table) {
+  // clang-format off
   return add_all(table, {
-                            {OpKey::aten_view_default, reshape_kernel},
-                            {OpKey::aten_view_copy_default, reshape_kernel},
-                            {OpKey::aten_reshape_default, reshape_kernel},
-                            {OpKey::aten__unsafe_view_default, reshape_kernel},
-                            {OpKey::aten_flatten_using_ints, reshape_kernel},
-                            {OpKey::aten_unflatten_int, reshape_kernel},
-                            {OpKey::aten_permute_default, view_kernel<permute>},
-                            {OpKey::aten_permute_copy_default, view_kernel<permute>},
-                            {OpKey::aten_movedim_int, view_kernel<movedim>},
-                            {OpKey::aten_movedim_intlist, view_kernel<movedim>},
-                            {OpKey::aten_expand_default, view_kernel<expand>},
-                            {OpKey::aten_expand_copy_default, view_kernel<expand>},
-                            {OpKey::aten_unsqueeze_default, view_kernel<unsqueeze>},
-                            {OpKey::aten_unsqueeze_copy_default, view_kernel<unsqueeze>},
-                            {OpKey::aten_squeeze_default, view_kernel<squeeze>},
-                            {OpKey::aten_squeeze_dim, view_kernel<squeeze>},
-                            {OpKey::aten_squeeze_dims, view_kernel<squeeze>},
-                            {OpKey::aten_squeeze_copy_default, view_kernel<squeeze>},
-                            {OpKey::aten_squeeze_copy_dim, view_kernel<squeeze>},
-                            {OpKey::aten_squeeze_copy_dims, view_kernel<squeeze>},
-                            {OpKey::aten_select_int, view_kernel<select>},
-                            {OpKey::aten_select_copy_int, view_kernel<select>},
-                            {OpKey::aten_slice_Tensor, view_kernel<slice>},
-                            {OpKey::aten_slice_copy_Tensor, view_kernel<slice>},
-                            {OpKey::aten_t_default, view_kernel<transpose>},
-                            {OpKey::aten_t_copy_default, view_kernel<transpose>},
-                            {OpKey::aten_transpose_int, view_kernel<transpose>},
-                            {OpKey::aten_transpose_copy_int, view_kernel<transpose>},
-                            {OpKey::aten_alias_default, view_kernel<alias>},
-                            {OpKey::aten_alias_copy_default, view_kernel<alias>},
-                            {OpKey::aten_narrow_default, view_kernel<narrow>},
-                            {OpKey::aten_narrow_copy_default, view_kernel<narrow>},
-                            {OpKey::aten_unbind_int, view_kernel<unbind>},
-                            {OpKey::aten_unbind_copy_int, view_kernel<unbind>},
-                            {OpKey::aten_split_Tensor, view_kernel<split>},
-                            {OpKey::aten_split_copy_Tensor, view_kernel<split>},
-                            {OpKey::aten_unsafe_split_Tensor, view_kernel<split>},
-                            {OpKey::aten_split_sizes, view_kernel<split>},
-                            {OpKey::aten_split_with_sizes_default, view_kernel<split>},
-                            {OpKey::aten_split_with_sizes_copy_default, view_kernel<split>},
-                            {OpKey::aten_unsafe_split_with_sizes_default, view_kernel<split>},
-                            {OpKey::aten_chunk_default, view_kernel<split>},
-                            {OpKey::aten_unsafe_chunk_default, view_kernel<split>},
-                            {OpKey::aten_unfold_default, view_kernel<unfold>},
-                            {OpKey::aten_unfold_copy_default, view_kernel<unfold>},
-                            {OpKey::aten_diagonal_default, view_kernel<diagonal>},
-                            {OpKey::aten_diagonal_copy_default, view_kernel<diagonal>},
-                            {OpKey::aten_as_strided_default, view_kernel<as_strided>},
-                            {OpKey::aten_as_strided_copy_default, view_kernel<as_strided>},
-                        });
+      {OpKey::aten_view_default, reshape_kernel}, {OpKey::aten_view_copy_default, reshape_kernel},
+      {OpKey::aten_reshape_default, reshape_kernel},
+      {OpKey::aten__unsafe_view_default, reshape_kernel},
+      {OpKey::aten_flatten_using_ints, reshape_kernel}, {OpKey::aten_unflatten_int, reshape_kernel},
+      {OpKey::aten_permute_default, view_kernel<permute>},
+      {OpKey::aten_permute_copy_default, view_kernel<permute>},
+      {OpKey::aten_movedim_int, view_kernel<movedim>},
+      {OpKey::aten_movedim_intlist, view_kernel<movedim>},
+      {OpKey::aten_expand_default, view_kernel<expand>},
+      {OpKey::aten_expand_copy_default, view_kernel<expand>},
+      {OpKey::aten_unsqueeze_default, view_kernel<unsqueeze>},
+      {OpKey::aten_unsqueeze_copy_default, view_kernel<unsqueeze>},
+      {OpKey::aten_squeeze_default, view_kernel<squeeze>},
+      {OpKey::aten_squeeze_dim, view_kernel<squeeze>},
+      {OpKey::aten_squeeze_dims, view_kernel<squeeze>},
+      {OpKey::aten_squeeze_copy_default, view_kernel<squeeze>},
+      {OpKey::aten_squeeze_copy_dim, view_kernel<squeeze>},
+      {OpKey::aten_squeeze_copy_dims, view_kernel<squeeze>},
+      {OpKey::aten_select_int, view_kernel<select>},
+      {OpKey::aten_select_copy_int, view_kernel<select>},
+      {OpKey::aten_slice_Tensor, view_kernel<slice>},
+      {OpKey::aten_slice_copy_Tensor, view_kernel<slice>},
+      {OpKey::aten_t_default, view_kernel<transpose>},
+      {OpKey::aten_t_copy_default, view_kernel<transpose>},
+      {OpKey::aten_transpose_int, view_kernel<transpose>},
+      {OpKey::aten_transpose_copy_int, view_kernel<transpose>},
+      {OpKey::aten_alias_default, view_kernel<alias>},
+      {OpKey::aten_alias_copy_default, view_kernel<alias>},
+      {OpKey::aten_narrow_default, view_kernel<narrow>},
+      {OpKey::aten_narrow_copy_default, view_kernel<narrow>},
+      {OpKey::aten_unbind_int, view_kernel<unbind>},
+      {OpKey::aten_unbind_copy_int, view_kernel<unbind>},
+      {OpKey::aten_split_Tensor, view_kernel<split>},
+      {OpKey::aten_split_copy_Tensor, view_kernel<split>},
+      {OpKey::aten_unsafe_split_Tensor, view_kernel<split>},
+      {OpKey::aten_split_sizes, view_kernel<split>},
+      {OpKey::aten_split_with_sizes_default, view_kernel<split>},
+      {OpKey::aten_split_with_sizes_copy_default, view_kernel<split>},
+      {OpKey::aten_unsafe_split_with_sizes_default, view_kernel<split>},
+      {OpKey::aten_chunk_default, view_kernel<split>},
+      {OpKey::aten_unsafe_chunk_default, view_kernel<split>},
+      {OpKey::aten_unfold_default, view_kernel<unfold>},
+      {OpKey::aten_unfold_copy_default, view_kernel<unfold>},
+      {OpKey::aten_diagonal_default, view_kernel<diagonal>},
+      {OpKey::aten_diagonal_copy_default, view_kernel<diagonal>},
+      {OpKey::aten_as_strided_default, view_kernel<as_strided>},
+      {OpKey::aten_as_strided_copy_default, view_kernel<as_strided>},
+  });
+  // clang-format on
 }
 
 }  // namespace kiln::cpu
