@@ -29,11 +29,19 @@ inline To element_cast(From v) {
   } else if constexpr (kIsReducedFloat<To>) {
     return To(static_cast<float>(v));
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
-    // Out-of-range and NaN are undefined in C++ and unspecified in PyTorch; keep them defined.
-    if (!(v == v)) return To(0);
-    if (v >= static_cast<From>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-    if (v <= static_cast<From>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
-    return static_cast<To>(v);
+    // Out-of-range and NaN are undefined in C++; PyTorch on x86 gets what the truncating
+    // conversion instruction gives: the 32-bit (64-bit for int64) "integer indefinite" value for
+    // NaN and out-of-range, then narrower types keep the low bits (-1.0 -> uint8 is 255).
+    if constexpr (sizeof(To) == 8) {
+      if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18)) {
+        return static_cast<To>(std::numeric_limits<int64_t>::min());
+      }
+      return static_cast<To>(static_cast<int64_t>(v));
+    } else {
+      const int32_t i = (v >= From(-2147483648.0) && v < From(2147483648.0)) ? static_cast<int32_t>(v)
+                                                                               : std::numeric_limits<int32_t>::min();
+      return static_cast<To>(i);
+    }
   } else {
     return static_cast<To>(v);
   }

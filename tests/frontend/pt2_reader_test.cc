@@ -56,7 +56,7 @@ TEST(Pt2ReaderTest, ReadsFileAndRuns) {
   ASSERT_TRUE(program.ok()) << program.status().message();
   expect_linear_program(*program);
   const std::string text = ir::print_graph((*program)->graph);
-  EXPECT_NE(text.find("aten.addmm.default(%p_fc_bias, %x, %permute)"), std::string::npos) << text;
+  EXPECT_NE(text.find("aten.addmm.default(%p_fc_bias, %x, %permute, beta=1, alpha=1)"), std::string::npos) << text;
 }
 
 TEST(Pt2ReaderTest, ReadsBytesAndDeflatedEntries) {

@@ -15,6 +15,14 @@ Result<int64_t> wrap_dim(int64_t dim, int64_t rank);
 // NumPy/PyTorch broadcasting of two shapes; errors name both shapes.
 Result<Shape> broadcast_shapes(std::span<const int64_t> a, std::span<const int64_t> b);
 
+// torch.result_type over three priority levels: dimensioned tensors, 0-d tensors, and numbers
+// (already mapped to int64, float32 or bool). Shared by elementwise inference and kernels, so both
+// promote alike.
+DType elementwise_result_type(std::span<const DType> dimensioned, std::span<const DType> zero_dim,
+                              std::span<const DType> numbers);
+// c10's checked Scalar conversion: an error when `value` overflows `dtype`.
+Status check_scalar_fits(const Scalar& value, DType dtype);
+
 // The error every inference function uses for a bad input: names the node and op.
 template <typename... Args>
 Status op_error(OpContext& ctx, const Args&... args) {

@@ -8,20 +8,11 @@
 
 #include "base/element_cast.h"
 #include "base/tensor.h"
+#include "ir/infer/infer_util.h"
 #include "ir/op_context.h"
 #include "ir/op_function_table.h"
 
-namespace kiln::ir {
-// Defined with the elementwise shape inference (ir/infer/elementwise.cc), so that kernels and
-// inference promote alike. TODO(kiln): move these declarations to ir/infer/infer_util.h.
-//
-// torch.result_type over three priority levels: dimensioned tensors, 0-d tensors, and numbers
-// (already mapped to int64, float32 or bool).
-DType elementwise_result_type(std::span<const DType> dimensioned, std::span<const DType> zero_dim,
-                              std::span<const DType> numbers);
-// c10's checked Scalar conversion: an error when `value` overflows `dtype`.
-Status check_scalar_fits(const Scalar& value, DType dtype);
-}  // namespace kiln::ir
+
 
 namespace kiln::cpu::elementwise {
 
