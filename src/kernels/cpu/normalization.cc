@@ -10,13 +10,6 @@
 
 namespace kiln::cpu {
 
-Result<std::vector<float>> param_values(const Tensor* t, int64_t count, float fill) {
-  if (!t) return std::vector<float>(static_cast<size_t>(count), fill);
-  KILN_ASSIGN_OR_RETURN(Tensor f, t->to(DType::kFloat32));
-  const float* data = f.data<float>();
-  return std::vector<float>(data, data + f.numel());
-}
-
 namespace {
 
 using ir::OpContext;
@@ -37,47 +30,48 @@ SoftmaxShape softmax_shape(const Shape& sizes, int64_t dim) {
 }
 
 // Softmax over one contiguous row: max, then exp(x - max) (or x - max) kept in `buf`, then one
-// output pass.
-// A nan anywhere makes the row nan (through the sum), as in PyTorch.
-template <typename T, typename O, bool kLog>
-void softmax_row(const T* x, O* y, int64_t n, std::vector<float>& buf) {
-  const float max = lane_max(x, n);
+// output pass. A nan anywhere makes the row nan (through the sum), as in PyTorch.
+// Everything is computed in C: float for 16- and 32-bit floats, double for float64.
+template <typename T, typename O, bool kLog, typename C = ComputeType<T>>
+void softmax_row(const T* x, O* y, int64_t n, std::vector<C>& buf) {
+  const C max = lane_max<C>(x, n);
   buf.resize(static_cast<size_t>(n));
-  float* b = buf.data();
+  C* b = buf.data();
   if constexpr (kLog) {
-    for (int64_t i = 0; i < n; ++i) b[i] = static_cast<float>(x[i]) - max;
+    for (int64_t i = 0; i < n; ++i) b[i] = static_cast<C>(x[i]) - max;
     const double sum = lane_sum(n, [&](int64_t i) { return static_cast<double>(std::exp(b[i])); });
-    const float log_sum = static_cast<float>(std::log(sum));
+    const C log_sum = static_cast<C>(std::log(sum));
     for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(b[i] - log_sum);
   } else {
-    for (int64_t i = 0; i < n; ++i) b[i] = std::exp(static_cast<float>(x[i]) - max);
+    for (int64_t i = 0; i < n; ++i) b[i] = std::exp(static_cast<C>(x[i]) - max);
     const double sum = lane_sum(n, [&](int64_t i) { return static_cast<double>(b[i]); });
-    const float scale = static_cast<float>(1.0 / sum);
+    const C scale = static_cast<C>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) y[i] = element_cast<O>(b[i] * scale);
   }
 }
 
 // Softmax over the middle dim of one [length, inner] block, vectorized along `inner`.
-template <typename T, typename O, bool kLog>
-void softmax_block(const T* x, O* y, int64_t length, int64_t inner, std::vector<float>& max,
+template <typename T, typename O, bool kLog, typename C = ComputeType<T>>
+void softmax_block(const T* x, O* y, int64_t length, int64_t inner, std::vector<C>& max,
                    std::vector<double>& sum) {
-  max.assign(static_cast<size_t>(inner), -std::numeric_limits<float>::infinity());
+  max.assign(static_cast<size_t>(inner), -std::numeric_limits<C>::infinity());
   sum.assign(static_cast<size_t>(inner), 0.0);
   for (int64_t l = 0; l < length; ++l) {
     for (int64_t i = 0; i < inner; ++i) {
-      const float v = static_cast<float>(x[l * inner + i]);
-      if (v > max[i]) max[i] = v;
+      const C v = static_cast<C>(x[l * inner + i]);
+      max[i] = v > max[i] ? v : max[i];
     }
   }
   for (int64_t l = 0; l < length; ++l) {
-    for (int64_t i = 0; i < inner; ++i)
-      sum[i] += std::exp(static_cast<float>(x[l * inner + i]) - max[i]);
+    for (int64_t i = 0; i < inner; ++i) {
+      sum[i] += std::exp(static_cast<C>(x[l * inner + i]) - max[i]);
+    }
   }
   for (int64_t l = 0; l < length; ++l) {
     for (int64_t i = 0; i < inner; ++i) {
-      const float shifted = static_cast<float>(x[l * inner + i]) - max[i];
-      const float v = kLog ? shifted - static_cast<float>(std::log(sum[i]))
-                           : static_cast<float>(std::exp(shifted) / sum[i]);
+      const C shifted = static_cast<C>(x[l * inner + i]) - max[i];
+      const C v = kLog ? shifted - static_cast<C>(std::log(sum[i]))
+                       : static_cast<C>(std::exp(shifted) / sum[i]);
       y[l * inner + i] = element_cast<O>(v);
     }
   }
@@ -91,7 +85,7 @@ void softmax(const Tensor& in, Tensor& out, int64_t dim) {
   const int64_t block = s.length * s.inner;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(block, 1));
   parallel_for(0, s.outer, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<float> buf;
+    std::vector<ComputeType<T>> buf;
     std::vector<double> sum;
     for (int64_t o = lo; o < hi; ++o) {
       if (s.inner == 1) {

@@ -40,10 +40,11 @@ int64_t row_grain(int64_t row_length) {
 }
 
 // Rows of length `n` of a contiguous input: y = (x - mean) * rstd * w + b, or for RMS norm
-// y = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps). Writes the statistics when asked.
-template <typename T, typename S, bool kRms>
-void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, const std::vector<float>& w,
-                    const std::vector<float>& b, double eps, S* mean_out, S* rstd_out) {
+// y = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps). Writes the statistics when asked. The
+// output is computed in C: float for 16- and 32-bit floats, double for float64.
+template <typename T, typename S, bool kRms, typename C = ComputeType<T>>
+void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, const std::vector<C>& w,
+                    const std::vector<C>& b, double eps, S* mean_out, S* rstd_out) {
   parallel_for(0, rows, row_grain(n), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * n;
@@ -58,10 +59,10 @@ void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, const std::vector
       } else {
         m = row_moments(xr, n, eps);
       }
-      const float scale = static_cast<float>(m.rstd);
-      const float shift = static_cast<float>(-m.mean * m.rstd);
+      const C scale = static_cast<C>(m.rstd);
+      const C shift = static_cast<C>(-m.mean * m.rstd);
       for (int64_t i = 0; i < n; ++i) {
-        const float normalized = static_cast<float>(xr[i]) * scale + shift;
+        const C normalized = static_cast<C>(xr[i]) * scale + shift;
         yr[i] = element_cast<T>(kRms ? normalized * w[i] : normalized * w[i] + b[i]);
       }
       if (mean_out) mean_out[r] = element_cast<S>(m.mean);
@@ -83,114 +84,126 @@ int64_t normalized_numel(OpContext& ctx) {
 Status layer_norm_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
   const int64_t n = normalized_numel(ctx);
-  KILN_ASSIGN_OR_RETURN(std::vector<float> w, param_values(ctx.optional_tensor(2), n, 1.0f));
-  KILN_ASSIGN_OR_RETURN(std::vector<float> b, param_values(ctx.optional_tensor(3), n, 0.0f));
   const double eps = ctx.float_arg(4);
   Tensor& out = ctx.output_tensor(0);
   Tensor& mean = ctx.output_tensor(1);
   Tensor& rstd = ctx.output_tensor(2);
-  const int64_t rows = mean.numel();
-  dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
-    normalize_rows<T, S, false>(input.data<T>(), out.data<T>(), rows, n, w, b, eps, mean.data<S>(),
-                                rstd.data<S>());
+  return dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
+    using C = ComputeType<T>;
+    KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(2), n, 1));
+    KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(3), n, 0));
+    normalize_rows<T, S, false>(input.data<T>(), out.data<T>(), mean.numel(), n, w, b, eps,
+                                mean.data<S>(), rstd.data<S>());
+    return ok_status();
   });
-  return ok_status();
 }
 
 // rms_norm / _fused_rms_norm (input, normalized_shape, weight?, eps?). Without eps, the machine
 // epsilon of the compute type (float, or double for float64 inputs) is used, as PyTorch does.
+// rstd (the fused form's second output) is float32, or float64 for a float64 input.
 Status rms_norm_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
   const int64_t n = normalized_numel(ctx);
-  KILN_ASSIGN_OR_RETURN(std::vector<float> w, param_values(ctx.optional_tensor(2), n, 1.0f));
-  const bool is_double = input.dtype() == DType::kFloat64;
-  const double eps = ctx.optional_float(3).value_or(
-      is_double ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon());
   Tensor& out = ctx.output_tensor(0);
   Tensor* rstd = ctx.num_outputs() > 1 ? &ctx.output_tensor(1) : nullptr;
   const int64_t axis = input.dim() - static_cast<int64_t>(ctx.ints(1).size());
   const int64_t rows = shape_numel(std::span(input.sizes()).first(static_cast<size_t>(axis)));
-  const std::vector<float> no_bias;
-  dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
-    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    normalize_rows<T, S, true>(input.data<T>(), out.data<T>(), rows, n, w, no_bias, eps, nullptr,
-                               rstd ? rstd->data<S>() : nullptr);
+  return dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
+    using C = ComputeType<T>;
+    const double eps = ctx.optional_float(3).value_or(std::numeric_limits<C>::epsilon());
+    KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(2), n, 1));
+    normalize_rows<T, C, true>(input.data<T>(), out.data<T>(), rows, n, w, {}, eps, nullptr,
+                               rstd ? rstd->data<C>() : nullptr);
+    return ok_status();
   });
-  return ok_status();
 }
+
+namespace {
 
 // Batch norm with running statistics: y = x * scale[c] + shift[c] over each [N, C] plane, with
 // scale = w / sqrt(var + eps) and shift = b - mean * scale.
-Status batch_norm_kernel(OpContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
+template <typename T>
+Status batch_norm(OpContext& ctx, const Tensor& input, double eps, Tensor& out) {
+  using C = ComputeType<T>;
   const int64_t channels = input.size(1);
-  KILN_ASSIGN_OR_RETURN(std::vector<float> w, param_values(ctx.optional_tensor(1), channels, 1.0f));
-  KILN_ASSIGN_OR_RETURN(std::vector<float> b, param_values(ctx.optional_tensor(2), channels, 0.0f));
-  KILN_ASSIGN_OR_RETURN(std::vector<float> mean,
-                        param_values(ctx.optional_tensor(3), channels, 0.0f));
-  KILN_ASSIGN_OR_RETURN(std::vector<float> var,
-                        param_values(ctx.optional_tensor(4), channels, 1.0f));
-  // native_batch_norm has `training` before momentum and eps; the _legit_no_training form does not.
-  const bool has_training = ctx.node().op == ir::OpKey::aten_native_batch_norm_default;
-  const double eps = ctx.float_arg(has_training ? 7 : 6);
-  std::vector<float> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(1), channels, 1));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(2), channels, 0));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> mean, param_values<C>(ctx.optional_tensor(3), channels, 0));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> var, param_values<C>(ctx.optional_tensor(4), channels, 1));
+  std::vector<C> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) {
     const double s = w[c] / std::sqrt(static_cast<double>(var[c]) + eps);
-    scale[c] = static_cast<float>(s);
-    shift[c] = static_cast<float>(b[c] - mean[c] * s);
+    scale[c] = static_cast<C>(s);
+    shift[c] = static_cast<C>(b[c] - mean[c] * s);
   }
-  Tensor& out = ctx.output_tensor(0);
   const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
-  const int64_t planes = input.size(0) * channels;
-  dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
-    const T* x = input.data<T>();
-    T* y = out.data<T>();
-    parallel_for(0, planes, row_grain(plane), [&](int64_t lo, int64_t hi) {
-      for (int64_t p = lo; p < hi; ++p) {
-        const float sc = scale[p % channels], sh = shift[p % channels];
-        for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
-          y[i] = element_cast<T>(static_cast<float>(x[i]) * sc + sh);
-        }
+  const T* x = input.data<T>();
+  T* y = out.data<T>();
+  parallel_for(0, input.size(0) * channels, row_grain(plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const C sc = scale[p % channels], sh = shift[p % channels];
+      for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
+        y[i] = element_cast<T>(static_cast<C>(x[i]) * sc + sh);
       }
-    });
+    }
   });
   return ok_status();
 }
 
+}  // namespace
+
+Status batch_norm_kernel(OpContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
+  // native_batch_norm has `training` before momentum and eps; the _legit_no_training form does not.
+  const bool has_training = ctx.node().op == ir::OpKey::aten_native_batch_norm_default;
+  const double eps = ctx.float_arg(has_training ? 7 : 6);
+  return dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
+    return batch_norm<T>(ctx, input, eps, ctx.output_tensor(0));
+  });
+}
+
+namespace {
+
 // native_group_norm(input, weight?, bias?, N, C, HxW, group, eps): statistics per (n, group) over
 // C/group channels of HxW contiguous elements, then a per-channel affine.
-Status group_norm_kernel(OpContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
-  const int64_t c = ctx.int_arg(4), hxw = ctx.int_arg(5), groups = ctx.int_arg(6);
+template <typename T, typename S>
+Status group_norm(OpContext& ctx, const Tensor& input, Tensor& out, Tensor& mean, Tensor& rstd) {
+  using C = ComputeType<T>;
+  const int64_t channels = ctx.int_arg(4), hxw = ctx.int_arg(5), groups = ctx.int_arg(6);
   const double eps = ctx.float_arg(7);
-  KILN_ASSIGN_OR_RETURN(std::vector<float> w, param_values(ctx.optional_tensor(1), c, 1.0f));
-  KILN_ASSIGN_OR_RETURN(std::vector<float> b, param_values(ctx.optional_tensor(2), c, 0.0f));
-  Tensor& out = ctx.output_tensor(0);
-  Tensor& mean = ctx.output_tensor(1);
-  Tensor& rstd = ctx.output_tensor(2);
-  const int64_t per_group = c / groups;
+  KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(1), channels, 1));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(2), channels, 0));
+  const int64_t per_group = channels / groups;
   const int64_t block = per_group * hxw;
-  dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
-    const T* x = input.data<T>();
-    T* y = out.data<T>();
-    parallel_for(0, mean.numel(), row_grain(block), [&](int64_t lo, int64_t hi) {
-      for (int64_t ng = lo; ng < hi; ++ng) {
-        const Moments m = row_moments(x + ng * block, block, eps);
-        mean.data<S>()[ng] = element_cast<S>(m.mean);
-        rstd.data<S>()[ng] = element_cast<S>(m.rstd);
-        for (int64_t k = 0; k < per_group; ++k) {
-          const int64_t channel = (ng % groups) * per_group + k;
-          const float scale = static_cast<float>(m.rstd * w[channel]);
-          const float shift = static_cast<float>(b[channel] - m.mean * m.rstd * w[channel]);
-          const int64_t begin = ng * block + k * hxw;
-          for (int64_t i = begin; i < begin + hxw; ++i) {
-            y[i] = element_cast<T>(static_cast<float>(x[i]) * scale + shift);
-          }
+  const T* x = input.data<T>();
+  T* y = out.data<T>();
+  parallel_for(0, mean.numel(), row_grain(block), [&](int64_t lo, int64_t hi) {
+    for (int64_t ng = lo; ng < hi; ++ng) {
+      const Moments m = row_moments(x + ng * block, block, eps);
+      mean.data<S>()[ng] = element_cast<S>(m.mean);
+      rstd.data<S>()[ng] = element_cast<S>(m.rstd);
+      for (int64_t k = 0; k < per_group; ++k) {
+        const int64_t channel = (ng % groups) * per_group + k;
+        const C scale = static_cast<C>(m.rstd * w[channel]);
+        const C shift = static_cast<C>(b[channel] - m.mean * m.rstd * w[channel]);
+        const int64_t begin = ng * block + k * hxw;
+        for (int64_t i = begin; i < begin + hxw; ++i) {
+          y[i] = element_cast<T>(static_cast<C>(x[i]) * scale + shift);
         }
       }
-    });
+    }
   });
   return ok_status();
+}
+
+}  // namespace
+
+Status group_norm_kernel(OpContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
+  Tensor& mean = ctx.output_tensor(1);
+  return dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
+    return group_norm<T, S>(ctx, input, ctx.output_tensor(0), mean, ctx.output_tensor(2));
+  });
 }
 
 }  // namespace kiln::cpu

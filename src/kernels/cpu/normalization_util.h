@@ -11,22 +11,29 @@
 
 namespace kiln::cpu {
 
-// The elements of an optional per-channel or per-feature parameter as float, or `count` copies of
-// `fill` when the parameter is absent.
-Result<std::vector<float>> param_values(const Tensor* t, int64_t count, float fill);
+// The elements of an optional per-channel or per-feature parameter as C (float or double), or
+// `count` copies of `fill` when the parameter is absent.
+template <typename C>
+Result<std::vector<C>> param_values(const Tensor* t, int64_t count, C fill) {
+  if (!t) return std::vector<C>(static_cast<size_t>(count), fill);
+  KILN_ASSIGN_OR_RETURN(Tensor converted, t->to(DTypeOf<C>::value));
+  const C* data = converted.data<C>();
+  return std::vector<C>(data, data + converted.numel());
+}
 
-// Calls fn.template operator()<T, S>() with T the input's element type and S the statistics'
-// (T itself, or float for mixed precision). Only floating T reach `fn`.
+// Returns fn.template operator()<T, S>() (a Status) with T the input's element type and S the
+// statistics' (T itself, or float for mixed precision). Inference admits nothing else.
 template <typename Fn>
-void dispatch_floating_pair(DType input, DType stats, Fn&& fn) {
-  dispatch_dtype(input, [&]<typename T>() {
+Status dispatch_floating_pair(DType input, DType stats, Fn&& fn) {
+  return dispatch_dtype(input, [&]<typename T>() -> Status {
     if constexpr (std::is_floating_point_v<ComputeType<T>>) {
-      if (stats == input) {
-        fn.template operator()<T, T>();
-      } else if constexpr (!std::is_same_v<T, float>) {
-        if (stats == DType::kFloat32) fn.template operator()<T, float>();
+      if (stats == input) return fn.template operator()<T, T>();
+      if constexpr (!std::is_same_v<T, float>) {
+        if (stats == DType::kFloat32) return fn.template operator()<T, float>();
       }
     }
+    return internal_error("normalization kernel: unexpected dtypes ", dtype_name(input), " and ",
+                          dtype_name(stats));
   });
 }
 
@@ -46,22 +53,22 @@ double lane_sum(int64_t n, Value&& value) {
   return sum;
 }
 
-// The largest of n values as float, skipping nan (callers propagate nan another way).
-template <typename T>
-float lane_max(const T* x, int64_t n) {
+// The largest of n values in the compute type C, skipping nan (callers propagate nan another way).
+template <typename C, typename T>
+C lane_max(const T* x, int64_t n) {
   constexpr int kLanes = 8;
-  constexpr float kLowest = -std::numeric_limits<float>::infinity();
-  float partial[kLanes] = {kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest};
+  constexpr C kLowest = -std::numeric_limits<C>::infinity();
+  C partial[kLanes] = {kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest, kLowest};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
-      const float v = static_cast<float>(x[i + j]);
+      const C v = static_cast<C>(x[i + j]);
       partial[j] = v > partial[j] ? v : partial[j];
     }
   }
-  float max = kLowest;
+  C max = kLowest;
   for (; i < n; ++i) {
-    const float v = static_cast<float>(x[i]);
+    const C v = static_cast<C>(x[i]);
     max = v > max ? v : max;
   }
   for (int j = 0; j < kLanes; ++j) max = partial[j] > max ? partial[j] : max;
