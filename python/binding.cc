@@ -1,6 +1,7 @@
-// kiln._C: the Python face of the C++ core. Tensors cross as (pointer, shape, strides, dtype) through
-// nanobind's ndarray (DLPack): inputs are read in place, outputs are handed to torch without a copy
-// and keep their kiln storage alive. A failed Status becomes a typed exception from kiln.errors.
+// kiln._C: the Python face of the C++ core. Tensors cross as (pointer, shape, strides, dtype)
+// through nanobind's ndarray (DLPack): inputs are read in place, outputs are handed to torch
+// without a copy and keep their kiln storage alive. A failed Status becomes a typed exception from
+// kiln.errors.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
@@ -118,7 +119,8 @@ nb::object to_python(const ir::RtValue& value) {
   // is copied, so that the returned tensor never dangles.
   if (!t.storage()->owns_data()) t = unwrap(t.to(t.dtype()));
   auto* keep = new std::shared_ptr<Storage>(t.storage());
-  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  nb::capsule owner(keep,
+                    [](void* p) noexcept { delete static_cast<std::shared_ptr<Storage>*>(p); });
   std::vector<size_t> shape(t.sizes().begin(), t.sizes().end());
   std::vector<int64_t> strides(t.strides().begin(), t.strides().end());
   nb::ndarray<nb::pytorch, nb::device::cpu> array(t.raw_data(), shape.size(), shape.data(), owner,
@@ -152,7 +154,9 @@ class PyProgram {
   }
 
   std::string ir() const { return ir::print_graph(program_->graph); }
-  std::vector<std::string> unsupported() const { return unsupported_ops(program_->graph, cpu::cpu_backend()); }
+  std::vector<std::string> unsupported() const {
+    return unsupported_ops(program_->graph, cpu::cpu_backend());
+  }
   std::vector<std::string> input_names() const {
     std::vector<std::string> names;
     for (const ir::GraphInput* in : program_->graph.user_inputs()) names.push_back(in->value->name);
@@ -213,14 +217,16 @@ NB_MODULE(_C, m) {
   m.def(
       "load_program_file",
       [](const std::string& path, bool check_inference) {
-        return PyProgram(unwrap(kiln::frontend::read_program_file(path, read_options(check_inference))));
+        return PyProgram(
+            unwrap(kiln::frontend::read_program_file(path, read_options(check_inference))));
       },
       nb::arg("path"), nb::arg("check_inference") = true);
   m.def(
       "load_program_bytes",
       [](nb::bytes data, bool check_inference) {
         std::string_view view(data.c_str(), data.size());
-        return PyProgram(unwrap(kiln::frontend::read_program_bytes(view, read_options(check_inference))));
+        return PyProgram(
+            unwrap(kiln::frontend::read_program_bytes(view, read_options(check_inference))));
       },
       nb::arg("data"), nb::arg("check_inference") = true);
 }

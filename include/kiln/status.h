@@ -1,9 +1,11 @@
 // kiln's error model: every fallible call returns a Status or a Result<T>.
-// Nothing in the library throws across its API; Python turns a failed Status into a typed exception.
+// Nothing in the library throws across its API; Python turns a failed Status into a typed
+// exception.
 //
-// A Status is one pointer: null means OK, so checking it costs one compare. A failure carries a code
-// and a message that gathers context as it travels up (KILN_RETURN_IF_ERROR(expr, "while ...")).
-// Status and Result are value types; they are not shared between threads while being modified.
+// A Status is one pointer: null means OK, so checking it costs one compare. A failure carries a
+// code and a message that gathers context as it travels up (KILN_RETURN_IF_ERROR(expr, "while
+// ...")). Status and Result are value types; they are not shared between threads while being
+// modified.
 #pragma once
 
 #include <cstdint>
@@ -19,12 +21,12 @@ namespace kiln {
 
 enum class StatusCode : uint8_t {
   kOk = 0,
-  kInvalidArgument,     // the caller passed something malformed (bad input tensor, bad option)
-  kNotFound,            // a named thing (file, archive entry, op, input) does not exist
-  kOutOfRange,          // a value lies outside its declared range (a dim outside its symbol's range)
-  kUnsupported,         // well-formed, but kiln does not handle it (yet): unknown op, old format
-  kDataLoss,            // the bytes are corrupt or truncated (archive, engine, cache entry)
-  kIoError,             // the operating system refused (open, mmap, write)
+  kInvalidArgument,  // the caller passed something malformed (bad input tensor, bad option)
+  kNotFound,         // a named thing (file, archive entry, op, input) does not exist
+  kOutOfRange,       // a value lies outside its declared range (a dim outside its symbol's range)
+  kUnsupported,      // well-formed, but kiln does not handle it (yet): unknown op, old format
+  kDataLoss,         // the bytes are corrupt or truncated (archive, engine, cache entry)
+  kIoError,          // the operating system refused (open, mmap, write)
   kFailedPrecondition,  // the call is valid but not in this state
   kInternal,            // a bug in kiln
 };
@@ -66,7 +68,9 @@ class [[nodiscard]] Status {
   std::unique_ptr<State> state_;
 };
 
-inline Status ok_status() { return Status(); }
+inline Status ok_status() {
+  return Status();
+}
 
 template <typename... Args>
 Status make_error(StatusCode code, const Args&... args) {
@@ -101,11 +105,13 @@ Status internal_error(const Args&... args) {
   return make_error(StatusCode::kInternal, args...);
 }
 
-// Either a T or a failed Status. Accessing the value of a failed Result is a bug (checked in debug).
+// Either a T or a failed Status. Accessing the value of a failed Result is a bug (checked in
+// debug).
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::in_place_index<1>, std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value)
+      : data_(std::in_place_index<1>, std::move(value)) {}  // NOLINT: implicit on purpose
   Result(Status status) : data_(std::in_place_index<0>, std::move(status)) {}  // NOLINT
   template <typename U, typename = std::enable_if_t<std::is_convertible_v<U&&, T> &&
                                                     !std::is_same_v<std::decay_t<U>, Status> &&
@@ -132,12 +138,16 @@ class [[nodiscard]] Result {
 };
 
 namespace internal {
-inline Status to_status(Status status) { return status; }
+inline Status to_status(Status status) {
+  return status;
+}
 template <typename T>
 Status to_status(Result<T>&& result) {
   return result.take_status();
 }
-inline Status& add_context(Status& status) { return status; }
+inline Status& add_context(Status& status) {
+  return status;
+}
 template <typename... Args>
 Status& add_context(Status& status, const Args&... args) {
   return status.with_context(str_cat(args...));
@@ -151,24 +161,25 @@ Status& add_context(Status& status, const Args&... args) {
 
 // Returns the failed status of `expr` (a Status or Result) from the enclosing function, with the
 // optional context arguments put in front of its message.
-#define KILN_RETURN_IF_ERROR(expr, ...)                                        \
-  do {                                                                         \
-    ::kiln::Status kiln_status_ = ::kiln::internal::to_status((expr));         \
-    if (!kiln_status_.ok()) {                                                  \
+#define KILN_RETURN_IF_ERROR(expr, ...)                                                         \
+  do {                                                                                          \
+    ::kiln::Status kiln_status_ = ::kiln::internal::to_status((expr));                          \
+    if (!kiln_status_.ok()) {                                                                   \
       return std::move(::kiln::internal::add_context(kiln_status_ __VA_OPT__(, ) __VA_ARGS__)); \
-    }                                                                          \
+    }                                                                                           \
   } while (0)
 
-#define KILN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr, ...)                    \
-  auto tmp = (expr);                                                       \
-  if (!tmp.ok()) {                                                         \
-    ::kiln::Status kiln_status_ = tmp.take_status();                       \
+#define KILN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr, ...)                                       \
+  auto tmp = (expr);                                                                          \
+  if (!tmp.ok()) {                                                                            \
+    ::kiln::Status kiln_status_ = tmp.take_status();                                          \
     return std::move(::kiln::internal::add_context(kiln_status_ __VA_OPT__(, ) __VA_ARGS__)); \
-  }                                                                        \
+  }                                                                                           \
   lhs = std::move(tmp).value()
 
 // `KILN_ASSIGN_OR_RETURN(auto x, make_x(), "while making x");` declares or assigns from a Result,
 // returning its failed status (with context) instead. It expands to more than one statement, so it
 // cannot be the body of an unbraced if.
-#define KILN_ASSIGN_OR_RETURN(lhs, expr, ...) \
-  KILN_ASSIGN_OR_RETURN_IMPL(KILN_CONCAT(kiln_result_, __LINE__), lhs, expr __VA_OPT__(, ) __VA_ARGS__)
+#define KILN_ASSIGN_OR_RETURN(lhs, expr, ...)                          \
+  KILN_ASSIGN_OR_RETURN_IMPL(KILN_CONCAT(kiln_result_, __LINE__), lhs, \
+                             expr __VA_OPT__(, ) __VA_ARGS__)

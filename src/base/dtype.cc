@@ -26,21 +26,29 @@ constexpr std::array<DTypeInfo, 10> kInfo = {{
     {DType::kBool, 1, "bool", 12, "|b1"},
 }};
 
-const DTypeInfo& info(DType dtype) { return kInfo[static_cast<size_t>(dtype)]; }
+const DTypeInfo& info(DType dtype) {
+  return kInfo[static_cast<size_t>(dtype)];
+}
 
 // Promotion categories in PyTorch order: bool < integral < floating.
-int category(DType d) { return d == DType::kBool ? 0 : is_integral(d) ? 1 : 2; }
+int category(DType d) {
+  return d == DType::kBool ? 0 : is_integral(d) ? 1 : 2;
+}
 
 }  // namespace
 
-size_t dtype_size(DType dtype) { return info(dtype).size; }
-std::string_view dtype_name(DType dtype) { return info(dtype).name; }
+size_t dtype_size(DType dtype) {
+  return info(dtype).size;
+}
+std::string_view dtype_name(DType dtype) {
+  return info(dtype).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& i : kInfo) {
     if (i.name == name) return i.dtype;
   }
-  if (name == "float" ) return DType::kFloat32;
+  if (name == "float") return DType::kFloat32;
   if (name == "half") return DType::kFloat16;
   if (name == "long") return DType::kInt64;
   if (name == "int") return DType::kInt32;
@@ -62,7 +70,9 @@ std::optional<DType> dtype_from_export_code(int64_t code) {
   }
   return std::nullopt;
 }
-int64_t export_code(DType dtype) { return info(dtype).export_code; }
+int64_t export_code(DType dtype) {
+  return info(dtype).export_code;
+}
 
 std::optional<std::string_view> npy_descr(DType dtype) {
   if (info(dtype).npy.empty()) return std::nullopt;

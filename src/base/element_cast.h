@@ -38,8 +38,9 @@ inline To element_cast(From v) {
       }
       return static_cast<To>(static_cast<int64_t>(v));
     } else {
-      const int32_t i = (v >= From(-2147483648.0) && v < From(2147483648.0)) ? static_cast<int32_t>(v)
-                                                                               : std::numeric_limits<int32_t>::min();
+      const int32_t i = (v >= From(-2147483648.0) && v < From(2147483648.0))
+                            ? static_cast<int32_t>(v)
+                            : std::numeric_limits<int32_t>::min();
       return static_cast<To>(i);
     }
   } else {

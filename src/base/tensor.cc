@@ -39,7 +39,8 @@ Result<std::shared_ptr<Storage>> Storage::allocate(size_t nbytes) {
   return std::shared_ptr<Storage>(new Storage(data, nbytes, true, nullptr));
 }
 
-std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_ptr<const void> owner) {
+std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes,
+                                         std::shared_ptr<const void> owner) {
   return std::shared_ptr<Storage>(new Storage(data, nbytes, false, std::move(owner)));
 }
 
@@ -153,16 +154,15 @@ void strided_copy(const Shape& sizes, To* dst, const Shape& dst_strides, const F
 
 Status Tensor::copy_from(const Tensor& src) {
   if (src.sizes_ != sizes_) {
-    return invalid_argument("copy: expected a source of shape ", shape_to_string(sizes_), ", found ",
-                            shape_to_string(src.sizes_));
+    return invalid_argument("copy: expected a source of shape ", shape_to_string(sizes_),
+                            ", found ", shape_to_string(src.sizes_));
   }
   if (!has_data() || !src.has_data()) return internal_error("copy between meta tensors");
   if (numel() == 0) return ok_status();
   if (sizes_.empty()) {  // 0-d: one element
     dispatch_dtype(dtype_, [&]<typename To>() {
-      dispatch_dtype(src.dtype_, [&]<typename From>() {
-        *data<To>() = element_cast<To>(*src.data<From>());
-      });
+      dispatch_dtype(src.dtype_,
+                     [&]<typename From>() { *data<To>() = element_cast<To>(*src.data<From>()); });
     });
     return ok_status();
   }

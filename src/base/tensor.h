@@ -27,7 +27,8 @@ class Storage {
   // Owns `nbytes` of fresh, 64-byte aligned host memory (uninitialized).
   static Result<std::shared_ptr<Storage>> allocate(size_t nbytes);
   // Borrows `data`; `owner` keeps it alive (e.g. the mapped archive) for as long as this storage.
-  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<const void> owner);
+  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes,
+                                         std::shared_ptr<const void> owner);
 
   ~Storage();
   Storage(const Storage&) = delete;
@@ -74,7 +75,9 @@ class Tensor {
   // Pointer to element 0 of this view (storage base + offset). Null for meta tensors.
   void* raw_data() const;
   template <typename T>
-  T* data() const { return static_cast<T*>(raw_data()); }
+  T* data() const {
+    return static_cast<T*>(raw_data());
+  }
 
   // A view with new sizes/strides/offset on the same storage (no bounds check: callers derive
   // them from this tensor's own geometry).

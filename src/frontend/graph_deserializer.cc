@@ -118,7 +118,9 @@ Result<ir::Value*> Deserializer::tensor_value(std::string_view name) {
   }
   KILN_ASSIGN_OR_RETURN(int64_t code, meta->get_int("dtype"), "tensor '", name, "'");
   auto dtype = dtype_from_export_code(code);
-  if (!dtype) return unsupported("tensor '", name, "' has dtype code ", code, ", which kiln does not support");
+  if (!dtype)
+    return unsupported("tensor '", name, "' has dtype code ", code,
+                       ", which kiln does not support");
   v->dtype = *dtype;
   KILN_ASSIGN_OR_RETURN(auto sizes, meta->get_array("sizes"), "tensor '", name, "'");
   for (const JsonValue& s : sizes) {
@@ -126,8 +128,10 @@ Result<ir::Value*> Deserializer::tensor_value(std::string_view name) {
     v->shape.push_back(std::move(d));
   }
   v->has_recorded_meta = true;
-  if (const JsonValue* layout = meta->find("layout"); layout && layout->is_int() && layout->as_int() != 7) {
-    return unsupported("tensor '", name, "' has a non-strided layout (code ", layout->as_int(), ")");
+  if (const JsonValue* layout = meta->find("layout");
+      layout && layout->is_int() && layout->as_int() != 7) {
+    return unsupported("tensor '", name, "' has a non-strided layout (code ", layout->as_int(),
+                       ")");
   }
   return v;
 }
@@ -157,7 +161,7 @@ Result<ir::Argument> Deserializer::sym_ints(std::span<const JsonValue> items) {
       KILN_ASSIGN_OR_RETURN(int64_t n, c->expect_int());
       ints.push_back(ir::SymInt{n, nullptr});
     } else {
-      KILN_ASSIGN_OR_RETURN(ir::Value* v, sym_value(item, ir::ValueKind::kSymInt));
+      KILN_ASSIGN_OR_RETURN(ir::Value * v, sym_value(item, ir::ValueKind::kSymInt));
       if (!v) return data_loss(where_, ": malformed symbolic int ", item.to_json());
       ints.push_back(ir::SymInt{0, v});
     }
@@ -166,7 +170,8 @@ Result<ir::Argument> Deserializer::sym_ints(std::span<const JsonValue> items) {
 }
 
 Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgSchema* schema) {
-  if (!arg.is_object() || arg.size() != 1) return data_loss(where_, ": malformed argument ", arg.to_json());
+  if (!arg.is_object() || arg.size() != 1)
+    return data_loss(where_, ": malformed argument ", arg.to_json());
   const JsonMember& m = arg.members()[0];
   const std::string_view kind = m.key;
   const JsonValue& v = m.value;
@@ -176,7 +181,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
     if (const JsonValue* none = v.find("as_none")) return ir::Argument(ir::NoneArg{});
     const JsonValue& t = kind == "as_optional_tensor" ? *v.find("as_tensor") : v;
     KILN_ASSIGN_OR_RETURN(std::string_view name, t.get_string("name"));
-    KILN_ASSIGN_OR_RETURN(ir::Value* value, defined(name, where_));
+    KILN_ASSIGN_OR_RETURN(ir::Value * value, defined(name, where_));
     return ir::Argument(value);
   }
   if (kind == "as_tensors" || kind == "as_optional_tensors") {
@@ -189,7 +194,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
         continue;
       }
       KILN_ASSIGN_OR_RETURN(std::string_view name, t->get_string("name"));
-      KILN_ASSIGN_OR_RETURN(ir::Value* value, defined(name, where_));
+      KILN_ASSIGN_OR_RETURN(ir::Value * value, defined(name, where_));
       values.push_back(value);
     }
     return ir::Argument(std::move(values));
@@ -247,7 +252,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
       KILN_ASSIGN_OR_RETURN(bool b, c->expect_bool());
       return ir::Argument(b);
     }
-    KILN_ASSIGN_OR_RETURN(ir::Value* value, sym_value(v, ir::ValueKind::kSymInt));
+    KILN_ASSIGN_OR_RETURN(ir::Value * value, sym_value(v, ir::ValueKind::kSymInt));
     if (!value) return data_loss(where_, ": malformed symbolic argument ", arg.to_json());
     return ir::Argument(value);
   }
@@ -264,7 +269,8 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
   }
   if (kind == "as_layout") {
     KILN_ASSIGN_OR_RETURN(int64_t code, v.expect_int());
-    if (code != 7) return unsupported(where_, ": only the strided layout is supported, found code ", code);
+    if (code != 7)
+      return unsupported(where_, ": only the strided layout is supported, found code ", code);
     return ir::Argument(ir::NoneArg{});  // strided is the only layout: nothing to carry
   }
   if (kind == "as_device") {
@@ -291,7 +297,7 @@ Result<ir::Value*> Deserializer::define_output(const JsonValue& out, ir::ValueKi
   if (graph_.find_value(name)) return data_loss(where_, ": value '", name, "' is defined twice");
   if (kind == ir::ValueKind::kTensor) return tensor_value(name);
   ir::Value* v = graph_.add_value(std::string(name), kind);
-  const JsonValue* table = kind == ir::ValueKind::kSymInt   ? sym_int_values_
+  const JsonValue* table = kind == ir::ValueKind::kSymInt     ? sym_int_values_
                            : kind == ir::ValueKind::kSymFloat ? sym_float_values_
                                                               : sym_bool_values_;
   if (const JsonValue* rec = table ? table->find(name) : nullptr) {
@@ -311,19 +317,19 @@ Status Deserializer::read_node_outputs(const JsonValue& outputs, ir::Node& node)
     if (!out.is_object() || out.size() != 1) return data_loss(where_, ": malformed output");
     const JsonMember& m = out.members()[0];
     if (m.key == "as_tensor") {
-      KILN_ASSIGN_OR_RETURN(ir::Value* v, define_output(m.value, ir::ValueKind::kTensor, m.key));
+      KILN_ASSIGN_OR_RETURN(ir::Value * v, define_output(m.value, ir::ValueKind::kTensor, m.key));
       node.outputs.push_back(v);
     } else if (m.key == "as_tensors") {
       KILN_ASSIGN_OR_RETURN(auto list, m.value.expect_array());
       for (const JsonValue& t : list) {
-        KILN_ASSIGN_OR_RETURN(ir::Value* v, define_output(t, ir::ValueKind::kTensor, m.key));
+        KILN_ASSIGN_OR_RETURN(ir::Value * v, define_output(t, ir::ValueKind::kTensor, m.key));
         node.outputs.push_back(v);
       }
     } else if (m.key == "as_sym_int" || m.key == "as_sym_float" || m.key == "as_sym_bool") {
       const ir::ValueKind kind = m.key == "as_sym_int"     ? ir::ValueKind::kSymInt
                                  : m.key == "as_sym_float" ? ir::ValueKind::kSymFloat
                                                            : ir::ValueKind::kSymBool;
-      KILN_ASSIGN_OR_RETURN(ir::Value* v, define_output(m.value, kind, m.key));
+      KILN_ASSIGN_OR_RETURN(ir::Value * v, define_output(m.value, kind, m.key));
       node.outputs.push_back(v);
     } else if (m.key == "as_none") {
       node.outputs.push_back(nullptr);
@@ -371,8 +377,8 @@ Status Deserializer::read_node(const JsonValue& node) {
   ir_node->args.reserve(args.size());
   for (size_t a = 0; a < args.size(); ++a) {
     if (given[a]) {
-      KILN_ASSIGN_OR_RETURN(ir::Argument arg, argument(*given[a], &args[a]),
-                            "argument '", args[a].name, "'");
+      KILN_ASSIGN_OR_RETURN(ir::Argument arg, argument(*given[a], &args[a]), "argument '",
+                            args[a].name, "'");
       ir_node->args.push_back(std::move(arg));
     } else {
       KILN_ASSIGN_OR_RETURN(ir::Argument arg, ir::default_argument(args[a]), where_);
@@ -402,16 +408,18 @@ Status Deserializer::read_inputs(const JsonValue& graph, const JsonValue& signat
     } else if (m.key == "user_input") {
       kind = ir::InputKind::kUserInput;
     } else {
-      return unsupported("graph inputs of kind '", m.key, "' (custom objects, tokens) are not supported");
+      return unsupported("graph inputs of kind '", m.key,
+                         "' (custom objects, tokens) are not supported");
     }
     KILN_ASSIGN_OR_RETURN(const JsonValue* arg, m.value.get("arg"));
     // User inputs hold an Argument ({"as_tensor": {"name": ..}}); the others a TensorArgument.
     const JsonValue* tensor = kind == ir::InputKind::kUserInput ? arg->find("as_tensor") : arg;
     if (!tensor) {
-      return unsupported("user input ", arg->to_json(), " is not a tensor; only tensor inputs are supported");
+      return unsupported("user input ", arg->to_json(),
+                         " is not a tensor; only tensor inputs are supported");
     }
     KILN_ASSIGN_OR_RETURN(std::string_view name, tensor->get_string("name"));
-    KILN_ASSIGN_OR_RETURN(ir::Value* v, tensor_value(name));
+    KILN_ASSIGN_OR_RETURN(ir::Value * v, tensor_value(name));
     std::string target;
     if (!target_key.empty()) {
       KILN_ASSIGN_OR_RETURN(std::string_view t, m.value.get_string(target_key));
@@ -429,7 +437,8 @@ Status Deserializer::read_outputs(const JsonValue& graph, const JsonValue& signa
     const JsonMember& m = spec.members()[0];
     if (m.key == "buffer_mutation") {
       std::string buffer = "?";
-      if (const JsonValue* b = m.value.find("buffer_name"); b && b->is_string()) buffer = b->as_string();
+      if (const JsonValue* b = m.value.find("buffer_name"); b && b->is_string())
+        buffer = b->as_string();
       return unsupported("the program mutates buffer '", buffer,
                          "'; buffer mutation is not supported yet (export the model in eval mode, "
                          "or make the update functional)");
@@ -438,14 +447,15 @@ Status Deserializer::read_outputs(const JsonValue& graph, const JsonValue& signa
       return unsupported("program outputs of kind '", m.key, "' are not supported");
     }
     KILN_ASSIGN_OR_RETURN(const JsonValue* arg, m.value.get("arg"));
-    if (!arg->is_object() || arg->size() != 1) return data_loss("malformed output ", arg->to_json());
+    if (!arg->is_object() || arg->size() != 1)
+      return data_loss("malformed output ", arg->to_json());
     const JsonMember& a = arg->members()[0];
     const JsonValue* name = a.key == "as_tensor" ? a.value.find("name") : a.value.find("as_name");
     if (!name || !name->is_string()) {
       return unsupported("program output ", arg->to_json(), " is a constant; only tensor and ",
                          "symbolic outputs are supported");
     }
-    KILN_ASSIGN_OR_RETURN(ir::Value* v, defined(name->as_string(), "the program's output"));
+    KILN_ASSIGN_OR_RETURN(ir::Value * v, defined(name->as_string(), "the program's output"));
     graph_.add_output(v);
   }
   return ok_status();

@@ -13,8 +13,9 @@ namespace kiln::frontend {
 // rejected with a message naming both.
 inline constexpr int64_t kSchemaMajorVersion = 8;
 
-// Fills `graph` (inputs carry their kind and FQN from the graph signature) from the program JSON (the object holding "graph_module", "range_constraints",
-// "schema_version"). Every malformed or unsupported construct is an error naming the node.
+// Fills `graph` (inputs carry their kind and FQN from the graph signature) from the program JSON
+// (the object holding "graph_module", "range_constraints", "schema_version"). Every malformed or
+// unsupported construct is an error naming the node.
 Status deserialize_graph(const JsonValue& program, ir::Graph& graph);
 
 }  // namespace kiln::frontend

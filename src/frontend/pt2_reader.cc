@@ -37,9 +37,10 @@ Result<Layout> find_layout(const ZipArchive& zip) {
       std::string_view name = e.name;
       if (name.ends_with("serialized_exported_program.json") || name.ends_with(".pkl") ||
           name.ends_with("serialized_state_dict.pt")) {
-        return unsupported("this archive was written by torch.export.save of PyTorch 2.8 or ",
-                           "older (pickled weights, entry '", name, "'); kiln reads the archive ",
-                           "format of PyTorch 2.9 and newer: load and re-save it with torch >= 2.9");
+        return unsupported(
+            "this archive was written by torch.export.save of PyTorch 2.8 or ",
+            "older (pickled weights, entry '", name, "'); kiln reads the archive ",
+            "format of PyTorch 2.9 and newer: load and re-save it with torch >= 2.9");
       }
     }
     return data_loss("not a torch.export archive: no models/<name>.json entry among its ",
@@ -58,13 +59,16 @@ void read_call_spec(const JsonValue& json, ir::Program& program) {
   if (!graph || !graph->is_array() || graph->as_array().empty()) return;
   const JsonValue* signature = graph->as_array()[0].find("signature");
   if (!signature || !signature->is_object()) return;
-  if (const JsonValue* s = signature->find("in_spec"); s && s->is_string()) program.in_spec = s->as_string();
-  if (const JsonValue* s = signature->find("out_spec"); s && s->is_string()) program.out_spec = s->as_string();
+  if (const JsonValue* s = signature->find("in_spec"); s && s->is_string())
+    program.in_spec = s->as_string();
+  if (const JsonValue* s = signature->find("out_spec"); s && s->is_string())
+    program.out_spec = s->as_string();
 }
 
 class ArchiveReader {
  public:
-  ArchiveReader(const ZipArchive& zip, std::shared_ptr<const void> owner, const ReadOptions& options)
+  ArchiveReader(const ZipArchive& zip, std::shared_ptr<const void> owner,
+                const ReadOptions& options)
       : zip_(zip), owner_(std::move(owner)), options_(options) {}
 
   Result<std::shared_ptr<ir::Program>> read();
@@ -122,7 +126,8 @@ Result<std::shared_ptr<Storage>> ArchiveReader::storage(const std::string& path,
 
 Result<Tensor> ArchiveReader::tensor_from_config(const JsonValue& config, const std::string& dir,
                                                  std::string_view fqn) {
-  if (const JsonValue* pickle = config.find("use_pickle"); pickle && pickle->is_bool() && pickle->as_bool()) {
+  if (const JsonValue* pickle = config.find("use_pickle");
+      pickle && pickle->is_bool() && pickle->as_bool()) {
     return unsupported("tensor '", fqn, "' is pickled; kiln reads raw tensor data only ",
                        "(tensor subclasses and non-tensor constants are not supported)");
   }
@@ -130,7 +135,8 @@ Result<Tensor> ArchiveReader::tensor_from_config(const JsonValue& config, const 
   KILN_ASSIGN_OR_RETURN(const JsonValue* meta, config.get_object("tensor_meta"));
   KILN_ASSIGN_OR_RETURN(int64_t code, meta->get_int("dtype"));
   auto dtype = dtype_from_export_code(code);
-  if (!dtype) return unsupported("tensor '", fqn, "' has dtype code ", code, ", which kiln does not support");
+  if (!dtype)
+    return unsupported("tensor '", fqn, "' has dtype code ", code, ", which kiln does not support");
   Shape sizes, strides;
   for (auto [key, out] : {std::pair{"sizes", &sizes}, std::pair{"strides", &strides}}) {
     KILN_ASSIGN_OR_RETURN(auto items, meta->get_array(key));
@@ -150,8 +156,10 @@ Result<Tensor> ArchiveReader::tensor_from_config(const JsonValue& config, const 
 Status ArchiveReader::load_weights(ir::Program& program) {
   const std::string weights_dir = "data/weights/", constants_dir = "data/constants/";
   JsonValue weights, constants;
-  const std::string weights_config = layout_.prefix + weights_dir + layout_.model + "_weights_config.json";
-  const std::string constants_config = layout_.prefix + constants_dir + layout_.model + "_constants_config.json";
+  const std::string weights_config =
+      layout_.prefix + weights_dir + layout_.model + "_weights_config.json";
+  const std::string constants_config =
+      layout_.prefix + constants_dir + layout_.model + "_constants_config.json";
   if (zip_.find(weights_config)) {
     KILN_ASSIGN_OR_RETURN(weights, json_entry(weights_config, "weights"));
   }
@@ -172,7 +180,8 @@ Status ArchiveReader::load_weights(ir::Program& program) {
       return data_loss("'", in.target, "' (graph input '", in.value->name,
                        "') has no data in the archive");
     }
-    KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_config(*config, dir, in.target), "loading '", in.target, "'");
+    KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_config(*config, dir, in.target), "loading '",
+                          in.target, "'");
     const ir::Value& v = *in.value;
     bool shape_ok = t.dim() == static_cast<int64_t>(v.shape.size());
     for (size_t d = 0; shape_ok && d < v.shape.size(); ++d) {
@@ -180,8 +189,8 @@ Status ArchiveReader::load_weights(ir::Program& program) {
     }
     if (t.dtype() != v.dtype || !shape_ok) {
       return data_loss("'", in.target, "' is stored as ", t.description(),
-                       " but the program uses it as ", dtype_name(v.dtype), "[",
-                       v.shape.size(), " dims]");
+                       " but the program uses it as ", dtype_name(v.dtype), "[", v.shape.size(),
+                       " dims]");
     }
     program.weights.emplace(v.id, std::move(t));
   }
@@ -190,15 +199,17 @@ Status ArchiveReader::load_weights(ir::Program& program) {
 
 Result<std::shared_ptr<ir::Program>> ArchiveReader::read() {
   KILN_ASSIGN_OR_RETURN(layout_, find_layout(zip_));
-  KILN_ASSIGN_OR_RETURN(JsonValue json,
-                        json_entry(layout_.prefix + "models/" + layout_.model + ".json", "program"));
+  KILN_ASSIGN_OR_RETURN(
+      JsonValue json, json_entry(layout_.prefix + "models/" + layout_.model + ".json", "program"));
   auto program = std::make_shared<ir::Program>();
   if (const JsonValue* v = json.find("torch_version"); v && v->is_string()) {
     program->torch_version = v->as_string();
   }
   if (const JsonValue* v = json.find("schema_version"); v && v->is_object()) {
-    if (auto major = v->get_int("major"); major.ok()) program->schema_major = static_cast<int>(*major);
-    if (auto minor = v->get_int("minor"); minor.ok()) program->schema_minor = static_cast<int>(*minor);
+    if (auto major = v->get_int("major"); major.ok())
+      program->schema_major = static_cast<int>(*major);
+    if (auto minor = v->get_int("minor"); minor.ok())
+      program->schema_minor = static_cast<int>(*minor);
   }
   read_call_spec(json, *program);
   KILN_RETURN_IF_ERROR(deserialize_graph(json, program->graph), "reading the program");

@@ -20,7 +20,10 @@ struct ArgPrinter {
     out << '[';
     for (size_t i = 0; i < vs.size(); ++i) {
       out << (i ? ", " : "");
-      if (vs[i]) out << '%' << vs[i]->name; else out << "None";
+      if (vs[i])
+        out << '%' << vs[i]->name;
+      else
+        out << "None";
     }
     out << ']';
   }
@@ -32,7 +35,10 @@ struct ArgPrinter {
     out << '[';
     for (size_t i = 0; i < vs.size(); ++i) {
       out << (i ? ", " : "");
-      if (vs[i].value) out << '%' << vs[i].value->name; else out << vs[i].constant;
+      if (vs[i].value)
+        out << '%' << vs[i].value->name;
+      else
+        out << vs[i].constant;
     }
     out << ']';
   }

@@ -77,9 +77,9 @@ struct Node {
   uint32_t id = 0;
   std::string name;
   OpKey op = OpKey::kInvalid;
-  std::vector<Argument> args;     // one per schema argument, defaults filled in
-  std::vector<Value*> outputs;    // flattened returns; a `Tensor[]` return gives one value each
-  std::string stack_trace;        // where the op came from in the user's code, for messages
+  std::vector<Argument> args;   // one per schema argument, defaults filled in
+  std::vector<Value*> outputs;  // flattened returns; a `Tensor[]` return gives one value each
+  std::string stack_trace;      // where the op came from in the user's code, for messages
 
   const OpSchema& schema() const { return op_schema(op); }
   // Every Value this node reads, in argument order.

@@ -25,12 +25,36 @@ struct RtValue {
   double f = 0.0;
   bool b = false;
 
-  static RtValue of(Tensor t) { RtValue v; v.kind = Kind::kTensor; v.tensor = std::move(t); return v; }
-  static RtValue of_int(int64_t x) { RtValue v; v.kind = Kind::kInt; v.i = x; return v; }
-  static RtValue of_float(double x) { RtValue v; v.kind = Kind::kFloat; v.f = x; return v; }
-  static RtValue of_bool(bool x) { RtValue v; v.kind = Kind::kBool; v.b = x; return v; }
-  bool is_number() const { return kind == Kind::kInt || kind == Kind::kFloat || kind == Kind::kBool; }
-  double as_double() const { return kind == Kind::kFloat ? f : kind == Kind::kInt ? double(i) : double(b); }
+  static RtValue of(Tensor t) {
+    RtValue v;
+    v.kind = Kind::kTensor;
+    v.tensor = std::move(t);
+    return v;
+  }
+  static RtValue of_int(int64_t x) {
+    RtValue v;
+    v.kind = Kind::kInt;
+    v.i = x;
+    return v;
+  }
+  static RtValue of_float(double x) {
+    RtValue v;
+    v.kind = Kind::kFloat;
+    v.f = x;
+    return v;
+  }
+  static RtValue of_bool(bool x) {
+    RtValue v;
+    v.kind = Kind::kBool;
+    v.b = x;
+    return v;
+  }
+  bool is_number() const {
+    return kind == Kind::kInt || kind == Kind::kFloat || kind == Kind::kBool;
+  }
+  double as_double() const {
+    return kind == Kind::kFloat ? f : kind == Kind::kInt ? double(i) : double(b);
+  }
 };
 
 // A resolved Scalar argument, keeping whether the program wrote an int, a float or a bool: type
@@ -54,11 +78,11 @@ class OpContext {
   bool is_none(size_t i) const;
 
   const Tensor& tensor(size_t i);
-  const Tensor* optional_tensor(size_t i);           // null for None
-  std::vector<const Tensor*> tensors(size_t i);      // Tensor[] (null entries for Tensor?[] holes)
-  int64_t int_arg(size_t i);                         // int or SymInt
+  const Tensor* optional_tensor(size_t i);       // null for None
+  std::vector<const Tensor*> tensors(size_t i);  // Tensor[] (null entries for Tensor?[] holes)
+  int64_t int_arg(size_t i);                     // int or SymInt
   std::optional<int64_t> optional_int(size_t i);
-  std::vector<int64_t> ints(size_t i);               // int[] or SymInt[]
+  std::vector<int64_t> ints(size_t i);  // int[] or SymInt[]
   std::optional<std::vector<int64_t>> optional_ints(size_t i);
   double float_arg(size_t i);
   std::optional<double> optional_float(size_t i);
@@ -67,10 +91,11 @@ class OpContext {
   std::optional<bool> optional_bool(size_t i);
   Scalar scalar(size_t i);
   std::optional<Scalar> optional_scalar(size_t i);
-  std::optional<DType> scalar_type(size_t i);        // ScalarType? (None -> nullopt)
+  std::optional<DType> scalar_type(size_t i);  // ScalarType? (None -> nullopt)
   std::optional<MemoryFormat> memory_format(size_t i);
   const std::string& string_arg(size_t i);
-  // An `Any` argument of a Python operator (_operator.mul): the runtime value of a sym or a constant.
+  // An `Any` argument of a Python operator (_operator.mul): the runtime value of a sym or a
+  // constant.
   RtValue any(size_t i);
 
   size_t num_outputs() const { return node_.outputs.size(); }

@@ -28,7 +28,8 @@ class OpFunctionTable {
   std::vector<OpFn> fns_;
 };
 
-// Adds many ops at once: `KILN_RETURN_IF_ERROR(add_all(table, {{OpKey::aten_relu_default, relu}}))`.
+// Adds many ops at once: `KILN_RETURN_IF_ERROR(add_all(table, {{OpKey::aten_relu_default,
+// relu}}))`.
 struct OpFnEntry {
   OpKey key;
   OpFn fn;

@@ -29,7 +29,9 @@ std::string_view base_type_name(BaseType type) {
   return "?";
 }
 
-std::span<const ArgSchema> OpSchema::args() const { return {kArgSchemas + first_arg, num_args}; }
+std::span<const ArgSchema> OpSchema::args() const {
+  return {kArgSchemas + first_arg, num_args};
+}
 std::span<const ArgSchema> OpSchema::returns() const {
   return {kArgSchemas + first_return, num_returns};
 }
@@ -38,7 +40,9 @@ std::span<const OpSchema> all_op_schemas() {
   return {kOpSchemas, static_cast<size_t>(OpKey::kCount)};
 }
 
-const OpSchema& op_schema(OpKey key) { return kOpSchemas[static_cast<size_t>(key)]; }
+const OpSchema& op_schema(OpKey key) {
+  return kOpSchemas[static_cast<size_t>(key)];
+}
 
 namespace {
 
@@ -88,6 +92,8 @@ std::optional<OpKey> find_op(std::string_view target) {
   return it->second;
 }
 
-std::string_view op_name(OpKey key) { return op_index().short_names[static_cast<size_t>(key)]; }
+std::string_view op_name(OpKey key) {
+  return op_index().short_names[static_cast<size_t>(key)];
+}
 
 }  // namespace kiln::ir

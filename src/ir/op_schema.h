@@ -1,6 +1,6 @@
-// The op table: every functional ATen overload (and the Python operators export graphs use) with its
-// schema, generated from PyTorch's native_functions.yaml by scripts/gen_op_table.py.
-// The table is immutable static data; every function here is thread-safe.
+// The op table: every functional ATen overload (and the Python operators export graphs use) with
+// its schema, generated from PyTorch's native_functions.yaml by scripts/gen_op_table.py. The table
+// is immutable static data; every function here is thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -13,10 +13,25 @@
 
 namespace kiln::ir {
 
-// The element type of an argument, as written in the schema (`SymInt[2]?` is kSymInt, list, optional).
+// The element type of an argument, as written in the schema (`SymInt[2]?` is kSymInt, list,
+// optional).
 enum class BaseType : uint8_t {
-  kTensor, kInt, kSymInt, kFloat, kBool, kScalar, kScalarType, kLayout, kDevice, kMemoryFormat,
-  kString, kGenerator, kStream, kSymBool, kSymFloat, kAny,
+  kTensor,
+  kInt,
+  kSymInt,
+  kFloat,
+  kBool,
+  kScalar,
+  kScalarType,
+  kLayout,
+  kDevice,
+  kMemoryFormat,
+  kString,
+  kGenerator,
+  kStream,
+  kSymBool,
+  kSymFloat,
+  kAny,
 };
 
 std::string_view base_type_name(BaseType type);
@@ -29,7 +44,8 @@ struct ArgSchema {
   uint8_t list_size;   // N of `T[N]`, 0 when unsized; a single default value expands to N copies
   bool elem_optional;  // `Tensor?[]`
   bool kwarg_only;
-  const char* default_value;  // as written in the schema ("1", "None", "[0, 0]", "False"); null if required
+  const char*
+      default_value;  // as written in the schema ("1", "None", "[0, 0]", "False"); null if required
 };
 
 enum OpTag : uint32_t {

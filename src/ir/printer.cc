@@ -40,7 +40,8 @@ std::string print_node(const Node& node) {
   bool first = true;
   for (size_t i = 0; i < node.args.size(); ++i) {
     // Keyword-only arguments left at None are noise (layout, device, pin_memory).
-    if (i < args.size() && args[i].kwarg_only && std::holds_alternative<NoneArg>(node.args[i])) continue;
+    if (i < args.size() && args[i].kwarg_only && std::holds_alternative<NoneArg>(node.args[i]))
+      continue;
     out << (first ? "" : ", ");
     if (i < args.size() && args[i].kwarg_only) out << args[i].name << '=';
     out << argument_to_string(node.args[i]);
@@ -56,7 +57,8 @@ std::string print_graph(const Graph& graph) {
   out << "graph(";
   for (size_t i = 0; i < graph.inputs().size(); ++i) {
     const GraphInput& in = graph.inputs()[i];
-    out << (i ? ",\n      " : "") << '%' << in.value->name << ": " << value_type_to_string(*in.value);
+    out << (i ? ",\n      " : "") << '%' << in.value->name << ": "
+        << value_type_to_string(*in.value);
     if (in.kind != InputKind::kUserInput) {
       out << " = " << kKinds[static_cast<int>(in.kind)] << ' ' << in.target;
     }

@@ -18,8 +18,8 @@ struct Program {
   std::string torch_version;  // of the PyTorch that exported it, e.g. "2.11.0+cu130"
   int schema_major = 0;
   int schema_minor = 0;
-  // How user inputs and outputs nest (torch.utils._pytree's serialized TreeSpec): Python uses them to
-  // take the same arguments as the original module and return the same structure.
+  // How user inputs and outputs nest (torch.utils._pytree's serialized TreeSpec): Python uses them
+  // to take the same arguments as the original module and return the same structure.
   std::string in_spec;
   std::string out_spec;
 };

@@ -7,11 +7,11 @@ struct BuiltTable {
   OpFunctionTable table;
   Status status;
   BuiltTable() {
-    for (auto* reg : {register_symbolic_inference, register_elementwise_inference,
-                      register_reduction_inference, register_linalg_inference,
-                      register_normalization_inference, register_pooling_inference,
-                      register_shape_op_inference, register_indexing_inference,
-                      register_factory_inference, register_resize_inference}) {
+    for (auto* reg :
+         {register_symbolic_inference, register_elementwise_inference, register_reduction_inference,
+          register_linalg_inference, register_normalization_inference, register_pooling_inference,
+          register_shape_op_inference, register_indexing_inference, register_factory_inference,
+          register_resize_inference}) {
       Status s = reg(table);
       if (!s.ok() && status.ok()) status = std::move(s);
     }
@@ -25,7 +25,11 @@ const BuiltTable& built() {
 
 }  // namespace
 
-const OpFunctionTable& shape_inference_table() { return built().table; }
-const Status& shape_inference_status() { return built().status; }
+const OpFunctionTable& shape_inference_table() {
+  return built().table;
+}
+const Status& shape_inference_status() {
+  return built().status;
+}
 
 }  // namespace kiln::ir

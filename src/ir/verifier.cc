@@ -8,14 +8,15 @@ namespace kiln::ir {
 Status verify(const Graph& graph) {
   std::vector<bool> defined(graph.num_values(), false);
   for (const GraphInput& in : graph.inputs()) {
-    if (defined[in.value->id]) return data_loss("graph input '", in.value->name, "' is listed twice");
+    if (defined[in.value->id])
+      return data_loss("graph input '", in.value->name, "' is listed twice");
     defined[in.value->id] = true;
   }
   for (const Node& node : graph.nodes()) {
     if (node.op == OpKey::kInvalid) return internal_error("node '", node.name, "' has no op");
     if (node.args.size() != node.schema().args().size()) {
-      return internal_error("node '", node.name, "' has ", node.args.size(), " arguments, its schema ",
-                            node.schema().args().size());
+      return internal_error("node '", node.name, "' has ", node.args.size(),
+                            " arguments, its schema ", node.schema().args().size());
     }
     for (const Value* in : node.input_values()) {
       if (!defined[in->id]) {
@@ -65,7 +66,8 @@ std::optional<Shape> concrete_shape(const Value& v, const SymBindings& bindings)
 
 std::string recorded_to_string(const Value& v) {
   std::string dims;
-  for (size_t i = 0; i < v.shape.size(); ++i) dims += str_cat(i ? ", " : "", sym_dim_to_string(v.shape[i]));
+  for (size_t i = 0; i < v.shape.size(); ++i)
+    dims += str_cat(i ? ", " : "", sym_dim_to_string(v.shape[i]));
   return str_cat(dtype_name(v.dtype), "[", dims, "]");
 }
 
@@ -110,7 +112,8 @@ Status check_inference(const Program& program) {
     KILN_RETURN_IF_ERROR(infer(ctx), "node '", node.name, "' (", op_name(node.op), ")");
     KILN_RETURN_IF_ERROR(ctx.error());
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      if (node.outputs[i]) KILN_RETURN_IF_ERROR(compare(node, *node.outputs[i], slots[node.outputs[i]->id], bindings));
+      if (node.outputs[i])
+        KILN_RETURN_IF_ERROR(compare(node, *node.outputs[i], slots[node.outputs[i]->id], bindings));
     }
   }
   return ok_status();

@@ -17,8 +17,8 @@ std::vector<std::string> unsupported_ops(const ir::Graph& graph, const Backend& 
     std::string names;
     for (size_t i = 0; i < nodes.size() && i < 5; ++i) names += str_cat(i ? ", " : "", nodes[i]);
     if (nodes.size() > 5) names += ", ...";
-    lines.push_back(str_cat(op, " (", nodes.size(), nodes.size() == 1 ? " node: " : " nodes: ",
-                            names, ")"));
+    lines.push_back(
+        str_cat(op, " (", nodes.size(), nodes.size() == 1 ? " node: " : " nodes: ", names, ")"));
   }
   return lines;
 }

@@ -4,8 +4,9 @@ namespace kiln {
 namespace {
 
 std::string range_to_string(const ir::SymbolRange& r) {
-  return str_cat("[", r.min, ", ", r.max == ir::SymbolRange::kUnbounded ? std::string("inf")
-                                                                        : std::to_string(r.max), "]");
+  return str_cat("[", r.min, ", ",
+                 r.max == ir::SymbolRange::kUnbounded ? std::string("inf") : std::to_string(r.max),
+                 "]");
 }
 
 Status check_range(const ir::Graph& graph, const std::string& symbol, int64_t value,
@@ -28,7 +29,8 @@ Result<ir::SymBindings> bind_inputs(const ir::Graph& graph, std::span<const Tens
     return invalid_argument("expected ", user_inputs.size(), " inputs, found ", inputs.size());
   }
   ir::SymBindings bindings;
-  // Two passes: dims that are bare symbols or solvable (2*s0) bind first, then every dim is checked.
+  // Two passes: dims that are bare symbols or solvable (2*s0) bind first, then every dim is
+  // checked.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const ir::Value& v = *user_inputs[i]->value;

@@ -13,7 +13,9 @@
 namespace kiln::frontend {
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(KILN_TEST_DATA_DIR) + "/pt2/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(KILN_TEST_DATA_DIR) + "/pt2/" + name;
+}
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -56,7 +58,9 @@ TEST(Pt2ReaderTest, ReadsFileAndRuns) {
   ASSERT_TRUE(program.ok()) << program.status().message();
   expect_linear_program(*program);
   const std::string text = ir::print_graph((*program)->graph);
-  EXPECT_NE(text.find("aten.addmm.default(%p_fc_bias, %x, %permute, beta=1, alpha=1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("aten.addmm.default(%p_fc_bias, %x, %permute, beta=1, alpha=1)"),
+            std::string::npos)
+      << text;
 }
 
 TEST(Pt2ReaderTest, ReadsBytesAndDeflatedEntries) {
@@ -101,7 +105,8 @@ TEST_P(Pt2ReaderBadArchiveTest, FailsCleanly) {
   auto program = read_program_file(fixture(bad.file));
   ASSERT_FALSE(program.ok()) << bad.file;
   EXPECT_EQ(program.status().code(), bad.code) << program.status().to_string();
-  EXPECT_NE(program.status().message().find(bad.message), std::string::npos) << program.status().message();
+  EXPECT_NE(program.status().message().find(bad.message), std::string::npos)
+      << program.status().message();
   // The same bytes from memory fail the same way.
   auto from_bytes = read_program_bytes(read_bytes(fixture(bad.file)));
   ASSERT_FALSE(from_bytes.ok());

@@ -50,7 +50,8 @@ TEST(SchemaDefaultsTest, ReadsEveryDefaultInTheTable) {
     for (const ArgSchema& arg : schema.args()) {
       if (!arg.default_value) continue;
       auto value = default_argument(arg);
-      EXPECT_TRUE(value.ok()) << schema.target << " " << arg.name << ": " << value.status().message();
+      EXPECT_TRUE(value.ok()) << schema.target << " " << arg.name << ": "
+                              << value.status().message();
     }
   }
 }

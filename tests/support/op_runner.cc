@@ -33,7 +33,9 @@ struct ArgConverter {
   }
   Result<ir::Argument> operator()(DType d) { return ir::Argument(d); }
   Result<ir::Argument> operator()(const std::string& s) { return ir::Argument(s); }
-  ir::Value* at(int i) { return i >= 0 && i < static_cast<int>(inputs.size()) ? inputs[i] : nullptr; }
+  ir::Value* at(int i) {
+    return i >= 0 && i < static_cast<int>(inputs.size()) ? inputs[i] : nullptr;
+  }
 };
 
 }  // namespace
@@ -65,8 +67,8 @@ Result<std::vector<Tensor>> run_op(const OpCall& call) {
       node->args.push_back(std::move(a));
     }
   }
-  size_t num_outputs = call.num_outputs >= 0 ? static_cast<size_t>(call.num_outputs)
-                                             : schema.returns().size();
+  size_t num_outputs =
+      call.num_outputs >= 0 ? static_cast<size_t>(call.num_outputs) : schema.returns().size();
   for (size_t i = 0; i < num_outputs; ++i) {
     ir::Value* out = g.add_value(str_cat("out_", i), ir::ValueKind::kTensor);
     node->outputs.push_back(out);
@@ -86,7 +88,8 @@ Tensor make_tensor(DType dtype, Shape sizes, const std::vector<double>& values) 
   dispatch_dtype(dtype, [&]<typename T>() {
     T* data = t.data<T>();
     for (int64_t i = 0; i < t.numel(); ++i) {
-      data[i] = element_cast<T>(values[static_cast<size_t>(i) % std::max<size_t>(values.size(), 1)]);
+      data[i] =
+          element_cast<T>(values[static_cast<size_t>(i) % std::max<size_t>(values.size(), 1)]);
     }
   });
   return t;

@@ -22,11 +22,11 @@ using TestArg = std::variant<ir::NoneArg, TensorArg, std::vector<TensorArg>, Opt
                              int64_t, double, bool, std::vector<int64_t>, DType, std::string>;
 
 struct OpCall {
-  std::string target;                    // "aten.add.Tensor"
-  std::vector<Tensor> inputs;            // tensors the arguments refer to
-  std::vector<TestArg> args;             // positional; the rest take their defaults
+  std::string target;                     // "aten.add.Tensor"
+  std::vector<Tensor> inputs;             // tensors the arguments refer to
+  std::vector<TestArg> args;              // positional; the rest take their defaults
   std::map<std::string, TestArg> kwargs;  // by schema name
-  int num_outputs = -1;                  // for Tensor[] returns (split): how many; else from schema
+  int num_outputs = -1;  // for Tensor[] returns (split): how many; else from schema
 };
 
 // Builds the program, runs shape inference and the CPU kernel, returns the tensor outputs.

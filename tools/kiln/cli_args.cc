@@ -14,7 +14,8 @@ const std::vector<std::string>& ParsedArgs::values(const std::string& name) cons
   return it == flags.end() ? kNone : it->second;
 }
 
-Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::vector<FlagSpec>& specs) {
+Result<ParsedArgs> parse_args(const std::vector<std::string>& args,
+                              const std::vector<FlagSpec>& specs) {
   ParsedArgs parsed;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -46,7 +47,8 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::v
       return invalid_argument("option --", name, " takes no value");
     }
     auto& slot = parsed.flags[name];
-    if (!slot.empty() && !spec->repeated) return invalid_argument("option --", name, " given twice");
+    if (!slot.empty() && !spec->repeated)
+      return invalid_argument("option --", name, " given twice");
     slot.push_back(std::move(value));
   }
   return parsed;

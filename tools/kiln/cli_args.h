@@ -28,6 +28,7 @@ struct ParsedArgs {
 
 // Accepts `--name value` and `--name=value`. Unknown flags and missing values are errors that
 // name the flag.
-Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::vector<FlagSpec>& specs);
+Result<ParsedArgs> parse_args(const std::vector<std::string>& args,
+                              const std::vector<FlagSpec>& specs);
 
 }  // namespace kiln::cli

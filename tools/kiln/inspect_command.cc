@@ -20,9 +20,9 @@ std::string range_text(const ir::Graph& graph, const ir::Value& v) {
     auto it = graph.symbol_ranges().find(*dim.expr->as_symbol());
     if (it == graph.symbol_ranges().end()) continue;
     const ir::SymbolRange& r = it->second;
-    text += str_cat(text.empty() ? "  " : ", ", *dim.expr->as_symbol(), " in [", r.min, ", ",
-                    r.max == ir::SymbolRange::kUnbounded ? std::string("inf") : std::to_string(r.max),
-                    "]");
+    text += str_cat(
+        text.empty() ? "  " : ", ", *dim.expr->as_symbol(), " in [", r.min, ", ",
+        r.max == ir::SymbolRange::kUnbounded ? std::string("inf") : std::to_string(r.max), "]");
   }
   return text;
 }
@@ -32,7 +32,8 @@ void print_signature(const ir::Program& program) {
   std::printf("inputs:\n");
   for (const ir::GraphInput* in : graph.user_inputs()) {
     std::printf("  %s: %s%s\n", in->value->name.c_str(),
-                ir::value_type_to_string(*in->value).c_str(), range_text(graph, *in->value).c_str());
+                ir::value_type_to_string(*in->value).c_str(),
+                range_text(graph, *in->value).c_str());
   }
   std::printf("outputs:\n");
   for (const ir::Value* out : graph.outputs()) {
@@ -59,9 +60,9 @@ size_t print_histogram(const ir::Graph& graph, const Backend& backend) {
                 entry.second ? "supported" : "UNSUPPORTED");
   }
   const size_t total = graph.nodes().size();
-  std::printf("support: %zu of %zu nodes run on the %.*s backend (%.1f%%)\n", total - unsupported_nodes,
-              total, static_cast<int>(backend.name().size()), backend.name().data(),
-              total ? 100.0 * (total - unsupported_nodes) / total : 100.0);
+  std::printf("support: %zu of %zu nodes run on the %.*s backend (%.1f%%)\n",
+              total - unsupported_nodes, total, static_cast<int>(backend.name().size()),
+              backend.name().data(), total ? 100.0 * (total - unsupported_nodes) / total : 100.0);
   return unsupported_nodes;
 }
 
@@ -75,7 +76,8 @@ int report_error(const std::string& message, int exit_code) {
 int inspect_command(const std::vector<std::string>& args) {
   auto parsed = parse_args(args, {{"no-ir"}});
   if (!parsed.ok()) return report_error(parsed.status().message(), 2);
-  if (parsed->positional.size() != 1) return report_error("usage: kiln inspect MODEL.pt2 [--no-ir]", 2);
+  if (parsed->positional.size() != 1)
+    return report_error("usage: kiln inspect MODEL.pt2 [--no-ir]", 2);
   frontend::ReadOptions options;
   options.check_inference = false;  // checked below, so that a disagreement is shown, not fatal
   auto program = frontend::read_program_file(parsed->positional[0], options);

@@ -67,7 +67,8 @@ Result<std::vector<Tensor>> gather_inputs(const ir::Graph& graph, const ParsedAr
     auto it = files.find(v.name);
     if (it != files.end()) {
       KILN_ASSIGN_OR_RETURN(NpyArray array, read_npy_file(it->second), "input '", v.name, "'");
-      KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_npy(array), "input '", v.name, "' (", it->second, ")");
+      KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_npy(array), "input '", v.name, "' (", it->second,
+                            ")");
       inputs.push_back(std::move(t));
     } else if (args.has("random")) {
       KILN_ASSIGN_OR_RETURN(Tensor t, random_input(v, rng));
@@ -93,8 +94,10 @@ Status write_outputs(const ir::Graph& graph, const std::vector<ir::RtValue>& out
     Tensor t = out.tensor;
     if (out.kind != ir::RtValue::Kind::kTensor) {  // a symbolic output: a 0-d array
       KILN_ASSIGN_OR_RETURN(t, Tensor::empty(DType::kInt64, {}));
-      *t.data<int64_t>() = out.kind == ir::RtValue::Kind::kFloat ? static_cast<int64_t>(out.f) : out.i;
-      std::printf("  output %zu %s = %lld\n", i, name.c_str(), static_cast<long long>(*t.data<int64_t>()));
+      *t.data<int64_t>() =
+          out.kind == ir::RtValue::Kind::kFloat ? static_cast<int64_t>(out.f) : out.i;
+      std::printf("  output %zu %s = %lld\n", i, name.c_str(),
+                  static_cast<long long>(*t.data<int64_t>()));
     } else {
       std::printf("  output %zu %s: %s\n", i, name.c_str(), t.description().c_str());
     }
@@ -112,7 +115,8 @@ Status run(const ParsedArgs& args) {
   KILN_ASSIGN_OR_RETURN(auto inputs, gather_inputs(program->graph, args));
   const auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(auto outputs, executor->run(inputs));
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("ran %s on the cpu backend in %.2f ms\n", args.positional[0].c_str(), ms);
   return write_outputs(program->graph, outputs, args.value("output-dir"));
 }
@@ -120,13 +124,17 @@ Status run(const ParsedArgs& args) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
-  auto parsed = parse_args(args, {{"input", true, true}, {"random"}, {"seed", true}, {"output-dir", true}});
+  auto parsed =
+      parse_args(args, {{"input", true, true}, {"random"}, {"seed", true}, {"output-dir", true}});
   if (!parsed.ok()) return report_error(parsed.status().message(), 2);
   if (parsed->positional.size() != 1) {
-    return report_error("usage: kiln run MODEL.pt2 [--input NAME=FILE.npy ...] [--random [--seed N]] "
-                        "[--output-dir DIR]", 2);
+    return report_error(
+        "usage: kiln run MODEL.pt2 [--input NAME=FILE.npy ...] [--random [--seed N]] "
+        "[--output-dir DIR]",
+        2);
   }
-  if (auto seed = parsed->value("seed"); seed && seed->find_first_not_of("0123456789") != std::string::npos) {
+  if (auto seed = parsed->value("seed");
+      seed && seed->find_first_not_of("0123456789") != std::string::npos) {
     return report_error("--seed expects a non-negative integer, found '" + *seed + "'", 2);
   }
   Status s = run(*parsed);

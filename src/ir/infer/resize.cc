@@ -13,7 +13,8 @@ struct ResizeOp {
   OpKey key;
   ResizeMode mode;
   int spatial;
-  bool vec;  // (input, output_size?, [align_corners,] scale_factors?) vs (.., output_size, [align_corners,] scales...)
+  bool vec;  // (input, output_size?, [align_corners,] scale_factors?) vs (.., output_size,
+             // [align_corners,] scales...)
 };
 
 constexpr ResizeOp kResizeOps[] = {
@@ -41,7 +42,8 @@ const ResizeOp* find_resize_op(OpKey key) {
 Status infer_resize(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(ResizeArgs args, resize_args(ctx));
   const Tensor& input = ctx.tensor(0);
-  Shape out(input.sizes().begin(), input.sizes().end() - static_cast<int64_t>(args.output_size.size()));
+  Shape out(input.sizes().begin(),
+            input.sizes().end() - static_cast<int64_t>(args.output_size.size()));
   out.insert(out.end(), args.output_size.begin(), args.output_size.end());
   ctx.set_output(0, Tensor::meta(input.dtype(), std::move(out)));
   return ctx.error();
@@ -93,10 +95,12 @@ Result<ResizeArgs> resize_args(OpContext& ctx) {
   }
   KILN_RETURN_IF_ERROR(ctx.error());
   if (static_cast<int>(output_size->size()) != k) {
-    return op_error(ctx, "expected an output_size of ", k, " dims, found ", shape_to_string(*output_size));
+    return op_error(ctx, "expected an output_size of ", k, " dims, found ",
+                    shape_to_string(*output_size));
   }
   for (int64_t s : *output_size) {
-    if (s <= 0) return op_error(ctx, "output size must be positive, found ", shape_to_string(*output_size));
+    if (s <= 0)
+      return op_error(ctx, "output size must be positive, found ", shape_to_string(*output_size));
   }
   args.output_size = std::move(*output_size);
   return args;

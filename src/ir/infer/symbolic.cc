@@ -10,7 +10,9 @@ namespace {
 
 using Kind = RtValue::Kind;
 
-int64_t wrap_sym_dim(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
+int64_t wrap_sym_dim(int64_t dim, int64_t rank) {
+  return dim < 0 ? dim + rank : dim;
+}
 
 Status check_dim(OpContext& ctx, int64_t dim, int64_t rank) {
   if (dim < 0 || dim >= std::max<int64_t>(rank, 1)) {
@@ -41,9 +43,13 @@ Status sym_numel(OpContext& ctx) {
   return ok_status();
 }
 
-bool is_float(const RtValue& v) { return v.kind == Kind::kFloat; }
+bool is_float(const RtValue& v) {
+  return v.kind == Kind::kFloat;
+}
 
-int64_t as_int(const RtValue& v) { return v.kind == Kind::kBool ? v.b : v.i; }
+int64_t as_int(const RtValue& v) {
+  return v.kind == Kind::kBool ? v.b : v.i;
+}
 
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -72,8 +78,8 @@ template <typename Cmp>
 Status compare(OpContext& ctx, Cmp cmp) {
   RtValue a = ctx.any(0), b = ctx.any(1);
   KILN_RETURN_IF_ERROR(ctx.error());
-  const bool result = (is_float(a) || is_float(b)) ? cmp(a.as_double(), b.as_double())
-                                                   : cmp(as_int(a), as_int(b));
+  const bool result =
+      (is_float(a) || is_float(b)) ? cmp(a.as_double(), b.as_double()) : cmp(as_int(a), as_int(b));
   ctx.output(0) = RtValue::of_bool(result);
   return ok_status();
 }
@@ -83,21 +89,30 @@ Result<int64_t> checked(int64_t a, int64_t b, bool (*op)(int64_t, int64_t, int64
   if (op(a, b, &r)) return out_of_range("symbolic int arithmetic overflows: ", a, ", ", b);
   return r;
 }
-bool add_overflow(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
-bool sub_overflow(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
-bool mul_overflow(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
+bool add_overflow(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_add_overflow(a, b, r);
+}
+bool sub_overflow(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_sub_overflow(a, b, r);
+}
+bool mul_overflow(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_mul_overflow(a, b, r);
+}
 
 Status py_add(OpContext& ctx) {
-  return binary(ctx, [](int64_t a, int64_t b) { return checked(a, b, add_overflow); },
-                [](double a, double b) { return a + b; });
+  return binary(
+      ctx, [](int64_t a, int64_t b) { return checked(a, b, add_overflow); },
+      [](double a, double b) { return a + b; });
 }
 Status py_sub(OpContext& ctx) {
-  return binary(ctx, [](int64_t a, int64_t b) { return checked(a, b, sub_overflow); },
-                [](double a, double b) { return a - b; });
+  return binary(
+      ctx, [](int64_t a, int64_t b) { return checked(a, b, sub_overflow); },
+      [](double a, double b) { return a - b; });
 }
 Status py_mul(OpContext& ctx) {
-  return binary(ctx, [](int64_t a, int64_t b) { return checked(a, b, mul_overflow); },
-                [](double a, double b) { return a * b; });
+  return binary(
+      ctx, [](int64_t a, int64_t b) { return checked(a, b, mul_overflow); },
+      [](double a, double b) { return a * b; });
 }
 Status py_floordiv(OpContext& ctx) {
   return binary(
@@ -137,12 +152,14 @@ Status py_pow(OpContext& ctx) {
       [](double a, double b) { return std::pow(a, b); });
 }
 Status sym_max(OpContext& ctx) {
-  return binary(ctx, [](int64_t a, int64_t b) -> Result<int64_t> { return std::max(a, b); },
-                [](double a, double b) { return std::max(a, b); });
+  return binary(
+      ctx, [](int64_t a, int64_t b) -> Result<int64_t> { return std::max(a, b); },
+      [](double a, double b) { return std::max(a, b); });
 }
 Status sym_min(OpContext& ctx) {
-  return binary(ctx, [](int64_t a, int64_t b) -> Result<int64_t> { return std::min(a, b); },
-                [](double a, double b) { return std::min(a, b); });
+  return binary(
+      ctx, [](int64_t a, int64_t b) -> Result<int64_t> { return std::min(a, b); },
+      [](double a, double b) { return std::min(a, b); });
 }
 Status py_neg(OpContext& ctx) {
   RtValue a = ctx.any(0);
@@ -167,13 +184,19 @@ Status sym_float(OpContext& ctx) {
 template <double (*Round)(double)>
 Status to_int(OpContext& ctx) {
   RtValue a = ctx.any(0);
-  ctx.output(0) = is_float(a) ? RtValue::of_int(static_cast<int64_t>(Round(a.f)))
-                              : RtValue::of_int(as_int(a));
+  ctx.output(0) =
+      is_float(a) ? RtValue::of_int(static_cast<int64_t>(Round(a.f))) : RtValue::of_int(as_int(a));
   return ctx.error();
 }
-double trunc_fn(double x) { return std::trunc(x); }
-double ceil_fn(double x) { return std::ceil(x); }
-double floor_fn(double x) { return std::floor(x); }
+double trunc_fn(double x) {
+  return std::trunc(x);
+}
+double ceil_fn(double x) {
+  return std::ceil(x);
+}
+double floor_fn(double x) {
+  return std::floor(x);
+}
 Status sym_sqrt(OpContext& ctx) {
   ctx.output(0) = RtValue::of_float(std::sqrt(ctx.any(0).as_double()));
   return ctx.error();
@@ -194,9 +217,9 @@ Status getitem(OpContext& ctx) {
 Status assert_tensor_metadata(OpContext& ctx) {
   const Tensor& t = ctx.tensor(0);
   if (auto dtype = ctx.scalar_type(3); dtype && *dtype != t.dtype()) {
-    return invalid_argument("tensor '", ctx.node().args.empty() ? "" : argument_to_string(ctx.node().args[0]),
-                            "' was expected to have dtype ", dtype_name(*dtype), ", found ",
-                            dtype_name(t.dtype()));
+    return invalid_argument(
+        "tensor '", ctx.node().args.empty() ? "" : argument_to_string(ctx.node().args[0]),
+        "' was expected to have dtype ", dtype_name(*dtype), ", found ", dtype_name(t.dtype()));
   }
   if (auto sizes = ctx.optional_ints(1); sizes && *sizes != t.sizes()) {
     return invalid_argument("tensor expected to have shape ", shape_to_string(*sizes), ", found ",
@@ -244,9 +267,11 @@ Status register_symbolic_inference(OpFunctionTable& table) {
           {OpKey::operator_pow_default, py_pow},
           {OpKey::operator_neg_default, py_neg},
           {OpKey::operator_eq_default, [](OpContext& c) { return compare(c, std::equal_to<>()); }},
-          {OpKey::operator_ne_default, [](OpContext& c) { return compare(c, std::not_equal_to<>()); }},
+          {OpKey::operator_ne_default,
+           [](OpContext& c) { return compare(c, std::not_equal_to<>()); }},
           {OpKey::operator_lt_default, [](OpContext& c) { return compare(c, std::less<>()); }},
-          {OpKey::operator_le_default, [](OpContext& c) { return compare(c, std::less_equal<>()); }},
+          {OpKey::operator_le_default,
+           [](OpContext& c) { return compare(c, std::less_equal<>()); }},
           {OpKey::operator_gt_default, [](OpContext& c) { return compare(c, std::greater<>()); }},
           {OpKey::operator_ge_default,
            [](OpContext& c) { return compare(c, std::greater_equal<>()); }},

@@ -31,7 +31,8 @@ std::vector<Tap> taps(const ir::ResizeArgs& args, size_t d, int64_t in, int64_t 
       if (in == out) {
         src = o;
       } else if (args.mode == ir::ResizeMode::kNearest) {
-        src = out == 2 * in ? o >> 1 : static_cast<int64_t>(std::floor(static_cast<float>(o) * scale));
+        src = out == 2 * in ? o >> 1
+                            : static_cast<int64_t>(std::floor(static_cast<float>(o) * scale));
       } else {
         src = static_cast<int64_t>(std::floor((static_cast<float>(o) + 0.5f) * scale));
       }
@@ -42,8 +43,9 @@ std::vector<Tap> taps(const ir::ResizeArgs& args, size_t d, int64_t in, int64_t 
       t = Tap{o, o, 1.0f, 0.0f};
       continue;
     }
-    float scale = args.align_corners ? (out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f)
-                                     : scale_value(args.scales[d], in, out);
+    float scale = args.align_corners
+                      ? (out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f)
+                      : scale_value(args.scales[d], in, out);
     float src = args.align_corners ? scale * static_cast<float>(o)
                                    : std::max(scale * (static_cast<float>(o) + 0.5f) - 0.5f, 0.0f);
     const int64_t i0 = static_cast<int64_t>(src);
@@ -99,12 +101,13 @@ Status resize(ir::OpContext& ctx) {
 Status register_resize_kernels(ir::OpFunctionTable& table) {
   for (ir::OpKey key :
        {ir::OpKey::aten_upsample_nearest1d_vec, ir::OpKey::aten_upsample_nearest2d_vec,
-        ir::OpKey::aten__upsample_nearest_exact1d_vec, ir::OpKey::aten__upsample_nearest_exact2d_vec,
-        ir::OpKey::aten_upsample_linear1d_vec, ir::OpKey::aten_upsample_bilinear2d_vec,
-        ir::OpKey::aten_upsample_nearest1d_default, ir::OpKey::aten_upsample_nearest2d_default,
+        ir::OpKey::aten__upsample_nearest_exact1d_vec,
+        ir::OpKey::aten__upsample_nearest_exact2d_vec, ir::OpKey::aten_upsample_linear1d_vec,
+        ir::OpKey::aten_upsample_bilinear2d_vec, ir::OpKey::aten_upsample_nearest1d_default,
+        ir::OpKey::aten_upsample_nearest2d_default,
         ir::OpKey::aten__upsample_nearest_exact1d_default,
-        ir::OpKey::aten__upsample_nearest_exact2d_default, ir::OpKey::aten_upsample_linear1d_default,
-        ir::OpKey::aten_upsample_bilinear2d_default}) {
+        ir::OpKey::aten__upsample_nearest_exact2d_default,
+        ir::OpKey::aten_upsample_linear1d_default, ir::OpKey::aten_upsample_bilinear2d_default}) {
     KILN_RETURN_IF_ERROR(table.add(key, resize));
   }
   return ok_status();
