@@ -107,6 +107,7 @@ TEST_P(Pt2ReaderBadArchiveTest, FailsCleanly) {
   EXPECT_EQ(program.status().code(), bad.code) << program.status().to_string();
   EXPECT_NE(program.status().message().find(bad.message), std::string::npos)
       << program.status().message();
+  if (bad.code == StatusCode::kNotFound) return;  // no file, no bytes to read from memory
   // The same bytes from memory fail the same way.
   auto from_bytes = read_program_bytes(read_bytes(fixture(bad.file)));
   ASSERT_FALSE(from_bytes.ok());
