@@ -35,7 +35,7 @@ BASE_TYPES = {
     "DeviceIndex": "kInt", "SymBool": "kSymBool", "SymFloat": "kSymFloat", "Any": "kAny",
 }
 
-TAG_BITS = {"core": 1, "pointwise": 2, "view": 4, "nondeterministic": 8, "dynamic_output_shape": 16,
+TAG_BITS = {"core": 1, "pointwise": 2, "view": 4, "nondeterministic_seeded": 8, "dynamic_output_shape": 16,
             "data_dependent_output": 32, "python_op": 64}
 
 # Python-level operators that torch.export emits (for symbolic ints and multi-output nodes). Their

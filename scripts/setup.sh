@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq cmake ninja-build g++ libgtest-dev zlib1g-dev >/dev/null
+  $SUDO apt-get install -y -qq cmake ninja-build g++ libgtest-dev zlib1g-dev libflatbuffers-dev flatbuffers-compiler >/dev/null
 fi
 
 python3 -m pip install -q --upgrade pip

@@ -101,6 +101,10 @@ Status io_error(const Args&... args) {
   return make_error(StatusCode::kIoError, args...);
 }
 template <typename... Args>
+Status failed_precondition(const Args&... args) {
+  return make_error(StatusCode::kFailedPrecondition, args...);
+}
+template <typename... Args>
 Status internal_error(const Args&... args) {
   return make_error(StatusCode::kInternal, args...);
 }

@@ -1,19 +1,38 @@
 """kiln: turns PyTorch programs (torch.export) into fast inference engines.
 
-This release reads ``torch.export`` programs in C++ and runs them on kiln's reference CPU backend:
-
     ep = torch.export.export(model, (x,))
-    program = kiln.Program.from_exported_program(ep.run_decompositions())
-    y = program(x)
+    compiled = kiln.compile(ep, inputs=[x])                # supported parts run as kiln engines
+    y = compiled(x)
+    kiln.save(compiled, "model.pt2"); kiln.load("model.pt2").module()(x)
+
+    engine = kiln.convert_exported_program_to_serialized_engine(ep, inputs=[x])  # one engine's bytes
+
+``kiln.Program`` runs a whole program on the reference CPU backend (no partitioning). The compiler
+API keeps the contract of ``torch_tensorrt.dynamo`` (also importable as ``kiln.dynamo``).
 """
 from kiln import errors
 from kiln._C import __version__
 from kiln.errors import (DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError,
                          KilnError, KilnIOError, NotFoundError, OutOfRangeError, UnsupportedError)
-from kiln.program import Program, load
+from kiln.program import Program, load_program
+from kiln._enums import EngineCapability, dtype
+from kiln._device import Device
+from kiln._input import Input
+from kiln._settings import CompilationSettings
+from kiln._engine_cache import BaseEngineCache, DiskEngineCache
+from kiln._engine_module import KilnEngineModule
+from kiln._compiler import (compile, compile_module, convert_exported_program_to_serialized_engine,
+                            cross_compile, cross_compile_for_windows, load,
+                            load_cross_compiled_exported_program, save,
+                            save_cross_compiled_exported_program)
+from kiln import dynamo
 
 __all__ = [
-    "Program", "load", "errors", "KilnError", "InvalidArgumentError", "NotFoundError",
+    "compile", "compile_module", "convert_exported_program_to_serialized_engine", "cross_compile",
+    "cross_compile_for_windows", "save", "load", "save_cross_compiled_exported_program",
+    "load_cross_compiled_exported_program", "Input", "Device", "dtype", "EngineCapability",
+    "CompilationSettings", "BaseEngineCache", "DiskEngineCache", "KilnEngineModule", "Program",
+    "load_program", "dynamo", "errors", "KilnError", "InvalidArgumentError", "NotFoundError",
     "OutOfRangeError", "UnsupportedError", "DataLossError", "KilnIOError",
     "FailedPreconditionError", "InternalError", "__version__",
 ]

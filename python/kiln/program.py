@@ -97,6 +97,6 @@ class Program:
                 f"outputs={self.output_names})")
 
 
-def load(path: str | os.PathLike) -> Program:
+def load_program(path: str | os.PathLike) -> Program:
     """Reads a ``torch.export.save`` archive; same as :meth:`Program.load`."""
     return Program.load(path)

@@ -386,7 +386,19 @@ Status Deserializer::read_node(const JsonValue& node) {
     }
   }
   KILN_ASSIGN_OR_RETURN(const JsonValue* outputs, node.get("outputs"), where_);
-  return read_node_outputs(*outputs, *ir_node);
+  KILN_RETURN_IF_ERROR(read_node_outputs(*outputs, *ir_node));
+  // Serialized nodes carry no name of their own: take the first output's, which is the FX node's
+  // name for single-output nodes (and its first getitem's otherwise), so partitions and messages
+  // name nodes as the user's graph does.
+  if (!node.find("name")) {
+    for (const ir::Value* out : ir_node->outputs) {
+      if (out) {
+        ir_node->name = out->name;
+        break;
+      }
+    }
+  }
+  return ok_status();
 }
 
 Status Deserializer::read_inputs(const JsonValue& graph, const JsonValue& signature) {

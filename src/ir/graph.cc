@@ -1,5 +1,7 @@
 #include "ir/graph.h"
 
+#include <algorithm>
+#include <iterator>
 #include <sstream>
 
 #include "ir/sym_expr.h"
@@ -137,6 +139,112 @@ std::vector<const GraphInput*> Graph::user_inputs() const {
     if (in.kind == InputKind::kUserInput) result.push_back(&in);
   }
   return result;
+}
+
+}  // namespace kiln::ir
+
+namespace kiln::ir {
+namespace {
+
+// Calls `fn(Value*&)` on every value slot of a node's arguments (null holes included).
+template <typename Fn>
+void for_each_argument_value(Node& node, Fn&& fn) {
+  for (Argument& arg : node.args) {
+    if (auto* v = std::get_if<Value*>(&arg)) {
+      fn(*v);
+    } else if (auto* vs = std::get_if<std::vector<Value*>>(&arg)) {
+      for (Value*& v : *vs) fn(v);
+    } else if (auto* ints = std::get_if<std::vector<SymInt>>(&arg)) {
+      for (SymInt& s : *ints) fn(s.value);
+    }
+  }
+}
+
+}  // namespace
+
+void Graph::replace_all_uses(Value* from, Value* to) {
+  if (from == to) return;
+  for (Node* user : from->users) {
+    for_each_argument_value(*user, [&](Value*& v) {
+      if (v == from) v = to;
+    });
+  }
+  for (Value*& out : outputs_) {
+    if (out == from) out = to;
+  }
+  // Users stay in node order: the executor releases a value after its last user.
+  std::vector<Node*> merged;
+  merged.reserve(from->users.size() + to->users.size());
+  auto by_id = [](const Node* a, const Node* b) { return a->id < b->id; };
+  std::merge(from->users.begin(), from->users.end(), to->users.begin(), to->users.end(),
+             std::back_inserter(merged), by_id);
+  merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+  to->users = std::move(merged);
+  from->users.clear();
+}
+
+size_t Graph::erase_nodes(const std::function<bool(const Node&)>& erase) {
+  std::vector<bool> erased(nodes_.size(), false);
+  size_t count = 0;
+  for (const Node& node : nodes_) {
+    erased[node.id] = erase(node);
+    count += erased[node.id] ? 1 : 0;
+  }
+  if (count == 0) return 0;
+  std::deque<Node> kept;
+  for (Node& node : nodes_) {
+    if (erased[node.id]) continue;
+    Node& moved = kept.emplace_back(std::move(node));
+    moved.id = static_cast<uint32_t>(kept.size() - 1);
+  }
+  nodes_ = std::move(kept);
+  link();
+  return count;
+}
+
+size_t Graph::erase_inputs(const std::function<bool(const GraphInput&)>& erase) {
+  const size_t before = inputs_.size();
+  std::erase_if(inputs_, [&](const GraphInput& in) { return erase(in); });
+  return before - inputs_.size();
+}
+
+std::vector<uint32_t> Graph::compact_values() {
+  std::vector<bool> referenced(values_.size(), false);
+  for (const GraphInput& in : inputs_) referenced[in.value->id] = true;
+  for (const Value* out : outputs_) referenced[out->id] = true;
+  for (const Node& node : nodes_) {
+    for (const Value* out : node.outputs) {
+      if (out) referenced[out->id] = true;
+    }
+    for (const Value* in : node.input_values()) referenced[in->id] = true;
+  }
+  std::vector<uint32_t> new_id(values_.size(), kDroppedValue);
+  std::deque<Value> kept;
+  std::vector<Value*> moved_to(values_.size(), nullptr);
+  for (Value& v : values_) {
+    if (!referenced[v.id]) continue;
+    const uint32_t old_id = v.id;
+    new_id[old_id] = static_cast<uint32_t>(kept.size());
+    Value& moved = kept.emplace_back(std::move(v));
+    moved.id = new_id[old_id];
+    moved_to[old_id] = &moved;
+  }
+  // Pointers are remapped by old id; the old deque's objects are still there (moved-from) until
+  // the swap below, so their ids still index `moved_to`.
+  auto remap = [&](Value*& v) {
+    if (v) v = moved_to[v->id];
+  };
+  for (Node& node : nodes_) {
+    for_each_argument_value(node, remap);
+    for (Value*& out : node.outputs) remap(out);
+  }
+  for (GraphInput& in : inputs_) remap(in.value);
+  for (Value*& out : outputs_) remap(out);
+  values_ = std::move(kept);
+  by_name_.clear();
+  for (Value& v : values_) by_name_[v.name] = &v;
+  link();
+  return new_id;
 }
 
 }  // namespace kiln::ir

@@ -3,11 +3,13 @@
 // Every value keeps its name from the program, so a partition maps back onto the FX graph node for
 // node. Node arguments are stored by schema position with omitted defaults filled in, so passes and
 // kernels never look at argument names. The Graph owns its nodes and values; pointers to them stay
-// valid for the graph's lifetime (they live in stable containers). Not thread-safe to mutate.
+// valid for the graph's lifetime (they live in stable containers), except across the editing calls
+// that say they invalidate them (erase_nodes, compact_values). Not thread-safe to mutate.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +127,24 @@ class Graph {
   const std::vector<Value*>& outputs() const { return outputs_; }
   std::vector<const GraphInput*> user_inputs() const;
   const std::unordered_map<std::string, SymbolRange>& symbol_ranges() const { return ranges_; }
+
+  // Editing, for the lowering passes. Each call keeps the nodes in order and the users linked; none
+  // checks that the result verifies (the passes run the verifier).
+  //
+  // Makes every node argument and graph output that reads `from` read `to` instead.
+  void replace_all_uses(Value* from, Value* to);
+  // Removes the nodes `erase` selects and keeps the others in order; node ids are renumbered.
+  // Pointers to Nodes are invalidated (pointers to Values are not). The values the removed nodes
+  // produced stay in the graph without a producer until compact_values(). Returns how many went.
+  size_t erase_nodes(const std::function<bool(const Node&)>& erase);
+  // Removes the graph inputs `erase` selects (their values stay until compact_values()).
+  size_t erase_inputs(const std::function<bool(const GraphInput&)>& erase);
+  // Drops the values nothing refers to (no producer, no users, neither graph input nor output) and
+  // renumbers the others in order. Returns each old id's new id, kDroppedValue for a dropped one
+  // (callers remap what they key by value id, like Program::weights). Invalidates pointers to
+  // Values.
+  static constexpr uint32_t kDroppedValue = UINT32_MAX;
+  std::vector<uint32_t> compact_values();
 
  private:
   std::deque<Value> values_;

@@ -52,7 +52,7 @@ enum OpTag : uint32_t {
   kTagCore = 1,
   kTagPointwise = 2,
   kTagView = 4,  // an output aliases an input
-  kTagNondeterministic = 8,
+  kTagNondeterministic = 8,  // random: the op takes a generator (nondeterministic_seeded)
   kTagDynamicOutputShape = 16,
   kTagDataDependentOutput = 32,
   kTagPythonOp = 64,  // _operator.*, torch.sym_*: scalar arithmetic on symbolic ints

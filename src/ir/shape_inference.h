@@ -23,5 +23,6 @@ Status register_shape_op_inference(OpFunctionTable& table);       // view, permu
 Status register_indexing_inference(OpFunctionTable& table);       // embedding, gather, index, ...
 Status register_factory_inference(OpFunctionTable& table);  // full, arange, scalar_tensor, ...
 Status register_resize_inference(OpFunctionTable& table);   // upsample nearest / (bi)linear
+Status register_attention_inference(OpFunctionTable& table);  // scaled_dot_product_attention
 
 }  // namespace kiln::ir

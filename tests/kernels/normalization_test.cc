@@ -425,5 +425,158 @@ TEST(NormalizationTest, GroupNorm) {
                "HxW=5");
 }
 
+// The composite forms that kiln's lowering keeps whole return the output alone.
+TEST(NormalizationTest, LayerNormComposite) {
+  auto out =
+      run({.target = "aten.layer_norm.default",
+           .inputs = {floats({2, 3}, kX), floats({3}, {1, 2, 3}), floats({3}, {0, 1, -1})},
+           .args = {TensorArg{0}, std::vector<int64_t>{3}, TensorArg{1}, TensorArg{2}, 1e-5}});
+  ASSERT_EQ(out.size(), 1u);
+  expect_tensor(out[0], DType::kFloat32, {2, 3},
+                {-1.2247356, 1.0, 2.6742067, -1.1355488, 0.6755574, 2.8933096});
+  auto mixed =
+      run({.target = "aten.layer_norm.default",
+           .inputs = {make_tensor(DType::kBFloat16, {2, 3}, kX), floats({3}, {1, 2, 3})},
+           .args = {TensorArg{0}, std::vector<int64_t>{3}, TensorArg{1}, ir::NoneArg{}, 1e-5}});
+  expect_tensor(mixed[0], DType::kBFloat16, {2, 3},
+                {-1.2247356, 0.0, 3.6742067, -1.1355488, -0.3244426, 3.8933096}, 1e-2);
+  auto nc =
+      run({.target = "aten.layer_norm.default",
+           .inputs = {transposed(floats({2, 3}, kX))},
+           .args = {TensorArg{0}, std::vector<int64_t>{2}, ir::NoneArg{}, ir::NoneArg{}, 0.0}});
+  expect_tensor(nc[0], DType::kFloat32, {3, 2}, {-1, 1, -1, 1, -1, 1});
+  auto whole = run({.target = "aten.layer_norm.default",
+                    .inputs = {floats({2, 3}, kX)},
+                    .args = {TensorArg{0}, std::vector<int64_t>{2, 3}}});
+  expect_tensor(whole[0], DType::kFloat32, {2, 3},
+                {-1.1851866, -0.8109172, -0.4366478, -0.0623784, 0.6861605, 1.8089688});
+  auto empty = run({.target = "aten.layer_norm.default",
+                    .inputs = {floats({2, 0}, {})},
+                    .args = {TensorArg{0}, std::vector<int64_t>{0}}});
+  expect_tensor(empty[0], DType::kFloat32, {2, 0}, {});
+  expect_error({.target = "aten.layer_norm.default",
+                .inputs = {arange_tensor(DType::kFloat32, {2, 3, 4})},
+                .args = {TensorArg{0}, std::vector<int64_t>{3}}},
+               "expected an input of shape [*, 3] for normalized_shape [3], found [2, 3, 4]");
+  expect_error({.target = "aten.layer_norm.default",
+                .inputs = {floats({2, 3}, kX), make_tensor(DType::kFloat16, {3}, {1})},
+                .args = {TensorArg{0}, std::vector<int64_t>{3}, TensorArg{1}}},
+               "mixed dtypes need a float16/bfloat16 input");
+}
+
+TEST(NormalizationTest, GroupNormComposite) {
+  auto out = run({.target = "aten.group_norm.default",
+                  .inputs = {arange_tensor(DType::kFloat32, {2, 4, 2}), floats({4}, {1, 2, 3, 4}),
+                             floats({4}, {0, 1, 0, -1})},
+                  .args = {TensorArg{0}, int64_t{2}, TensorArg{1}, TensorArg{2}, 1e-5}});
+  ASSERT_EQ(out.size(), 1u);
+  const std::vector<double> sample = {-1.3416355, -0.4472119, 1.8944236, 3.6832709,
+                                      -4.0249062, -1.3416352, 0.7888479, 4.3665423};
+  std::vector<double> want = sample;
+  want.insert(want.end(), sample.begin(), sample.end());
+  expect_tensor(out[0], DType::kFloat32, {2, 4, 2}, want);
+  // [N, C] input: one element per channel.
+  auto flat = run({.target = "aten.group_norm.default",
+                   .inputs = {floats({2, 4}, {-1.5, 0.25, -1.25, 0.5, -1, 0.75, -0.75, 1})},
+                   .args = {TensorArg{0}, int64_t{2}}});
+  expect_tensor(
+      flat[0], DType::kFloat32, {2, 4},
+      {-0.9999934, 0.9999934, -0.9999934, 0.9999934, -0.9999934, 0.9999934, -0.9999934, 0.9999934});
+  auto mixed = run({.target = "aten.group_norm.default",
+                    .inputs = {arange_tensor(DType::kBFloat16, {2, 4, 2}),
+                               floats({4}, {1, 2, 3, 4}), floats({4}, {0, 1, 0, -1})},
+                    .args = {TensorArg{0}, int64_t{2}, TensorArg{1}, TensorArg{2}, 1e-5}});
+  expect_tensor(mixed[0], DType::kBFloat16, {2, 4, 2}, want, 1e-2);
+  auto empty = run({.target = "aten.group_norm.default",
+                    .inputs = {floats({0, 4, 3}, {})},
+                    .args = {TensorArg{0}, int64_t{2}}});
+  expect_tensor(empty[0], DType::kFloat32, {0, 4, 3}, {});
+  const Tensor x = arange_tensor(DType::kFloat32, {2, 4, 3});
+  expect_error(
+      {.target = "aten.group_norm.default", .inputs = {x}, .args = {TensorArg{0}, int64_t{3}}},
+      "expected the number of channels (4) to be divisible by a positive number of "
+      "groups, found num_groups=3");
+  expect_error(
+      {.target = "aten.group_norm.default", .inputs = {x}, .args = {TensorArg{0}, int64_t{0}}},
+      "found num_groups=0");
+  expect_error({.target = "aten.group_norm.default",
+                .inputs = {x, floats({3}, {1, 2, 3})},
+                .args = {TensorArg{0}, int64_t{2}, TensorArg{1}}},
+               "expected weight of shape [4] (one per channel), found [3]");
+  expect_error({.target = "aten.group_norm.default",
+                .inputs = {x, make_tensor(DType::kFloat16, {4}, {1})},
+                .args = {TensorArg{0}, int64_t{2}, TensorArg{1}}},
+               "mixed dtypes need a float16/bfloat16 input");
+  expect_error({.target = "aten.group_norm.default",
+                .inputs = {floats({4}, {1, 2, 3, 4})},
+                .args = {TensorArg{0}, int64_t{2}}},
+               "expected an input of shape [N, C, *] (rank >= 2), found [4]");
+}
+
+TEST(NormalizationTest, InstanceNormInputStatistics) {
+  const Tensor x =
+      floats({2, 2, 3}, {-1.5, 0.25, -1.25, 0.5, -1, 0.75, -0.75, 1, -0.5, 1.25, -0.25, 1.5});
+  const std::vector<double> want = {-0.862655,  1.401814, -0.5391594, 2.078319, -1.803628, 2.72531,
+                                    -0.8626549, 1.401814, -0.5391593, 2.078319, -1.803629, 2.72531};
+  auto out = run({.target = "aten.instance_norm.default",
+                  .inputs = {x, floats({2}, {1, 2}), floats({2}, {0, 1})},
+                  .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, ir::NoneArg{}, ir::NoneArg{},
+                           true, 0.1, 1e-5, false}});
+  ASSERT_EQ(out.size(), 1u);
+  expect_tensor(out[0], DType::kFloat32, {2, 2, 3}, want);
+  // Running statistics given alongside input statistics are not read (PyTorch only updates them).
+  auto ignored = run({.target = "aten.instance_norm.default",
+                      .inputs = {x, floats({2}, {1, 2}), floats({2}, {0, 1}), floats({2}, {5, 5}),
+                                 floats({2}, {9, 9})},
+                      .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, TensorArg{3}, TensorArg{4},
+                               true, 0.1, 1e-5, false}});
+  expect_tensor(ignored[0], DType::kFloat32, {2, 2, 3}, want);
+  auto half = run({.target = "aten.instance_norm.default",
+                   .inputs = {make_tensor(DType::kFloat16, {2, 2, 3}, to_doubles(x)),
+                              floats({2}, {1, 2}), floats({2}, {0, 1})},
+                   .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, ir::NoneArg{}, ir::NoneArg{},
+                            true, 0.1, 1e-5, false}});
+  expect_tensor(half[0], DType::kFloat16, {2, 2, 3}, want, 1e-2);
+}
+
+TEST(NormalizationTest, InstanceNormRunningStatisticsAndErrors) {
+  // With running statistics, instance norm is batch norm (the BatchNormInference case).
+  auto out =
+      run({.target = "aten.instance_norm.default",
+           .inputs = {arange_tensor(DType::kFloat32, {2, 3, 2}), floats({3}, {1, 2, 3}),
+                      floats({3}, {0, 1, -1}), floats({3}, {1, 5, 9}), floats({3}, {4, 1, 0.25})},
+           .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, TensorArg{3}, TensorArg{4}, false,
+                    0.1, 1e-5, false}});
+  expect_tensor(out[0], DType::kFloat32, {2, 3, 2},
+                {-0.4999994, 0.0, -4.9999704, -2.9999804, -30.999397, -24.999517, 2.4999971,
+                 2.9999964, 6.9999695, 8.9999599, 4.9998817, 10.999762});
+  const Tensor x = arange_tensor(DType::kFloat32, {2, 3, 2});
+  expect_error({.target = "aten.instance_norm.default",
+                .inputs = {x},
+                .args = {TensorArg{0}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{},
+                         false, 0.1, 1e-5, false}},
+               "expected running_mean and running_var when use_input_stats is False");
+  expect_error({.target = "aten.instance_norm.default",
+                .inputs = {x, floats({2}, {0, 0}), floats({3}, {1, 1, 1})},
+                .args = {TensorArg{0}, ir::NoneArg{}, ir::NoneArg{}, TensorArg{1}, TensorArg{2},
+                         false, 0.1, 1e-5, false}},
+               "expected running_mean of shape [3] (one per channel), found [2]");
+  expect_error({.target = "aten.instance_norm.default",
+                .inputs = {x, floats({2}, {1, 1})},
+                .args = {TensorArg{0}, TensorArg{1}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{},
+                         true, 0.1, 1e-5, false}},
+               "expected weight of shape [3] (one per channel), found [2]");
+  expect_error({.target = "aten.instance_norm.default",
+                .inputs = {make_tensor(DType::kInt64, {2, 3}, {1})},
+                .args = {TensorArg{0}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{},
+                         true, 0.1, 1e-5, false}},
+               "expected a floating point input, found int64");
+  expect_error({.target = "aten.instance_norm.default",
+                .inputs = {floats({3}, {1, 2, 3})},
+                .args = {TensorArg{0}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{}, ir::NoneArg{},
+                         true, 0.1, 1e-5, false}},
+               "rank >= 2");
+}
+
 }  // namespace
 }  // namespace kiln::testing

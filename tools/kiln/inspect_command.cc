@@ -1,14 +1,18 @@
 // `kiln inspect MODEL.pt2`: what the program is, and what kiln can do with it.
+// `kiln inspect MODEL.engine`: the engine's build facts, bindings, profiles, ops and sizes.
 #include <cstdio>
 #include <map>
 
 #include "cli_args.h"
 #include "commands.h"
+#include "engine_file.h"
 #include "frontend/pt2_reader.h"
 #include "ir/printer.h"
 #include "ir/sym_expr.h"
 #include "ir/verifier.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "runtime/engine_inspect.h"
+#include "runtime/engine_runtime.h"
 
 namespace kiln::cli {
 namespace {
@@ -77,7 +81,21 @@ int inspect_command(const std::vector<std::string>& args) {
   auto parsed = parse_args(args, {{"no-ir"}});
   if (!parsed.ok()) return report_error(parsed.status().message(), 2);
   if (parsed->positional.size() != 1)
-    return report_error("usage: kiln inspect MODEL.pt2 [--no-ir]", 2);
+    return report_error("usage: kiln inspect MODEL.pt2|MODEL.engine [--no-ir]", 2);
+  if (is_engine_file(parsed->positional[0])) {
+    auto bytes = read_whole_file(parsed->positional[0]);
+    if (!bytes.ok()) return report_error(bytes.status().message());
+    // For any backend and arch: inspecting an sm_90 engine needs no GPU.
+    auto engine = EngineRuntime::inspect(*bytes);
+    if (!engine.ok()) {
+      return report_error(str_cat(parsed->positional[0], ": ", engine.status().message()));
+    }
+    std::printf("%s", describe_engine((*engine)->engine(), (*bytes)->size()).c_str());
+    if (!parsed->has("no-ir")) {
+      std::printf("\n%s", ir::print_graph((*engine)->graph()).c_str());
+    }
+    return 0;
+  }
   frontend::ReadOptions options;
   options.check_inference = false;  // checked below, so that a disagreement is shown, not fatal
   auto program = frontend::read_program_file(parsed->positional[0], options);

@@ -1,4 +1,5 @@
-// `kiln run MODEL.pt2 [--input NAME=FILE.npy ...] [--random [--seed N]] [--output-dir DIR]`
+// `kiln run MODEL.pt2|MODEL.engine [--input NAME=FILE.npy ...] [--random [--seed N]]
+//  [--output-dir DIR]`
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -8,9 +9,11 @@
 #include "base/element_cast.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "engine_file.h"
 #include "frontend/pt2_reader.h"
 #include "ir/printer.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "runtime/engine_runtime.h"
 #include "runtime/executor.h"
 #include "runtime/npy_tensor.h"
 
@@ -109,15 +112,34 @@ Status write_outputs(const ir::Graph& graph, const std::vector<ir::RtValue>& out
   return ok_status();
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+Status run_engine(const ParsedArgs& args) {
+  const std::string& path = args.positional[0];
+  KILN_ASSIGN_OR_RETURN(auto bytes, read_whole_file(path));
+  const auto load_start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(auto engine, EngineRuntime::load(bytes), path);
+  const double load_ms = ms_since(load_start);
+  KILN_ASSIGN_OR_RETURN(auto inputs, gather_inputs(engine->graph(), args));
+  const auto start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(auto outputs, engine->run(inputs));
+  std::printf("loaded %s in %.2f ms; ran it on the %s backend in %.2f ms\n", path.c_str(), load_ms,
+              engine->engine().target.backend.c_str(), ms_since(start));
+  return write_outputs(engine->graph(), outputs, args.value("output-dir"));
+}
+
 Status run(const ParsedArgs& args) {
+  if (is_engine_file(args.positional[0])) return run_engine(args);
   KILN_ASSIGN_OR_RETURN(auto program, frontend::read_program_file(args.positional[0]));
   KILN_ASSIGN_OR_RETURN(auto executor, Executor::create(program, cpu::cpu_backend()));
   KILN_ASSIGN_OR_RETURN(auto inputs, gather_inputs(program->graph, args));
   const auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(auto outputs, executor->run(inputs));
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::printf("ran %s on the cpu backend in %.2f ms\n", args.positional[0].c_str(), ms);
+  std::printf("ran %s on the cpu backend in %.2f ms\n", args.positional[0].c_str(),
+              ms_since(start));
   return write_outputs(program->graph, outputs, args.value("output-dir"));
 }
 
@@ -129,7 +151,7 @@ int run_command(const std::vector<std::string>& args) {
   if (!parsed.ok()) return report_error(parsed.status().message(), 2);
   if (parsed->positional.size() != 1) {
     return report_error(
-        "usage: kiln run MODEL.pt2 [--input NAME=FILE.npy ...] [--random [--seed N]] "
+        "usage: kiln run MODEL.pt2|MODEL.engine [--input NAME=FILE.npy ...] [--random [--seed N]] "
         "[--output-dir DIR]",
         2);
   }

@@ -1,5 +1,6 @@
 // Shape and dtype inference for the normalization ops: softmax and log_softmax, layer norm, batch
-// norm (inference mode), group norm and RMS norm.
+// norm (inference mode), group norm, instance norm and RMS norm. The composite forms (layer_norm,
+// group_norm, instance_norm) are kept whole by kiln's lowering and return the output alone.
 #include <vector>
 
 #include "ir/infer/infer_util.h"
@@ -102,7 +103,8 @@ Shape row_stats_shape(const Tensor& input, int64_t axis) {
   return shape;
 }
 
-// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd)
+// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd) and
+// layer_norm(input, normalized_shape, weight?, bias?, eps, cudnn_enable) -> out.
 Status layer_norm(OpContext& ctx) {
   const Tensor& input = ctx.tensor(0);
   const Tensor* weight = ctx.optional_tensor(2);
@@ -112,8 +114,10 @@ Status layer_norm(OpContext& ctx) {
                                                              {{"weight", weight}, {"bias", bias}}));
   KILN_ASSIGN_OR_RETURN(DType stats, stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}}));
   ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
-  ctx.set_output(1, Tensor::meta(stats, row_stats_shape(input, axis)));
-  ctx.set_output(2, Tensor::meta(stats, row_stats_shape(input, axis)));
+  if (ctx.num_outputs() > 1) {
+    ctx.set_output(1, Tensor::meta(stats, row_stats_shape(input, axis)));
+    ctx.set_output(2, Tensor::meta(stats, row_stats_shape(input, axis)));
+  }
   return ctx.error();
 }
 
@@ -186,6 +190,29 @@ Status native_batch_norm(OpContext& ctx) {
   return batch_norm_outputs(ctx);
 }
 
+// What both forms of group norm check: a positive number of groups dividing the channels, and
+// per-channel weight and bias. Returns the statistics' dtype.
+Result<DType> check_groups(OpContext& ctx, const Tensor& input, const Tensor* weight,
+                           const Tensor* bias, int64_t channels, int64_t groups,
+                           const char* groups_name) {
+  if (groups <= 0 || channels % groups != 0) {
+    return op_error(ctx, "expected the number of channels (", channels,
+                    ") to be divisible by a positive number of groups, found ", groups_name, "=",
+                    groups);
+  }
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", channels));
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
+  return stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}});
+}
+
+Status check_rank_at_least_2(OpContext& ctx, const Tensor& input) {
+  if (input.dim() < 2) {
+    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
+                    shape_to_string(input.sizes()));
+  }
+  return ok_status();
+}
+
 // native_group_norm(input, weight?, bias?, N, C, HxW, group, eps) -> (out, mean, rstd)
 Status group_norm(OpContext& ctx) {
   const Tensor& input = ctx.tensor(0);
@@ -199,16 +226,48 @@ Status group_norm(OpContext& ctx) {
     return op_error(ctx, "expected an input of shape [N=", n, ", C=", c, ", *] with HxW=", hxw,
                     " elements per channel, found ", shape_to_string(input.sizes()));
   }
-  if (groups <= 0 || c % groups != 0) {
-    return op_error(ctx, "expected the number of channels (", c,
-                    ") to be divisible by a positive number of groups, found group=", groups);
-  }
-  KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", c));
-  KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", c));
-  KILN_ASSIGN_OR_RETURN(DType stats, stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}}));
+  KILN_ASSIGN_OR_RETURN(DType stats, check_groups(ctx, input, weight, bias, c, groups, "group"));
   ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
   ctx.set_output(1, Tensor::meta(stats, {n, groups}));
   ctx.set_output(2, Tensor::meta(stats, {n, groups}));
+  return ctx.error();
+}
+
+// group_norm(input, num_groups, weight?, bias?, eps, cudnn_enabled) -> out
+Status group_norm_composite(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
+  KILN_RETURN_IF_ERROR(check_rank_at_least_2(ctx, input));
+  KILN_RETURN_IF_ERROR(check_groups(ctx, input, ctx.optional_tensor(2), ctx.optional_tensor(3),
+                                    input.size(1), ctx.int_arg(1), "num_groups"));
+  ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
+  return ctx.error();
+}
+
+// instance_norm(input, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps,
+// cudnn_enabled) -> out. With use_input_stats each (sample, channel) plane is normalized by its own
+// statistics and the running statistics are not read (PyTorch only updates them, a training side
+// effect); without, the running statistics normalize every sample, as batch norm does.
+Status instance_norm(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  const Tensor* weight = ctx.optional_tensor(1);
+  const Tensor* bias = ctx.optional_tensor(2);
+  const Tensor* mean = ctx.optional_tensor(3);
+  const Tensor* var = ctx.optional_tensor(4);
+  KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
+  KILN_RETURN_IF_ERROR(check_rank_at_least_2(ctx, input));
+  if (!ctx.bool_arg(5) && (!mean || !var)) {
+    return op_error(ctx, "expected running_mean and running_var when use_input_stats is False");
+  }
+  const int64_t channels = input.size(1);
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", channels));
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, mean, "running_mean", channels));
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, var, "running_var", channels));
+  KILN_RETURN_IF_ERROR(stats_dtype(
+      ctx, input,
+      {{"weight", weight}, {"bias", bias}, {"running_mean", mean}, {"running_var", var}}));
+  ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
   return ctx.error();
 }
 
@@ -222,11 +281,14 @@ Status register_normalization_inference(OpFunctionTable& table) {
                      {OpKey::aten_softmax_int, softmax_int},
                      {OpKey::aten_log_softmax_int, softmax_int},
                      {OpKey::aten_native_layer_norm_default, layer_norm},
+                     {OpKey::aten_layer_norm_default, layer_norm},
                      {OpKey::aten_rms_norm_default, rms_norm},
                      {OpKey::aten__fused_rms_norm_default, rms_norm},
                      {OpKey::aten__native_batch_norm_legit_no_training_default, batch_norm_outputs},
                      {OpKey::aten_native_batch_norm_default, native_batch_norm},
                      {OpKey::aten_native_group_norm_default, group_norm},
+                     {OpKey::aten_group_norm_default, group_norm_composite},
+                     {OpKey::aten_instance_norm_default, instance_norm},
                  });
 }
 

@@ -21,5 +21,6 @@ Status register_shape_op_kernels(ir::OpFunctionTable& table);
 Status register_indexing_kernels(ir::OpFunctionTable& table);
 Status register_factory_kernels(ir::OpFunctionTable& table);
 Status register_resize_kernels(ir::OpFunctionTable& table);
+Status register_attention_kernels(ir::OpFunctionTable& table);  // scaled_dot_product_attention
 
 }  // namespace kiln::cpu

@@ -1,5 +1,5 @@
 // CPU reference kernels for the normalization ops. This file holds softmax/log_softmax and the
-// family's registration; normalization_norms.cc holds layer, batch, group and RMS norm.
+// family's registration; normalization_norms.cc holds layer, batch, group, instance and RMS norm.
 #include <cmath>
 #include <limits>
 
@@ -135,6 +135,14 @@ Status log_softmax_int(OpContext& ctx) {
   return softmax_kernel<true>(ctx, ctx.output_tensor(0).dtype());
 }
 
+// instance_norm: with input statistics it is group norm with one group per channel; with running
+// statistics, batch norm.
+Status instance_norm_kernel(OpContext& ctx) {
+  const bool use_input_stats = ctx.bool_arg(5);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  return use_input_stats ? group_norm_kernel(ctx) : batch_norm_kernel(ctx);
+}
+
 }  // namespace
 
 Status register_normalization_kernels(ir::OpFunctionTable& table) {
@@ -146,11 +154,14 @@ Status register_normalization_kernels(ir::OpFunctionTable& table) {
                  {OpKey::aten_softmax_int, softmax_int},
                  {OpKey::aten_log_softmax_int, log_softmax_int},
                  {OpKey::aten_native_layer_norm_default, layer_norm_kernel},
+                 {OpKey::aten_layer_norm_default, layer_norm_kernel},
                  {OpKey::aten_rms_norm_default, rms_norm_kernel},
                  {OpKey::aten__fused_rms_norm_default, rms_norm_kernel},
                  {OpKey::aten__native_batch_norm_legit_no_training_default, batch_norm_kernel},
                  {OpKey::aten_native_batch_norm_default, batch_norm_kernel},
                  {OpKey::aten_native_group_norm_default, group_norm_kernel},
+                 {OpKey::aten_group_norm_default, group_norm_kernel},
+                 {OpKey::aten_instance_norm_default, instance_norm_kernel},
              });
 }
 

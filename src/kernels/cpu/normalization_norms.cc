@@ -1,6 +1,8 @@
-// CPU kernels for layer norm, RMS norm, batch norm (running statistics) and group norm. Statistics
-// are computed in double over contiguous rows (two passes, the row staying in cache); the
-// normalized output is computed in float, as PyTorch does for every floating input type.
+// CPU kernels for layer norm, RMS norm, batch norm (running statistics), group norm and instance
+// norm, in their native forms (which also return statistics) and the composite forms that kiln's
+// lowering keeps whole (layer_norm, group_norm, instance_norm: the output alone). Statistics are
+// computed in double over contiguous rows (two passes, the row staying in cache); the normalized
+// output is computed in float, as PyTorch does for every floating input type.
 #include <cmath>
 #include <limits>
 
@@ -80,20 +82,24 @@ int64_t normalized_numel(OpContext& ctx) {
 
 }  // namespace
 
-// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd)
+// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd) and
+// layer_norm(input, normalized_shape, weight?, bias?, eps, cudnn_enable) -> out.
 Status layer_norm_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
   const int64_t n = normalized_numel(ctx);
+  const int64_t axis = input.dim() - static_cast<int64_t>(ctx.ints(1).size());
+  const int64_t rows = shape_numel(std::span(input.sizes()).first(static_cast<size_t>(axis)));
   const double eps = ctx.float_arg(4);
   Tensor& out = ctx.output_tensor(0);
-  Tensor& mean = ctx.output_tensor(1);
-  Tensor& rstd = ctx.output_tensor(2);
-  return dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
+  Tensor* mean = ctx.num_outputs() > 1 ? &ctx.output_tensor(1) : nullptr;
+  Tensor* rstd = ctx.num_outputs() > 1 ? &ctx.output_tensor(2) : nullptr;
+  const DType stats = mean ? mean->dtype() : input.dtype();
+  return dispatch_floating_pair(input.dtype(), stats, [&]<typename T, typename S>() {
     using C = ComputeType<T>;
     KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(2), n, 1));
     KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(3), n, 0));
-    normalize_rows<T, S, false>(input.data<T>(), out.data<T>(), mean.numel(), n, w, b, eps,
-                                mean.data<S>(), rstd.data<S>());
+    normalize_rows<T, S, false>(input.data<T>(), out.data<T>(), rows, n, w, b, eps,
+                                mean ? mean->data<S>() : nullptr, rstd ? rstd->data<S>() : nullptr);
     return ok_status();
   });
 }
@@ -154,9 +160,11 @@ Status batch_norm(OpContext& ctx, const Tensor& input, double eps, Tensor& out) 
 
 Status batch_norm_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
-  // native_batch_norm has `training` before momentum and eps; the _legit_no_training form does not.
-  const bool has_training = ctx.node().op == ir::OpKey::aten_native_batch_norm_default;
-  const double eps = ctx.float_arg(has_training ? 7 : 6);
+  // native_batch_norm (`training`) and instance_norm (`use_input_stats`) have a flag before
+  // momentum and eps; the _legit_no_training form does not.
+  const bool has_flag =
+      ctx.node().op != ir::OpKey::aten__native_batch_norm_legit_no_training_default;
+  const double eps = ctx.float_arg(has_flag ? 7 : 6);
   return dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
     return batch_norm<T>(ctx, input, eps, ctx.output_tensor(0));
   });
@@ -164,24 +172,50 @@ Status batch_norm_kernel(OpContext& ctx) {
 
 namespace {
 
-// native_group_norm(input, weight?, bias?, N, C, HxW, group, eps): statistics per (n, group) over
-// C/group channels of HxW contiguous elements, then a per-channel affine.
+// Group norm's arguments, read from any of the ops that normalize groups of channels.
+struct GroupNormArgs {
+  const Tensor* weight;
+  const Tensor* bias;
+  int64_t channels;
+  int64_t groups;
+  double eps;
+};
+
+// native_group_norm(input, weight?, bias?, N, C, HxW, group, eps),
+// group_norm(input, num_groups, weight?, bias?, eps, cudnn_enabled), and instance_norm with input
+// statistics: one group per channel.
+GroupNormArgs group_norm_args(OpContext& ctx, const Tensor& input) {
+  switch (ctx.node().op) {
+    case ir::OpKey::aten_native_group_norm_default:
+      return {ctx.optional_tensor(1), ctx.optional_tensor(2), ctx.int_arg(4), ctx.int_arg(6),
+              ctx.float_arg(7)};
+    case ir::OpKey::aten_group_norm_default:
+      return {ctx.optional_tensor(2), ctx.optional_tensor(3), input.size(1), ctx.int_arg(1),
+              ctx.float_arg(4)};
+    default:  // instance_norm(input, weight?, bias?, running_mean?, running_var?, ..., eps, ...)
+      return {ctx.optional_tensor(1), ctx.optional_tensor(2), input.size(1), input.size(1),
+              ctx.float_arg(7)};
+  }
+}
+
+// Statistics per (n, group) over C/group channels of HxW contiguous elements, then a per-channel
+// affine. `mean` and `rstd` (one per (n, group)) are written when not null.
 template <typename T, typename S>
-Status group_norm(OpContext& ctx, const Tensor& input, Tensor& out, Tensor& mean, Tensor& rstd) {
+Status group_norm(const GroupNormArgs& args, const Tensor& input, Tensor& out, S* mean, S* rstd) {
   using C = ComputeType<T>;
-  const int64_t channels = ctx.int_arg(4), hxw = ctx.int_arg(5), groups = ctx.int_arg(6);
-  const double eps = ctx.float_arg(7);
-  KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(1), channels, 1));
-  KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(2), channels, 0));
+  const int64_t channels = args.channels, groups = args.groups;
+  KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(args.weight, channels, 1));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(args.bias, channels, 0));
+  const int64_t hxw = shape_numel(std::span(input.sizes()).subspan(2));
   const int64_t per_group = channels / groups;
   const int64_t block = per_group * hxw;
   const T* x = input.data<T>();
   T* y = out.data<T>();
-  parallel_for(0, mean.numel(), row_grain(block), [&](int64_t lo, int64_t hi) {
+  parallel_for(0, input.size(0) * groups, row_grain(block), [&](int64_t lo, int64_t hi) {
     for (int64_t ng = lo; ng < hi; ++ng) {
-      const Moments m = row_moments(x + ng * block, block, eps);
-      mean.data<S>()[ng] = element_cast<S>(m.mean);
-      rstd.data<S>()[ng] = element_cast<S>(m.rstd);
+      const Moments m = row_moments(x + ng * block, block, args.eps);
+      if (mean) mean[ng] = element_cast<S>(m.mean);
+      if (rstd) rstd[ng] = element_cast<S>(m.rstd);
       for (int64_t k = 0; k < per_group; ++k) {
         const int64_t channel = (ng % groups) * per_group + k;
         const C scale = static_cast<C>(m.rstd * w[channel]);
@@ -200,9 +234,13 @@ Status group_norm(OpContext& ctx, const Tensor& input, Tensor& out, Tensor& mean
 
 Status group_norm_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
-  Tensor& mean = ctx.output_tensor(1);
-  return dispatch_floating_pair(input.dtype(), mean.dtype(), [&]<typename T, typename S>() {
-    return group_norm<T, S>(ctx, input, ctx.output_tensor(0), mean, ctx.output_tensor(2));
+  const GroupNormArgs args = group_norm_args(ctx, input);
+  Tensor* mean = ctx.num_outputs() > 1 ? &ctx.output_tensor(1) : nullptr;
+  Tensor* rstd = ctx.num_outputs() > 1 ? &ctx.output_tensor(2) : nullptr;
+  const DType stats = mean ? mean->dtype() : input.dtype();
+  return dispatch_floating_pair(input.dtype(), stats, [&]<typename T, typename S>() {
+    return group_norm<T, S>(args, input, ctx.output_tensor(0), mean ? mean->data<S>() : nullptr,
+                            rstd ? rstd->data<S>() : nullptr);
   });
 }
 

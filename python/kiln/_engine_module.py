@@ -1,0 +1,179 @@
+"""Engines inside torch programs: the ``kiln::execute_engine`` custom op and the ``nn.Module``
+that calls it (the ``_run_on_acc_N`` submodules of a compiled module).
+
+The engine's bytes are a uint8 buffer of the module, so ``torch.export`` of a compiled module keeps
+each engine as a constant of the saved program and a fresh process restores it with
+``torch.export.load`` (after ``import kiln``, which registers the op). The op's other argument is a
+small JSON description (input and output dtypes and symbolic shapes, and a digest of the engine
+bytes): the fake implementation reads shapes from it while tracing, and the real one finds the
+loaded engine by its digest.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Optional
+
+import torch
+
+from kiln import _C, _sym_eval
+from kiln.errors import InvalidArgumentError
+
+_LOADED: dict[str, "_C.Engine"] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _load_engine(data: bytes, weight_names: list, weights: list) -> "_C.Engine":
+    if not weight_names:
+        return _C.Engine(data)
+    # Built with strip_engine_weights: the program carries the weights, the engine only their names.
+    runtime = _C.Engine(data, allow_stripped=True)
+    runtime.refit({name: w.detach().cpu().contiguous() for name, w in zip(weight_names, weights)})
+    return runtime
+
+
+def _engine_from(engine: torch.Tensor, meta: dict, weights: list) -> "_C.Engine":
+    digest = meta["digest"]
+    runtime = _LOADED.get(digest)
+    if runtime is not None:
+        return runtime
+    with _LOADED_LOCK:
+        runtime = _LOADED.get(digest)
+        if runtime is None:
+            data = engine.detach().cpu().contiguous().numpy().tobytes()
+            runtime = _load_engine(data, meta.get("weights", []), weights)
+            _LOADED[digest] = runtime
+    return runtime
+
+
+def _check_inputs(name: str, inputs: list, meta: dict) -> None:
+    expected = meta["inputs"]
+    if len(inputs) != len(expected):
+        raise InvalidArgumentError(
+            f"engine '{name}': expected {len(expected)} inputs, found {len(inputs)}")
+    device = meta.get("device", "cpu")
+    for i, (t, spec) in enumerate(zip(inputs, expected)):
+        if not isinstance(t, torch.Tensor):
+            raise InvalidArgumentError(
+                f"engine '{name}' input {i} ('{spec['name']}'): expected a tensor, found "
+                f"{type(t).__name__}")
+        if t.device.type != device:
+            raise InvalidArgumentError(
+                f"engine '{name}' input {i} ('{spec['name']}'): expected a tensor on {device} (the "
+                f"engine runs on kiln's {meta.get('backend', 'cpu')} backend), found one on "
+                f"{t.device}")
+
+
+@torch.library.custom_op("kiln::execute_engine", mutates_args=())
+def execute_engine(inputs: list[torch.Tensor], engine: torch.Tensor, meta: str,
+                   weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Runs a kiln engine (its bytes in ``engine``) on ``inputs``; returns its outputs.
+
+    ``weights`` is empty unless the engine was built with strip_engine_weights (then they are the
+    weights named in ``meta``, in order)."""
+    description = json.loads(meta)
+    _check_inputs(description["name"], inputs, description)
+    runtime = _engine_from(engine, description, weights)
+    outputs = runtime.run([t.detach() for t in inputs])
+    return [o if isinstance(o, torch.Tensor) else torch.tensor(o) for o in outputs]
+
+
+@execute_engine.register_fake
+def _execute_engine_fake(inputs, engine, meta, weights):
+    description = json.loads(meta)
+    bindings: dict[str, Any] = {}
+    for t, spec in zip(inputs, description["inputs"]):
+        for size, dim in zip(t.shape, spec["dims"]):
+            if isinstance(dim, str) and dim.isidentifier() and dim not in bindings:
+                bindings[dim] = size
+    device = inputs[0].device if inputs else torch.device(description.get("device", "cpu"))
+    outputs = []
+    for spec in description["outputs"]:
+        shape = [d if isinstance(d, int) else _sym_eval.evaluate(d, bindings)
+                 for d in spec["dims"]]
+        outputs.append(torch.empty(shape, dtype=getattr(torch, spec["dtype"]), device=device))
+    return outputs
+
+
+def describe_bindings(runtime: "_C.Engine", digest: str, weight_names: list) -> str:
+    info = runtime.info
+    meta = {
+        "weights": weight_names,
+        "name": info["name"],
+        "backend": info["backend"],
+        "device": "cpu" if info["backend"] == "cpu" else "cuda",
+        "digest": digest,
+        "inputs": [{"name": b["name"], "dtype": b["dtype"], "dims": b["dims"]}
+                   for b in runtime.inputs],
+        "outputs": [{"name": b["name"], "dtype": b["dtype"], "dims": b["dims"]}
+                    for b in runtime.outputs],
+    }
+    return json.dumps(meta, sort_keys=True)
+
+
+class KilnEngineModule(torch.nn.Module):
+    """A kiln engine as a module: ``forward(*tensors)`` returns a tuple of the engine's outputs.
+
+    Checks count and device here and dtype, shape and dynamic ranges in C++, each failure naming
+    the engine, the input and what was expected and found.
+    """
+
+    def __init__(self, engine_bytes: bytes, name: Optional[str] = None, *,
+                 lazy: bool = False, weights: Optional[dict] = None):
+        super().__init__()
+        digest = _C.digest(engine_bytes)
+        buffer = torch.frombuffer(bytearray(engine_bytes), dtype=torch.uint8)
+        self.register_buffer("engine", buffer)
+        self._digest = digest
+        # Stripped engines: the weights live here, as buffers, in the engine's weight-name order.
+        self._weight_names = list(weights) if weights else []
+        for i, name in enumerate(self._weight_names):
+            self.register_buffer(f"weight_{i}", weights[name].detach())
+        self._runtime: Optional[_C.Engine] = None
+        self._meta: Optional[str] = None
+        self._name = name
+        if not lazy:
+            self.setup_engine()
+
+    def setup_engine(self) -> None:
+        """Loads (and verifies) the engine now rather than at the first call."""
+        if self._runtime is not None:
+            return
+        data = self.engine.numpy().tobytes()
+        runtime = _load_engine(data, self._weight_names, self._weight_tensors())
+        self._runtime = runtime
+        self._meta = describe_bindings(runtime, self._digest, self._weight_names)
+        with _LOADED_LOCK:
+            _LOADED[self._digest] = runtime
+
+    @property
+    def runtime(self) -> "_C.Engine":
+        self.setup_engine()
+        return self._runtime
+
+    @property
+    def input_names(self) -> list[str]:
+        return [b["name"] for b in self.runtime.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [b["name"] for b in self.runtime.outputs]
+
+    def describe(self) -> str:
+        return self.runtime.describe()
+
+    def _weight_tensors(self) -> list:
+        return [getattr(self, f"weight_{i}") for i in range(len(self._weight_names))]
+
+    def forward(self, *inputs: torch.Tensor):
+        self.setup_engine()
+        outputs = torch.ops.kiln.execute_engine(list(inputs), self.engine, self._meta,
+                                                self._weight_tensors())
+        return tuple(outputs)
+
+    def extra_repr(self) -> str:
+        if self._runtime is None:
+            return f"name={self._name!r}, engine not loaded yet"
+        info = self._runtime.info
+        return (f"name={info['name']!r}, backend={info['backend']} {info['arch']}, "
+                f"inputs={self.input_names}, outputs={self.output_names}")

@@ -1,0 +1,136 @@
+#include "runtime/engine_runtime.h"
+
+#include "builder/build_settings.h"
+#include "ir/printer.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace kiln {
+
+Result<const Backend*> backend_for_target(const format::Target& target) {
+  if (target.backend == "cpu") {
+    const std::string host = builder::host_cpu_arch();
+    if (!target.arch.empty() && target.arch != host) {
+      return unsupported("this engine was built for the cpu arch '", target.arch,
+                         "', but this machine is ", host, "; rebuild it here");
+    }
+    KILN_RETURN_IF_ERROR(cpu::cpu_backend_status(), "the cpu backend failed to initialize");
+    return &cpu::cpu_backend();
+  }
+  if (target.backend == "cuda") {
+    return unsupported("this engine was built for CUDA (", target.arch,
+                       "), but this kiln was built without the CUDA backend");
+  }
+  return unsupported("this engine needs the backend '", target.backend,
+                     "', which this kiln does not have (it has: cpu)");
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load(
+    std::shared_ptr<const std::string> bytes) {
+  return load_impl(std::move(bytes), /*allow_stripped=*/false, /*runnable=*/true);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::inspect(
+    std::shared_ptr<const std::string> bytes) {
+  return load_impl(std::move(bytes), /*allow_stripped=*/true, /*runnable=*/false);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_stripped(
+    std::shared_ptr<const std::string> bytes) {
+  return load_impl(std::move(bytes), /*allow_stripped=*/true, /*runnable=*/true);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_impl(
+    std::shared_ptr<const std::string> bytes, bool allow_stripped, bool runnable) {
+  if (!bytes) return invalid_argument("no engine bytes given");
+  std::unique_ptr<EngineRuntime> runtime(new EngineRuntime());
+  runtime->bytes_ = bytes;
+  KILN_ASSIGN_OR_RETURN(runtime->engine_, format::read_engine(*bytes, bytes));
+  const format::Engine& engine = runtime->engine_;
+  if (engine.build.weights_stripped && !allow_stripped) {
+    return failed_precondition("engine '", engine.build.name,
+                               "' was built with strip_engine_weights: refit it with the "
+                               "program's weights before running");
+  }
+  runtime->missing_weights_ = engine.build.weights_stripped;
+  if (!runnable) return runtime;
+  KILN_ASSIGN_OR_RETURN(const Backend* backend, backend_for_target(engine.target));
+  KILN_ASSIGN_OR_RETURN(runtime->executor_, Executor::create(engine.program, *backend),
+                        "engine '", engine.build.name, "'");
+  return runtime;
+}
+
+Result<std::vector<ir::RtValue>> EngineRuntime::run(std::span<const Tensor> inputs) const {
+  if (!executor_) {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' was loaded for inspection only and cannot run");
+  }
+  if (missing_weights_) {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' has no weights (built with strip_engine_weights): refit first");
+  }
+  auto outputs = executor_->run(inputs);
+  if (!outputs.ok()) {
+    Status status = outputs.take_status();
+    status.with_context(str_cat("engine '", engine_.build.name, "'"));
+    return status;
+  }
+  return outputs;
+}
+
+std::vector<std::string> EngineRuntime::weight_names() const {
+  std::vector<std::string> names;
+  for (const ir::GraphInput& in : graph().inputs()) {
+    if (in.kind != ir::InputKind::kUserInput) names.push_back(in.target);
+  }
+  return names;
+}
+
+Status EngineRuntime::refit(const std::map<std::string, Tensor>& weights) {
+  if (!engine_.build.refittable) {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' is not refittable (build it with immutable_weights=False)");
+  }
+  std::map<std::string, const ir::GraphInput*> by_target;
+  for (const ir::GraphInput& in : graph().inputs()) {
+    if (in.kind != ir::InputKind::kUserInput) by_target[in.target] = &in;
+  }
+  // Check everything first, so a failed refit changes nothing.
+  for (const auto& [name, tensor] : weights) {
+    auto it = by_target.find(name);
+    if (it == by_target.end()) {
+      return not_found("engine '", engine_.build.name, "' has no weight named '", name, "'");
+    }
+    const ir::Value& value = *it->second->value;
+    if (tensor.dtype() != value.dtype) {
+      return invalid_argument("weight '", name, "': expected dtype ", dtype_name(value.dtype),
+                              ", found ", dtype_name(tensor.dtype()));
+    }
+    bool same_shape = tensor.dim() == static_cast<int64_t>(value.shape.size());
+    for (size_t d = 0; same_shape && d < value.shape.size(); ++d) {
+      same_shape = value.shape[d].is_static() &&
+                   value.shape[d].value == tensor.size(static_cast<int64_t>(d));
+    }
+    if (!same_shape) {
+      return invalid_argument("weight '", name, "': expected shape ",
+                              ir::value_type_to_string(value), ", found ",
+                              shape_to_string(tensor.sizes()));
+    }
+  }
+  if (missing_weights_ && weights.size() < by_target.size()) {
+    for (const auto& [name, in] : by_target) {
+      if (!weights.count(name)) {
+        return invalid_argument("engine '", engine_.build.name,
+                                "' was built without weights: every weight must be given; '",
+                                name, "' is missing");
+      }
+    }
+  }
+  for (const auto& [name, tensor] : weights) {
+    KILN_ASSIGN_OR_RETURN(Tensor owned, tensor.to(tensor.dtype()), "copying weight '", name, "'");
+    engine_.program->weights[by_target[name]->value->id] = std::move(owned);
+  }
+  missing_weights_ = false;
+  return ok_status();
+}
+
+}  // namespace kiln
