@@ -56,7 +56,8 @@ def main():
             sources = sorted({e["source"] for e in engines.values()})
             rows.append({"model": args.model, "run": "cold" if run == 0 else "cache hit",
                          "compile_s": round(total, 3), "engine_step_s": round(engine_s, 3),
-                         "sources": sources, "phases_s": {k: round(v, 3) for k, v in stats.items()}})
+                         "sources": sources, "phases_s": {k: round(v, 3) for k, v in stats.items()
+                                      if isinstance(v, float)}})
             print(rows[-1], flush=True)
         with torch.no_grad():
             error = (module(x) - model(x)).abs().max().item()

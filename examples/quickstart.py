@@ -1,4 +1,4 @@
-"""kiln in one minute: export a small model with torch, run it with kiln, compare with PyTorch.
+"""kiln in one minute: export a small model with torch, compile it with kiln, compare with PyTorch.
 
     python3 examples/quickstart.py
 """
@@ -26,19 +26,20 @@ def main():
     torch.manual_seed(0)
     model = SmallCnn().eval()
     x = torch.randn(4, 3, 64, 64)
-    exported = torch.export.export(model, (x,)).run_decompositions()
+    exported = torch.export.export(model, (x,))
     start = time.perf_counter()
-    program = kiln.Program.from_exported_program(exported)
-    load_ms = (time.perf_counter() - start) * 1e3
-    program(x)  # warm-up
+    compiled = kiln.compile(exported, inputs=[x])
+    compile_s = time.perf_counter() - start
+    compiled(x)  # warm-up
     start = time.perf_counter()
-    y = program(x)
+    y = compiled(x)
     run_ms = (time.perf_counter() - start) * 1e3
     with torch.no_grad():
         expected = model(x)
     err = (y - expected).abs().max().item()
-    print(f"kiln {kiln.__version__}: {program}")
-    print(f"loaded in {load_ms:.1f} ms, ran on the cpu reference backend in {run_ms:.2f} ms")
+    engines = [m for m in compiled.modules() if isinstance(m, kiln.KilnEngineModule)]
+    print(f"kiln {kiln.__version__}: compiled into {len(engines)} engine(s) in {compile_s:.2f} s")
+    print(f"ran on the cpu reference backend in {run_ms:.2f} ms")
     print(f"max abs error vs PyTorch eager: {err:.3g}")
     if not torch.allclose(y, expected, rtol=1e-4, atol=1e-4):
         raise SystemExit("kiln's result does not match PyTorch")

@@ -32,6 +32,9 @@ NB_MODULE(_C, m) {
   using namespace kiln::python;
   m.doc() = "kiln's C++ core: reading torch.export programs and running them";
   m.attr("__version__") = std::string(kiln::kVersion);
+  // Compiled modules and the loaded-engine cache of kiln::execute_engine legitimately hold engines
+  // until the interpreter exits, after nanobind's leak check runs: not leaks, so no warnings.
+  nb::set_leak_warnings(false);
 
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {

@@ -1,5 +1,8 @@
 #include "compiler_binding.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -90,7 +93,11 @@ nb::dict value_info(const ir::Value& v) {
   d["name"] = v.name;
   d["dtype"] = v.kind == ir::ValueKind::kTensor ? std::string(dtype_name(v.dtype))
                                                 : ir::value_type_to_string(v);
-  d["shape"] = ir::value_type_to_string(v);
+  std::string shape = "[";
+  for (size_t i = 0; i < v.shape.size(); ++i) {
+    shape += (i ? ", " : "") + ir::sym_dim_to_string(v.shape[i]);
+  }
+  d["shape"] = v.kind == ir::ValueKind::kTensor ? shape + "]" : std::string();
   nb::list dims;
   for (const ir::SymDim& dim : v.shape) {
     if (dim.is_static()) {
@@ -212,11 +219,15 @@ class PyPartition {
 class PyEngine {
  public:
   PyEngine(nb::bytes data, bool allow_stripped, bool inspect_only) {
-    auto bytes = std::make_shared<const std::string>(data.c_str(), data.size());
-    file_bytes_ = bytes->size();
-    runtime_ = unwrap(inspect_only     ? EngineRuntime::inspect(std::move(bytes))
-                      : allow_stripped ? EngineRuntime::load_stripped(std::move(bytes))
-                                       : EngineRuntime::load(std::move(bytes)));
+    // One copy, into 64-byte-aligned memory the engine's weights then point into.
+    std::shared_ptr<Storage> storage = unwrap(Storage::allocate(std::max<size_t>(data.size(), 1)));
+    std::memcpy(storage->data(), data.c_str(), data.size());
+    const std::string_view view(static_cast<const char*>(storage->data()), data.size());
+    file_bytes_ = data.size();
+    nb::gil_scoped_release release;
+    runtime_ = unwrap(inspect_only     ? EngineRuntime::inspect(view, storage)
+                      : allow_stripped ? EngineRuntime::load_stripped(view, storage)
+                                       : EngineRuntime::load(view, storage));
   }
 
   nb::list run(const std::vector<CpuArray>& arrays) const {

@@ -15,24 +15,12 @@ from kiln._C import __version__
 from kiln.errors import (DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError,
                          KilnError, KilnIOError, NotFoundError, OutOfRangeError, UnsupportedError)
 from kiln.program import Program, load_program
-from kiln._enums import EngineCapability, dtype
-from kiln._device import Device
-from kiln._input import Input
-from kiln._settings import CompilationSettings
-from kiln._engine_cache import BaseEngineCache, DiskEngineCache
 from kiln._engine_module import KilnEngineModule
-from kiln._compiler import (compile, compile_module, convert_exported_program_to_serialized_engine,
-                            cross_compile, cross_compile_for_windows, load,
-                            load_cross_compiled_exported_program, save,
-                            save_cross_compiled_exported_program)
 from kiln import dynamo
+from kiln.dynamo import *  # noqa: F401,F403 - the compiler API, under the seed's names
 
-__all__ = [
-    "compile", "compile_module", "convert_exported_program_to_serialized_engine", "cross_compile",
-    "cross_compile_for_windows", "save", "load", "save_cross_compiled_exported_program",
-    "load_cross_compiled_exported_program", "Input", "Device", "dtype", "EngineCapability",
-    "CompilationSettings", "BaseEngineCache", "DiskEngineCache", "KilnEngineModule", "Program",
-    "load_program", "dynamo", "errors", "KilnError", "InvalidArgumentError", "NotFoundError",
-    "OutOfRangeError", "UnsupportedError", "DataLossError", "KilnIOError",
-    "FailedPreconditionError", "InternalError", "__version__",
+__all__ = dynamo.__all__ + [
+    "KilnEngineModule", "Program", "load_program", "dynamo", "errors", "KilnError",
+    "InvalidArgumentError", "NotFoundError", "OutOfRangeError", "UnsupportedError", "DataLossError",
+    "KilnIOError", "FailedPreconditionError", "InternalError", "__version__",
 ]

@@ -373,12 +373,21 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
         try:
             engine = _engine_for(partition, index, name, build_settings, specs, settings, cache,
                                  lambda: _cpu_weights(state_of()), engine_sources)
-            weights = None
-            if settings.strip_engine_weights:
-                weights = {n: state[n] for n in _C.Engine(engine, allow_stripped=True,
-                                                          inspect_only=True).weight_names}
-            setattr(module, name, KilnEngineModule(engine, name, lazy=settings.lazy_engine_init,
-                                                   weights=weights))
+            try:
+                engine_module = _engine_module(engine, name, settings, state)
+            except KilnError as error:
+                if not engine_sources.get(name):
+                    raise
+                # Intact as a cache entry, but not an engine this kiln can load: rebuild it.
+                logger.warning("kiln: engine cache entry for '%s' is unusable (%s); removing it "
+                               "and building again", name, error)
+                cache.remove(partition.cache_key(index, build_settings, specs))
+                engine_sources[name] = False
+                engine = _build(partition, index, name, build_settings, specs)
+                if settings.cache_built_engines:
+                    cache.insert(partition.cache_key(index, build_settings, specs), engine)
+                engine_module = _engine_module(engine, name, settings, state)
+            setattr(module, name, engine_module)
             stats.setdefault("engines", {})[name] = {
                 "seconds": time.perf_counter() - engine_started, "bytes": len(engine),
                 "source": "cache" if engine_sources.get(name) else "built"}
@@ -395,6 +404,17 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
     return module
 
 
+def _engine_module(engine: bytes, name: str, settings: CompilationSettings,
+                   state: dict) -> KilnEngineModule:
+    """The engine as a module; loading verifies it (lazy engines are verified without loading)."""
+    weights = None
+    if settings.strip_engine_weights or settings.lazy_engine_init:
+        info = _C.Engine(engine, allow_stripped=True, inspect_only=True)
+        if settings.strip_engine_weights:
+            weights = {n: state[n] for n in info.weight_names}
+    return KilnEngineModule(engine, name, lazy=settings.lazy_engine_init, weights=weights)
+
+
 def _program_weights(ep) -> dict:
     weights = dict(ep.state_dict)
     weights.update(getattr(ep, "constants", {}) or {})
@@ -406,6 +426,14 @@ def _cpu_weights(state: dict) -> dict:
             if isinstance(t, torch.Tensor)}
 
 
+def _build(partition, index: int, name: str, build_settings: dict, specs: list) -> bytes:
+    started = time.perf_counter()
+    engine = partition.build(index, build_settings, specs)
+    logger.info("kiln: built engine '%s' (%.1f MB) in %.2f s", name, len(engine) / 1e6,
+                time.perf_counter() - started)
+    return engine
+
+
 def _engine_for(partition, index: int, name: str, build_settings: dict, specs: list,
                 settings: CompilationSettings, cache: Optional[BaseEngineCache],
                 weights, sources: dict) -> bytes:
@@ -415,22 +443,16 @@ def _engine_for(partition, index: int, name: str, build_settings: dict, specs: l
         if settings.reuse_cached_engines:
             cached = cache.check(key)
             if cached is not None:
-                try:
-                    _C.Engine(cached, allow_stripped=True, inspect_only=True)  # verifies it
-                    logger.info("kiln: engine '%s' from the cache (%s)", name, key)
-                    if not settings.immutable_weights and not settings.strip_engine_weights:
-                        # Refittable entries are keyed without the weights: put this program's in.
+                logger.info("kiln: engine '%s' from the cache (%s)", name, key)
+                sources[name] = True
+                if not settings.immutable_weights and not settings.strip_engine_weights:
+                    # Refittable entries are keyed without the weights: put this program's in.
+                    try:
                         cached = _C.refit_engine(cached, weights())
-                    sources[name] = True
-                    return cached
-                except KilnError as error:
-                    logger.warning("kiln: engine cache entry %s is unusable (%s); removing it "
-                                   "and building again", key, error)
-                    cache.remove(key)
-    started = time.perf_counter()
-    engine = partition.build(index, build_settings, specs)
-    logger.info("kiln: built engine '%s' (%.1f MB) in %.2f s", name, len(engine) / 1e6,
-                time.perf_counter() - started)
+                    except KilnError:
+                        return cached  # unusable: the caller's load fails and rebuilds
+                return cached
+    engine = _build(partition, index, name, build_settings, specs)
     if cache is not None and settings.cache_built_engines:
         cache.insert(key, engine)
     return engine

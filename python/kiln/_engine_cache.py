@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import hashlib
 import logging
 import os
 import re
@@ -28,12 +27,14 @@ logger = logging.getLogger("kiln")
 
 _HASH = re.compile(r"^[0-9a-fA-F]{16,128}$")
 
-# Entry layout: magic, format version, flags (0), payload length, blake2b-256 of the payload,
-# then the payload. Little-endian, so an entry reads the same on every machine.
+# Entry layout: magic, format version, flags (0), payload length, a 128-bit digest of the payload
+# (kiln's XXH64-based Digest128: engines are hundreds of MB and a hit must be fast; the digest
+# detects damage, it is not a signature), then the payload. Little-endian, so an entry reads the
+# same on every machine.
 _MAGIC = b"KILNENGC"
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct("<8sIIQ32s")
-_DIGEST_SIZE = 32
+_FORMAT_VERSION = 2
+_HEADER = struct.Struct("<8sIIQ16s")
+_DIGEST_SIZE = 16
 
 
 class CacheEntryError(ValueError):
@@ -48,7 +49,9 @@ def _check_hash(hash: str) -> str:  # noqa: A002 - the name of the seed's parame
 
 
 def _digest(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=_DIGEST_SIZE).digest()
+    from kiln import _C
+
+    return bytes.fromhex(_C.digest(payload))
 
 
 class BaseEngineCache(abc.ABC):

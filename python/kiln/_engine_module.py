@@ -133,13 +133,14 @@ class KilnEngineModule(torch.nn.Module):
         self._meta: Optional[str] = None
         self._name = name
         if not lazy:
-            self.setup_engine()
+            self.setup_engine(engine_bytes)
 
-    def setup_engine(self) -> None:
+    def setup_engine(self, data: Optional[bytes] = None) -> None:
         """Loads (and verifies) the engine now rather than at the first call."""
         if self._runtime is not None:
             return
-        data = self.engine.numpy().tobytes()
+        if data is None:
+            data = self.engine.numpy().tobytes()
         runtime = _load_engine(data, self._weight_names, self._weight_tensors())
         self._runtime = runtime
         self._meta = describe_bindings(runtime, self._digest, self._weight_names)

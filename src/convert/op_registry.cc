@@ -178,7 +178,6 @@ bool has_dynamic_shapes(const ir::Node& node) {
 
 Verdict check_deterministic(const ir::Node& node) {
   const ir::OpSchema& schema = node.schema();
-  if (schema.has_tag(ir::kTagNondeterministic)) return Verdict::reject("nondeterministic op");
   if (is_dropout(node)) {
     // Dropout in eval mode (or with p == 0) is the identity; otherwise it draws random numbers.
     const bool train = bool_arg(node, "train", /*if_none=*/true).value_or(true);
@@ -196,6 +195,8 @@ Verdict check_deterministic(const ir::Node& node) {
       kRandomPackets.end()) {
     return Verdict::reject("random op");
   }
+  // Tagged nondeterministic_seeded in PyTorch: draws random numbers.
+  if (schema.has_tag(ir::kTagNondeterministic)) return Verdict::reject("random op");
   return Verdict::accept();
 }
 

@@ -24,27 +24,46 @@ Result<const Backend*> backend_for_target(const format::Target& target) {
                      "', which this kiln does not have (it has: cpu)");
 }
 
-Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load(
-    std::shared_ptr<const std::string> bytes) {
-  return load_impl(std::move(bytes), /*allow_stripped=*/false, /*runnable=*/true);
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load(std::string_view data,
+                                                           std::shared_ptr<const void> owner) {
+  return load_impl(data, std::move(owner), /*allow_stripped=*/false, /*runnable=*/true);
 }
 
-Result<std::unique_ptr<EngineRuntime>> EngineRuntime::inspect(
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_stripped(
+    std::string_view data, std::shared_ptr<const void> owner) {
+  return load_impl(data, std::move(owner), /*allow_stripped=*/true, /*runnable=*/true);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::inspect(std::string_view data,
+                                                              std::shared_ptr<const void> owner) {
+  return load_impl(data, std::move(owner), /*allow_stripped=*/true, /*runnable=*/false);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load(
     std::shared_ptr<const std::string> bytes) {
-  return load_impl(std::move(bytes), /*allow_stripped=*/true, /*runnable=*/false);
+  if (!bytes) return invalid_argument("no engine bytes given");
+  return load(std::string_view(*bytes), bytes);
 }
 
 Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_stripped(
     std::shared_ptr<const std::string> bytes) {
-  return load_impl(std::move(bytes), /*allow_stripped=*/true, /*runnable=*/true);
+  if (!bytes) return invalid_argument("no engine bytes given");
+  return load_stripped(std::string_view(*bytes), bytes);
 }
 
-Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_impl(
-    std::shared_ptr<const std::string> bytes, bool allow_stripped, bool runnable) {
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::inspect(
+    std::shared_ptr<const std::string> bytes) {
   if (!bytes) return invalid_argument("no engine bytes given");
+  return inspect(std::string_view(*bytes), bytes);
+}
+
+Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_impl(std::string_view data,
+                                                                std::shared_ptr<const void> owner,
+                                                                bool allow_stripped,
+                                                                bool runnable) {
   std::unique_ptr<EngineRuntime> runtime(new EngineRuntime());
-  runtime->bytes_ = bytes;
-  KILN_ASSIGN_OR_RETURN(runtime->engine_, format::read_engine(*bytes, bytes));
+  runtime->owner_ = owner;
+  KILN_ASSIGN_OR_RETURN(runtime->engine_, format::read_engine(data, std::move(owner)));
   const format::Engine& engine = runtime->engine_;
   if (engine.build.weights_stripped && !allow_stripped) {
     return failed_precondition("engine '", engine.build.name,

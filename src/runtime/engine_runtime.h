@@ -20,15 +20,22 @@ namespace kiln {
 
 class EngineRuntime {
  public:
-  // Reads, verifies and prepares an engine. `bytes` stays alive as long as the runtime (weights
-  // are read in place). Fails when the engine's backend or arch cannot run here, or its weights
-  // were stripped (refit first: load_stripped + refit).
+  // Reads, verifies and prepares an engine. `owner` keeps `data` alive as long as the runtime
+  // (weights are read in place; data that is not 64-byte aligned is copied once). Fails when the
+  // engine's backend or arch cannot run here, or its weights were stripped (refit first:
+  // load_stripped + refit).
+  static Result<std::unique_ptr<EngineRuntime>> load(std::string_view data,
+                                                     std::shared_ptr<const void> owner);
   static Result<std::unique_ptr<EngineRuntime>> load(std::shared_ptr<const std::string> bytes);
   // Like load, but accepts an engine whose weights were stripped; run() fails until refit().
+  static Result<std::unique_ptr<EngineRuntime>> load_stripped(std::string_view data,
+                                                              std::shared_ptr<const void> owner);
   static Result<std::unique_ptr<EngineRuntime>> load_stripped(
       std::shared_ptr<const std::string> bytes);
   // Reads and verifies an engine for any backend and arch, without preparing to run it (run()
   // fails): for inspecting engines built for other machines.
+  static Result<std::unique_ptr<EngineRuntime>> inspect(std::string_view data,
+                                                        std::shared_ptr<const void> owner);
   static Result<std::unique_ptr<EngineRuntime>> inspect(std::shared_ptr<const std::string> bytes);
 
   Result<std::vector<ir::RtValue>> run(std::span<const Tensor> inputs) const;
@@ -44,10 +51,11 @@ class EngineRuntime {
 
  private:
   EngineRuntime() = default;
-  static Result<std::unique_ptr<EngineRuntime>> load_impl(std::shared_ptr<const std::string> bytes,
+  static Result<std::unique_ptr<EngineRuntime>> load_impl(std::string_view data,
+                                                          std::shared_ptr<const void> owner,
                                                           bool allow_stripped, bool runnable);
 
-  std::shared_ptr<const std::string> bytes_;
+  std::shared_ptr<const void> owner_;
   format::Engine engine_;
   std::unique_ptr<Executor> executor_;
   bool missing_weights_ = false;

@@ -2,51 +2,18 @@
 // a fixed pattern so that PyTorch 2.11 eager (CPU) could compute the hard-coded expectations from
 // the same values; larger cases compare with a naive double-precision reference.
 #include <cmath>
-#include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
 
 constexpr char kSdpa[] = "aten.scaled_dot_product_attention.default";
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::vector<Tensor> run(const OpCall& call) {
-  auto result = run_op(call);
-  EXPECT_TRUE(result.ok()) << call.target << ": " << result.status().to_string();
-  return result.ok() ? std::move(result).value() : std::vector<Tensor>{};
-}
-
-void expect_error(const OpCall& call, const std::string& needle) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " unexpectedly succeeded";
-  EXPECT_NE(result.status().message().find(needle), std::string::npos)
-      << "message: " << result.status().message();
-}
-
-void expect_tensor(const std::vector<Tensor>& outs, DType dtype, const Shape& shape,
-                   const std::vector<double>& want, double tol = 1e-4) {
-  ASSERT_EQ(outs.size(), 1u);
-  const Tensor& t = outs[0];
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": " << got[i];
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i]))) << "element " << i;
-    }
-  }
-}
 
 // ((7 i + seed) mod 13 - 6) / 4 for the flat index i: the inputs the PyTorch expectations used.
 std::vector<double> pattern_values(const Shape& shape, int seed) {
@@ -266,21 +233,14 @@ std::vector<double> reference(const Reference& r, Q q, K k, V v, M mask) {
   return out;
 }
 
-std::vector<double> random_values(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-2.0, 2.0);
-  std::vector<double> v(static_cast<size_t>(n));
-  for (double& x : v) x = static_cast<float>(dist(rng));
-  return v;
-}
-
 // Longer than one block of query rows (64), with broadcast batch dims, GQA, a per-batch mask,
 // causal masking and a non-contiguous query (a [B, L, H, E] tensor seen as [B, H, L, E]).
 TEST(AttentionTest, LargeMatchesNaiveReference) {
   const int64_t B = 2, H = 4, HK = 2, L = 130, S = 150, E = 16, EV = 8;
-  const std::vector<double> qv = random_values(B * L * H * E, 1), kv = random_values(HK * S * E, 2),
-                            vv = random_values(B * HK * S * EV, 3),
-                            mv = random_values(B * L * S, 4);
+  const std::vector<double> qv = random_float_values(B * L * H * E, 1, 2.0),
+                            kv = random_float_values(HK * S * E, 2, 2.0),
+                            vv = random_float_values(B * HK * S * EV, 3, 2.0),
+                            mv = random_float_values(B * L * S, 4, 2.0);
   const Tensor q_blhe = make_tensor(DType::kFloat32, {B, L, H, E}, qv);
   const Tensor q = q_blhe.view_as({B, H, L, E}, {L * H * E, E, H * E, 1}, 0);
   for (bool causal : {false, true}) {

@@ -1,27 +1,17 @@
 #include "kernels/cpu/conv2d.h"
 
-#include <cmath>
 #include <cstdint>
-#include <limits>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
+
 namespace kiln::cpu {
 namespace {
-
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-std::vector<float> random_values(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> values(static_cast<size_t>(count));
-  for (float& v : values) v = dist(rng);
-  return values;
-}
 
 std::string describe(const Conv2dParams& p) {
   std::ostringstream out;
@@ -30,19 +20,6 @@ std::string describe(const Conv2dParams& p) {
       << p.stride_w << " p" << p.pad_h << "," << p.pad_w << " d" << p.dilation_h << ","
       << p.dilation_w << " g" << p.groups;
   return out.str();
-}
-
-// rtol = atol = 1e-4 (DESIGN.md's fp32 per-op tolerance).
-void expect_close(const std::vector<double>& want, const std::vector<float>& got,
-                  const std::string& what) {
-  ASSERT_EQ(want.size(), got.size()) << what;
-  int failures = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!(std::abs(got[i] - want[i]) <= 1e-4 * (1.0 + std::abs(want[i])))) {
-      ADD_FAILURE() << what << ": output[" << i << "] = " << got[i] << ", expected " << want[i];
-      if (++failures >= 5) return;
-    }
-  }
 }
 
 // The definition of a grouped, strided, dilated, padded convolution, in double precision.
@@ -78,17 +55,28 @@ std::vector<double> reference_conv(const Conv2dParams& p, const std::vector<floa
   return out;
 }
 
+// A convolution's operands: random input, weight and bias (seeds seed, seed + 1, seed + 2) and a
+// NaN-filled output, so that every output value must be written, never read.
+struct ConvBuffers {
+  std::vector<float> in, weight, bias, out;
+};
+template <typename Params>
+ConvBuffers conv_buffers(const Params& p, int64_t weight_count, uint32_t seed) {
+  return {testing::random_floats(p.batch * p.in_channels * p.in_h * p.in_w, seed),
+          testing::random_floats(weight_count, seed + 1),
+          testing::random_floats(p.out_channels, seed + 2),
+          std::vector<float>(static_cast<size_t>(p.batch * p.out_channels * p.out_h() * p.out_w()),
+                             testing::kNaN)};
+}
+
 void check_conv(const Conv2dParams& p, bool with_bias, uint32_t seed) {
-  const std::vector<float> in = random_values(p.batch * p.in_channels * p.in_h * p.in_w, seed);
-  const std::vector<float> w = random_values(
-      p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w, seed + 1);
-  const std::vector<float> bias = random_values(p.out_channels, seed + 2);
-  const float* b = with_bias ? bias.data() : nullptr;
-  // NaN-filled: every output value must be written, never read.
-  std::vector<float> out(static_cast<size_t>(p.batch * p.out_channels * p.out_h() * p.out_w()),
-                         kNaN);
-  conv2d_nchw(p, in.data(), w.data(), b, out.data());
-  expect_close(reference_conv(p, in, w, b), out, describe(p) + (with_bias ? " bias" : ""));
+  ConvBuffers x =
+      conv_buffers(p, p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w, seed);
+  const float* b = with_bias ? x.bias.data() : nullptr;
+  conv2d_nchw(p, x.in.data(), x.weight.data(), b, x.out.data());
+  testing::expect_values_near(std::vector<double>(x.out.begin(), x.out.end()),
+                              reference_conv(p, x.in, x.weight, b), {},
+                              describe(p) + (with_bias ? " bias" : ""));
 }
 
 Conv2dParams conv(int64_t batch, int64_t in_c, int64_t h, int64_t w, int64_t out_c, int64_t k,
@@ -229,19 +217,16 @@ ConvTranspose2dParams deconv(int64_t batch, int64_t in_c, int64_t h, int64_t w, 
 }
 
 void check_conv_transpose(const ConvTranspose2dParams& p, bool with_bias, uint32_t seed) {
-  const std::vector<float> in = random_values(p.batch * p.in_channels * p.in_h * p.in_w, seed);
-  const std::vector<float> w = random_values(
-      p.in_channels * (p.out_channels / p.groups) * p.kernel_h * p.kernel_w, seed + 1);
-  const std::vector<float> bias = random_values(p.out_channels, seed + 2);
-  const float* b = with_bias ? bias.data() : nullptr;
-  std::vector<float> out(static_cast<size_t>(p.batch * p.out_channels * p.out_h() * p.out_w()),
-                         kNaN);
-  conv_transpose2d_nchw(p, in.data(), w.data(), b, out.data());
+  ConvBuffers x =
+      conv_buffers(p, p.in_channels * (p.out_channels / p.groups) * p.kernel_h * p.kernel_w, seed);
+  const float* b = with_bias ? x.bias.data() : nullptr;
+  conv_transpose2d_nchw(p, x.in.data(), x.weight.data(), b, x.out.data());
   std::ostringstream what;
   what << "transpose N" << p.batch << " C" << p.in_channels << " " << p.in_h << "x" << p.in_w
        << " O" << p.out_channels << " k" << p.kernel_h << " s" << p.stride_h << " p" << p.pad_h
        << " op" << p.output_padding_h << " d" << p.dilation_h << " g" << p.groups;
-  expect_close(reference_conv_transpose(p, in, w, b), out, what.str());
+  testing::expect_values_near(std::vector<double>(x.out.begin(), x.out.end()),
+                              reference_conv_transpose(p, x.in, x.weight, b), {}, what.str());
 }
 
 TEST(ConvTranspose2dTest, OutputSize) {

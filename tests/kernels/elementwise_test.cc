@@ -2,19 +2,11 @@
 // values were computed with torch on CPU and are hard-coded here.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <limits>
-
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr DType kF32 = DType::kFloat32, kF16 = DType::kFloat16, kBF16 = DType::kBFloat16;
-constexpr DType kI64 = DType::kInt64, kI32 = DType::kInt32, kI8 = DType::kInt8;
-constexpr DType kBool = DType::kBool, kU8 = DType::kUInt8, kF64 = DType::kFloat64;
 
 Tensor tensor(DType dtype, Shape shape, std::vector<double> values) {
   return make_tensor(dtype, std::move(shape), values);
@@ -27,51 +19,9 @@ Tensor scalar_tensor(DType dtype, double v) {
   return make_tensor(dtype, {}, {v});
 }
 
-// A 2-D tensor's transpose, as a strided view.
-Tensor transposed(const Tensor& t) {
-  return t.view_as({t.size(1), t.size(0)}, {t.strides()[1], t.strides()[0]}, t.offset());
-}
 // `t` (one dim) broadcast along a new leading dim of `rows`, with stride 0.
 Tensor expanded_rows(const Tensor& t, int64_t rows) {
   return t.view_as({rows, t.size(0)}, {0, t.strides()[0]}, t.offset());
-}
-
-// Runs a one-output op, failing the test on an error.
-Tensor run1(const OpCall& call) {
-  auto result = run_op(call);
-  if (!result.ok()) {
-    ADD_FAILURE() << call.target << ": " << result.status().to_string();
-    return Tensor();
-  }
-  return (*result)[0];
-}
-
-void expect_tensor(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& expected, double tol = 1e-4) {
-  ASSERT_TRUE(t.has_data());
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  EXPECT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(expected[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": expected NaN, found " << got[i];
-    } else if (std::isinf(expected[i])) {
-      EXPECT_EQ(got[i], expected[i]) << "element " << i;
-    } else {
-      EXPECT_NEAR(got[i], expected[i], tol + tol * std::abs(expected[i])) << "element " << i;
-    }
-  }
-}
-
-// Runs a call that must fail, with a message containing each of `parts`.
-void expect_error(const OpCall& call, std::initializer_list<std::string_view> parts) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " succeeded";
-  const std::string& message = result.status().message();
-  for (std::string_view part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
-  }
 }
 
 OpCall binary(std::string target, Tensor a, Tensor b) {

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,19 +11,15 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/thread_pool.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::cpu {
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-std::vector<float> random_values(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> values(static_cast<size_t>(std::max<int64_t>(count, 0)));
-  for (float& v : values) v = dist(rng);
-  return values;
-}
+using testing::expect_values_near;
+using testing::kNaN;
+using testing::random_floats;
 
 // One sgemm problem with its stored operands; leading dimensions exceed the minimum by `pad` so
 // the code cannot assume packed rows.
@@ -69,27 +63,20 @@ std::vector<double> reference(const Problem& p, const float* a, const float* b, 
   return out;
 }
 
-// rtol = atol = 1e-4 (DESIGN.md's fp32 per-op tolerance).
-void expect_close(const std::vector<double>& want, const float* got, int64_t m, int64_t n,
-                  int64_t ldc, const std::string& what) {
-  int failures = 0;
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      const double w = want[i * n + j], g = got[i * ldc + j];
-      if (!(std::abs(g - w) <= 1e-4 * (1.0 + std::abs(w)))) {
-        ADD_FAILURE() << what << ": C(" << i << ", " << j << ") = " << g << ", expected " << w;
-        if (++failures >= 5) return;
-      }
-    }
-  }
+// The m x n values of a row-major matrix with leading dimension `ld`, in row order.
+std::vector<double> matrix_values(const float* c, int64_t m, int64_t n, int64_t ld) {
+  std::vector<double> values;
+  values.reserve(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i) values.insert(values.end(), c + i * ld, c + i * ld + n);
+  return values;
 }
 
 // Runs `p` through sgemm_with and compares with the double-precision reference. Padding
 // columns of C must come back untouched.
 void check(const Problem& p, GemmIsa isa, uint32_t seed) {
-  const std::vector<float> a = random_values(p.a_size(), seed);
-  const std::vector<float> b = random_values(p.b_size(), seed + 1);
-  std::vector<float> c = random_values(p.c_size(), seed + 2);
+  const std::vector<float> a = random_floats(p.a_size(), seed);
+  const std::vector<float> b = random_floats(p.b_size(), seed + 1);
+  std::vector<float> c = random_floats(p.c_size(), seed + 2);
   if (p.beta == 0.0f) std::fill(c.begin(), c.end(), kNaN);
   const std::vector<double> want = reference(p, a.data(), b.data(), c.data());
   const std::vector<float> before = c;
@@ -98,7 +85,7 @@ void check(const Problem& p, GemmIsa isa, uint32_t seed) {
   sgemm_with(extras, p.trans_a, p.trans_b, p.m, p.n, p.k, p.alpha, a.data(), p.lda(), b.data(),
              p.ldb(), p.beta, c.data(), p.ldc());
   const std::string what = p.describe() + " isa=" + std::to_string(static_cast<int>(isa));
-  expect_close(want, c.data(), p.m, p.n, p.ldc(), what);
+  expect_values_near(matrix_values(c.data(), p.m, p.n, p.ldc()), want, {}, what);
   for (int64_t i = 0; i < p.m; ++i) {
     for (int64_t j = p.n; j < p.ldc(); ++j) {
       const float old = before[i * p.ldc() + j], now = c[i * p.ldc() + j];
@@ -190,11 +177,11 @@ TEST(SgemmTest, BiasPerRowAndPerColumn) {
       for (int t = 0; t < 8; ++t) {
         Problem p{(t & 1) != 0, (t & 2) != 0, s.m, s.n, s.k, 0.5f, (t & 4) ? 1.5f : 0.0f, 1};
         const GemmBias kind = t % 3 == 0 ? GemmBias::kPerColumn : GemmBias::kPerRow;
-        const std::vector<float> a = random_values(p.a_size(), seed);
-        const std::vector<float> b = random_values(p.b_size(), seed + 1);
+        const std::vector<float> a = random_floats(p.a_size(), seed);
+        const std::vector<float> b = random_floats(p.b_size(), seed + 1);
         const std::vector<float> bias =
-            random_values(kind == GemmBias::kPerRow ? p.m : p.n, seed + 2);
-        std::vector<float> c = random_values(p.c_size(), seed + 3);
+            random_floats(kind == GemmBias::kPerRow ? p.m : p.n, seed + 2);
+        std::vector<float> c = random_floats(p.c_size(), seed + 3);
         if (p.beta == 0.0f) std::fill(c.begin(), c.end(), kNaN);
         seed += 4;
         std::vector<double> want = reference(p, a.data(), b.data(), c.data());
@@ -205,7 +192,8 @@ TEST(SgemmTest, BiasPerRowAndPerColumn) {
         SgemmExtras extras{kind, bias.data(), isa};
         sgemm_with(extras, p.trans_a, p.trans_b, p.m, p.n, p.k, p.alpha, a.data(), p.lda(),
                    b.data(), p.ldb(), p.beta, c.data(), p.ldc());
-        expect_close(want, c.data(), p.m, p.n, p.ldc(), p.describe() + " with bias");
+        expect_values_near(matrix_values(c.data(), p.m, p.n, p.ldc()), want, {},
+                           p.describe() + " with bias");
       }
     }
   }
@@ -213,7 +201,7 @@ TEST(SgemmTest, BiasPerRowAndPerColumn) {
 
 TEST(SgemmTest, BetaZeroIgnoresNaNInC) {
   const int64_t m = 37, n = 41, k = 19;
-  const std::vector<float> a = random_values(m * k, 1), b = random_values(k * n, 2);
+  const std::vector<float> a = random_floats(m * k, 1), b = random_floats(k * n, 2);
   std::vector<float> c(m * n, kNaN);
   sgemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
   for (float v : c) ASSERT_FALSE(std::isnan(v));
@@ -245,13 +233,13 @@ TEST(SgemmTest, ZeroRowsOrColumnsTouchNothing) {
 
 TEST(SgemmTest, ConcurrentCallersAndNestedCalls) {
   Problem p{false, true, 96, 80, 150, 1.0f, 0.0f, 0};
-  const std::vector<float> a = random_values(p.a_size(), 11), b = random_values(p.b_size(), 12);
+  const std::vector<float> a = random_floats(p.a_size(), 11), b = random_floats(p.b_size(), 12);
   const std::vector<double> want = reference(p, a.data(), b.data(), nullptr);
   auto run_one = [&] {
     std::vector<float> c(p.c_size(), kNaN);
     sgemm(p.trans_a, p.trans_b, p.m, p.n, p.k, 1.0f, a.data(), p.lda(), b.data(), p.ldb(), 0.0f,
           c.data(), p.ldc());
-    expect_close(want, c.data(), p.m, p.n, p.ldc(), "concurrent");
+    expect_values_near(matrix_values(c.data(), p.m, p.n, p.ldc()), want, {}, "concurrent");
   };
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t) {
@@ -282,9 +270,9 @@ TEST(SgemmBatchedTest, MatchesPerProductReference) {
     const int64_t stride_a = cs.share_a ? 0 : p.a_size() + 3;
     const int64_t stride_b = cs.share_b ? 0 : p.b_size() + 5;
     const int64_t stride_c = p.c_size() + 7;
-    const std::vector<float> a = random_values(stride_a * (cs.batch - 1) + p.a_size(), seed++);
-    const std::vector<float> b = random_values(stride_b * (cs.batch - 1) + p.b_size(), seed++);
-    std::vector<float> c = random_values(stride_c * cs.batch, seed++);
+    const std::vector<float> a = random_floats(stride_a * (cs.batch - 1) + p.a_size(), seed++);
+    const std::vector<float> b = random_floats(stride_b * (cs.batch - 1) + p.b_size(), seed++);
+    std::vector<float> c = random_floats(stride_c * cs.batch, seed++);
     std::vector<std::vector<double>> want;
     for (int64_t i = 0; i < cs.batch; ++i) {
       want.push_back(
@@ -293,8 +281,8 @@ TEST(SgemmBatchedTest, MatchesPerProductReference) {
     sgemm_batched(p.trans_a, p.trans_b, cs.batch, p.m, p.n, p.k, p.alpha, a.data(), p.lda(),
                   stride_a, b.data(), p.ldb(), stride_b, p.beta, c.data(), p.ldc(), stride_c);
     for (int64_t i = 0; i < cs.batch; ++i) {
-      expect_close(want[i], c.data() + i * stride_c, p.m, p.n, p.ldc(),
-                   p.describe() + " batch item " + std::to_string(i));
+      expect_values_near(matrix_values(c.data() + i * stride_c, p.m, p.n, p.ldc()), want[i], {},
+                         p.describe() + " batch item " + std::to_string(i));
     }
   }
 }

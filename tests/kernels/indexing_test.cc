@@ -2,18 +2,11 @@
 // values were computed with torch on CPU and are hard-coded here.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <limits>
-
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr DType kF32 = DType::kFloat32, kF16 = DType::kFloat16, kBF16 = DType::kBFloat16;
-constexpr DType kI64 = DType::kInt64, kI32 = DType::kInt32, kU8 = DType::kUInt8;
-constexpr DType kBool = DType::kBool, kF64 = DType::kFloat64, kI16 = DType::kInt16;
 
 Tensor ints(Shape shape, std::vector<double> values, DType dtype = kI64) {
   return make_tensor(dtype, std::move(shape), values);
@@ -21,46 +14,6 @@ Tensor ints(Shape shape, std::vector<double> values, DType dtype = kI64) {
 Tensor vec(std::vector<double> values, DType dtype = kI64) {
   const int64_t n = static_cast<int64_t>(values.size());
   return make_tensor(dtype, {n}, values);
-}
-// The view of a 2-D tensor transposed.
-Tensor transposed(const Tensor& t) {
-  return t.view_as({t.size(1), t.size(0)}, {t.strides()[1], t.strides()[0]}, t.offset());
-}
-
-Tensor run1(const OpCall& call) {
-  auto result = run_op(call);
-  if (!result.ok()) {
-    ADD_FAILURE() << call.target << ": " << result.status().to_string();
-    return Tensor();
-  }
-  return (*result)[0];
-}
-
-void expect_values(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& expected, double tol = 1e-6) {
-  ASSERT_TRUE(t.has_data());
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(expected[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
-    } else {
-      EXPECT_NEAR(got[i], expected[i], tol + tol * std::abs(expected[i])) << "element " << i;
-    }
-  }
-}
-
-void expect_error(const OpCall& call, std::initializer_list<std::string_view> parts,
-                  StatusCode code = StatusCode::kOk) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " succeeded";
-  if (code != StatusCode::kOk) EXPECT_EQ(result.status().code(), code);
-  const std::string& message = result.status().message();
-  for (std::string_view part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
-  }
 }
 
 // x = arange(12).reshape(3, 4) in `dtype`.
@@ -78,12 +31,13 @@ OpCall embedding(Tensor weight, Tensor indices) {
 }
 
 TEST(IndexingEmbedding, RowsByIndex) {
-  expect_values(run1(embedding(x34(), ints({1, 2}, {2, 0}))), kF32, {1, 2, 4},
-                {8, 9, 10, 11, 0, 1, 2, 3});
-  expect_values(run1(embedding(x34(kF16), ints({}, {1}, kI32))), kF16, {4}, {4, 5, 6, 7});
-  expect_values(run1(embedding(transposed(x34(kBF16)), vec({3, 3}))), kBF16, {2, 3},
-                {3, 7, 11, 3, 7, 11});
-  expect_values(run1(embedding(x34(), ints({0}, {}))), kF32, {0, 4}, {});
+  expect_tensor(run1(embedding(x34(), ints({1, 2}, {2, 0}))), kF32, {1, 2, 4},
+                {8, 9, 10, 11, 0, 1, 2, 3}, kTightTol);
+  expect_tensor(run1(embedding(x34(kF16), ints({}, {1}, kI32))), kF16, {4}, {4, 5, 6, 7},
+                kTightTol);
+  expect_tensor(run1(embedding(transposed(x34(kBF16)), vec({3, 3}))), kBF16, {2, 3},
+                {3, 7, 11, 3, 7, 11}, kTightTol);
+  expect_tensor(run1(embedding(x34(), ints({0}, {}))), kF32, {0, 4}, {}, kTightTol);
 }
 
 TEST(IndexingEmbedding, Errors) {
@@ -100,10 +54,13 @@ TEST(IndexingIndexSelect, Values) {
                   .inputs = {self, index},
                   .args = {TensorArg{0}, dim, TensorArg{1}}};
   };
-  expect_values(run1(select(x34(), 1, vec({3, 0, 0}))), kF32, {3, 3}, {3, 0, 0, 7, 4, 4, 11, 8, 8});
-  expect_values(run1(select(x34(kI32), -2, vec({2}, kI32))), kI32, {1, 4}, {8, 9, 10, 11});
-  expect_values(run1(select(transposed(x34(kBool)), 0, ints({}, {1}))), kBool, {1, 3}, {1, 1, 1});
-  expect_values(run1(select(make_tensor(kF32, {}, {3}), 0, vec({0}))), kF32, {}, {3});
+  expect_tensor(run1(select(x34(), 1, vec({3, 0, 0}))), kF32, {3, 3}, {3, 0, 0, 7, 4, 4, 11, 8, 8},
+                kTightTol);
+  expect_tensor(run1(select(x34(kI32), -2, vec({2}, kI32))), kI32, {1, 4}, {8, 9, 10, 11},
+                kTightTol);
+  expect_tensor(run1(select(transposed(x34(kBool)), 0, ints({}, {1}))), kBool, {1, 3}, {1, 1, 1},
+                kTightTol);
+  expect_tensor(run1(select(make_tensor(kF32, {}, {3}), 0, vec({0}))), kF32, {}, {3}, kTightTol);
   expect_error(select(x34(), 1, vec({4})), {"index 4 is out of bounds for dim 1 with size 4"});
   expect_error(select(x34(), 1, vec({-1})), {"index -1"});
   expect_error(select(x34(), 1, ints({1, 2}, {0, 1})), {"expected a 1-D index"});
@@ -116,8 +73,8 @@ TEST(IndexingTake, FlattenedWithNegativeIndices) {
                   .inputs = {self, index},
                   .args = {TensorArg{0}, TensorArg{1}}};
   };
-  expect_values(run1(take(x34(), ints({1, 2}, {11, -12}))), kF32, {1, 2}, {11, 0});
-  expect_values(run1(take(transposed(x34()), vec({1, 4}))), kF32, {2}, {4, 5});
+  expect_tensor(run1(take(x34(), ints({1, 2}, {11, -12}))), kF32, {1, 2}, {11, 0}, kTightTol);
+  expect_tensor(run1(take(transposed(x34()), vec({1, 4}))), kF32, {2}, {4, 5}, kTightTol);
   expect_error(take(x34(), vec({12})), {"index 12 is out of bounds for dim 0 with size 12"});
   expect_error(take(x34(), vec({1}, kI32)), {"expected an index tensor of dtype int64, found"});
 }
@@ -132,13 +89,16 @@ OpCall gather(Tensor self, int64_t dim, Tensor index) {
 }
 
 TEST(IndexingGather, Values) {
-  expect_values(run1(gather(x34(), 1, ints({2, 2}, {0, 3, 1, 1}))), kF32, {2, 2}, {0, 3, 5, 5});
-  expect_values(run1(gather(x34(kI16), 0, ints({4, 4}, {0, 1, 2, 0}, kI32))), kI16, {4, 4},
-                {0, 5, 10, 3, 0, 5, 10, 3, 0, 5, 10, 3, 0, 5, 10, 3});
+  expect_tensor(run1(gather(x34(), 1, ints({2, 2}, {0, 3, 1, 1}))), kF32, {2, 2}, {0, 3, 5, 5},
+                kTightTol);
+  expect_tensor(run1(gather(x34(kI16), 0, ints({4, 4}, {0, 1, 2, 0}, kI32))), kI16, {4, 4},
+                {0, 5, 10, 3, 0, 5, 10, 3, 0, 5, 10, 3, 0, 5, 10, 3}, kTightTol);
   // A transposed self: self[i][j] = x[j][i].
-  expect_values(run1(gather(transposed(x34()), -1, ints({2, 1}, {2, 0}))), kF32, {2, 1}, {8, 1});
-  expect_values(run1(gather(make_tensor(kF32, {}, {5}), 0, ints({}, {0}))), kF32, {}, {5});
-  expect_values(run1(gather(x34(), 1, ints({0, 7}, {}))), kF32, {0, 7}, {});
+  expect_tensor(run1(gather(transposed(x34()), -1, ints({2, 1}, {2, 0}))), kF32, {2, 1}, {8, 1},
+                kTightTol);
+  expect_tensor(run1(gather(make_tensor(kF32, {}, {5}), 0, ints({}, {0}))), kF32, {}, {5},
+                kTightTol);
+  expect_tensor(run1(gather(x34(), 1, ints({0, 7}, {}))), kF32, {0, 7}, {}, kTightTol);
 }
 
 TEST(IndexingGather, Errors) {
@@ -162,22 +122,22 @@ TEST(IndexingScatter, SrcValueAdd) {
   const Tensor src = make_tensor(kF32, {2, 3}, {10, 20, 30, 40, 50, 60});
   OpCall call = scatter("aten.scatter.src", x34(), 1, ints({2, 2}, {0, 3, 1, 1}), TensorArg{2});
   call.inputs[2] = src;
-  expect_values(run1(call), kF32, {3, 4}, {10, 1, 2, 20, 4, 50, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(scatter("aten.scatter.value", x34(), 1, ints({2, 2}, {0, 3, 1, 1}), 2.0)),
-                kF32, {3, 4}, {2, 1, 2, 2, 4, 2, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(scatter("aten.scatter.value", x34(kI32), 1, ints({2, 2}, {0, 3, 1, 1}), 2.7)),
-                kI32, {3, 4}, {2, 1, 2, 2, 4, 2, 6, 7, 8, 9, 10, 11});
+  expect_tensor(run1(call), kF32, {3, 4}, {10, 1, 2, 20, 4, 50, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(scatter("aten.scatter.value", x34(), 1, ints({2, 2}, {0, 3, 1, 1}), 2.0)),
+                kF32, {3, 4}, {2, 1, 2, 2, 4, 2, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(scatter("aten.scatter.value", x34(kI32), 1, ints({2, 2}, {0, 3, 1, 1}), 2.7)),
+                kI32, {3, 4}, {2, 1, 2, 2, 4, 2, 6, 7, 8, 9, 10, 11}, kTightTol);
   call.target = "aten.scatter_add.default";
   call.inputs[1] = ints({2, 2}, {0, 0, 1, 1}, kI32);
-  expect_values(run1(call), kF32, {3, 4}, {30, 1, 2, 3, 4, 95, 6, 7, 8, 9, 10, 11});
+  expect_tensor(run1(call), kF32, {3, 4}, {30, 1, 2, 3, 4, 95, 6, 7, 8, 9, 10, 11}, kTightTol);
   // A 0-d self and a transposed src.
   OpCall zero_d =
       scatter("aten.scatter.src", make_tensor(kF32, {}, {1}), 0, ints({}, {0}), TensorArg{2});
   zero_d.inputs[2] = make_tensor(kF32, {}, {5});
-  expect_values(run1(zero_d), kF32, {}, {5});
+  expect_tensor(run1(zero_d), kF32, {}, {5}, kTightTol);
   OpCall tsrc = scatter("aten.scatter.src", x34(), 0, ints({2, 1}, {2, 0}), TensorArg{2});
   tsrc.inputs[2] = transposed(make_tensor(kF32, {3, 2}, {-1, -2, -3, -4, -5, -6}));
-  expect_values(run1(tsrc), kF32, {3, 4}, {-2, 1, 2, 3, 4, 5, 6, 7, -1, 9, 10, 11});
+  expect_tensor(run1(tsrc), kF32, {3, 4}, {-2, 1, 2, 3, 4, 5, 6, 7, -1, 9, 10, 11}, kTightTol);
 }
 
 TEST(IndexingScatter, Reductions) {
@@ -190,37 +150,37 @@ TEST(IndexingScatter, Reductions) {
                   .args = {TensorArg{0}, int64_t{1}, TensorArg{1}, TensorArg{2}, reduce},
                   .kwargs = {{"include_self", include_self}}};
   };
-  expect_values(run1(reduce_two(x34(), src, "mean", true)), kF32, {3, 4},
-                {10, 1, 2, 3, 4, 31.666666, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(), src, "mean", false)), kF32, {3, 4},
-                {15, 1, 2, 3, 4, 45, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(), src, "amax", true)), kF32, {3, 4},
-                {20, 1, 2, 3, 4, 50, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(), src, "amin", false)), kF32, {3, 4},
-                {10, 1, 2, 3, 4, 40, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(), src, "prod", false)), kF32, {3, 4},
-                {200, 1, 2, 3, 4, 2000, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(kI64), make_tensor(kI64, {2, 3}, {-10, 20, 30, 40, 50, 60}),
+  expect_tensor(run1(reduce_two(x34(), src, "mean", true)), kF32, {3, 4},
+                {10, 1, 2, 3, 4, 31.666666, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(), src, "mean", false)), kF32, {3, 4},
+                {15, 1, 2, 3, 4, 45, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(), src, "amax", true)), kF32, {3, 4},
+                {20, 1, 2, 3, 4, 50, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(), src, "amin", false)), kF32, {3, 4},
+                {10, 1, 2, 3, 4, 40, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(), src, "prod", false)), kF32, {3, 4},
+                {200, 1, 2, 3, 4, 2000, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(kI64), make_tensor(kI64, {2, 3}, {-10, 20, 30, 40, 50, 60}),
                                 "mean", true)),
-                kI64, {3, 4}, {3, 1, 2, 3, 4, 31, 6, 7, 8, 9, 10, 11});
-  expect_values(run1(reduce_two(x34(kI64), make_tensor(kI64, {2, 3}, {-10, -21, 30, 40, 50, 60}),
+                kI64, {3, 4}, {3, 1, 2, 3, 4, 31, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(run1(reduce_two(x34(kI64), make_tensor(kI64, {2, 3}, {-10, -21, 30, 40, 50, 60}),
                                 "mean", false)),
-                kI64, {3, 4}, {-16, 1, 2, 3, 4, 45, 6, 7, 8, 9, 10, 11});
-  expect_values(
+                kI64, {3, 4}, {-16, 1, 2, 3, 4, 45, 6, 7, 8, 9, 10, 11}, kTightTol);
+  expect_tensor(
       run1(reduce_two(make_tensor(kF32, {1, 2}, {1, kNaN}), make_tensor(kF32, {1, 2}, {kNaN, 5}),
                       "amax", true, ints({1, 2}, {0, 1}))),
-      kF32, {1, 2}, {kNaN, kNaN});
-  expect_values(run1({.target = "aten.scatter.value_reduce",
+      kF32, {1, 2}, {kNaN, kNaN}, kTightTol);
+  expect_tensor(run1({.target = "aten.scatter.value_reduce",
                       .inputs = {x34(), ints({2, 2}, {0, 1, 0, 2})},
                       .args = {TensorArg{0}, int64_t{0}, TensorArg{1}, 2.0},
                       .kwargs = {{"reduce", std::string("multiply")}}}),
-                kF32, {3, 4}, {0, 1, 2, 3, 4, 10, 6, 7, 8, 18, 10, 11});
-  expect_values(
+                kF32, {3, 4}, {0, 1, 2, 3, 4, 10, 6, 7, 8, 18, 10, 11}, kTightTol);
+  expect_tensor(
       run1({.target = "aten.scatter.reduce",
             .inputs = {x34(), ints({2, 2}, {0, 1, 0, 2}), make_tensor(kF32, {2, 2}, {1, 2, 3, 4})},
             .args = {TensorArg{0}, int64_t{0}, TensorArg{1}, TensorArg{2}},
             .kwargs = {{"reduce", std::string("add")}}}),
-      kF32, {3, 4}, {4, 1, 2, 3, 4, 7, 6, 7, 8, 13, 10, 11});
+      kF32, {3, 4}, {4, 1, 2, 3, 4, 7, 6, 7, 8, 13, 10, 11}, kTightTol);
   expect_error(reduce_two(x34(), src, "median", true), {"expected reduce to be one of", "median"});
 }
 
@@ -239,7 +199,7 @@ TEST(IndexingScatter, Errors) {
   // An empty index changes nothing and is not checked against self.
   call.inputs[1] = ints({0}, {});
   call.inputs[2] = make_tensor(kF32, {7, 2}, {1});
-  expect_values(run1(call), kF32, {3, 4}, to_doubles(x34()));
+  expect_tensor(run1(call), kF32, {3, 4}, to_doubles(x34()), kTightTol);
 }
 
 // ---- advanced indexing
@@ -267,39 +227,42 @@ Tensor x234(DType dtype = kF32) {
 
 TEST(IndexingIndex, AdjacentAndSeparatedIndexDims) {
   const Tensor none;
-  expect_values(run1(index_call(x234(), {vec({1, 0})})), kF32, {2, 3, 4}, [] {
-    std::vector<double> v;
-    for (int i = 12; i < 24; ++i) v.push_back(i);
-    for (int i = 0; i < 12; ++i) v.push_back(i);
-    return v;
-  }());
-  expect_values(run1(index_call(x234(), {none, vec({2, 0})})), kF32, {2, 2, 4},
-                {8, 9, 10, 11, 0, 1, 2, 3, 20, 21, 22, 23, 12, 13, 14, 15});
+  expect_tensor(
+      run1(index_call(x234(), {vec({1, 0})})), kF32, {2, 3, 4},
+      [] {
+        std::vector<double> v;
+        for (int i = 12; i < 24; ++i) v.push_back(i);
+        for (int i = 0; i < 12; ++i) v.push_back(i);
+        return v;
+      }(),
+      kTightTol);
+  expect_tensor(run1(index_call(x234(), {none, vec({2, 0})})), kF32, {2, 2, 4},
+                {8, 9, 10, 11, 0, 1, 2, 3, 20, 21, 22, 23, 12, 13, 14, 15}, kTightTol);
   // Adjacent index dims broadcast ([2, 1] with [2]) and stay in place.
-  expect_values(run1(index_call(x234(), {none, ints({2, 1}, {2, 0}), vec({1, 3})})), kF32,
-                {2, 2, 2}, {9, 11, 1, 3, 21, 23, 13, 15});
+  expect_tensor(run1(index_call(x234(), {none, ints({2, 1}, {2, 0}), vec({1, 3})})), kF32,
+                {2, 2, 2}, {9, 11, 1, 3, 21, 23, 13, 15}, kTightTol);
   // Separated by a slice: the broadcast dims lead.
-  expect_values(run1(index_call(x234(), {vec({1}), none, vec({1, 3})})), kF32, {2, 3},
-                {13, 17, 21, 15, 19, 23});
-  expect_values(run1(index_call(x234(), {vec({-1, 0}), vec({2, -3})})), kF32, {2, 4},
-                {20, 21, 22, 23, 0, 1, 2, 3});
-  expect_values(run1(index_call(x234(), {none, none, ints({1, 2}, {3, 0}, kI32)})), kF32,
-                {2, 3, 1, 2}, {3, 0, 7, 4, 11, 8, 15, 12, 19, 16, 23, 20});
-  expect_values(run1(index_call(x234(), {ints({}, {1}), none, ints({}, {2})})), kF32, {3},
-                {14, 18, 22});
-  expect_values(run1(index_call(x234(), {ints({0}, {})})), kF32, {0, 3, 4}, {});
+  expect_tensor(run1(index_call(x234(), {vec({1}), none, vec({1, 3})})), kF32, {2, 3},
+                {13, 17, 21, 15, 19, 23}, kTightTol);
+  expect_tensor(run1(index_call(x234(), {vec({-1, 0}), vec({2, -3})})), kF32, {2, 4},
+                {20, 21, 22, 23, 0, 1, 2, 3}, kTightTol);
+  expect_tensor(run1(index_call(x234(), {none, none, ints({1, 2}, {3, 0}, kI32)})), kF32,
+                {2, 3, 1, 2}, {3, 0, 7, 4, 11, 8, 15, 12, 19, 16, 23, 20}, kTightTol);
+  expect_tensor(run1(index_call(x234(), {ints({}, {1}), none, ints({}, {2})})), kF32, {3},
+                {14, 18, 22}, kTightTol);
+  expect_tensor(run1(index_call(x234(), {ints({0}, {})})), kF32, {0, 3, 4}, {}, kTightTol);
 }
 
 TEST(IndexingIndex, NonContiguousSelfAndDtypes) {
   // self = x34 transposed (4 x 3), self[[3, 0], [1, 2]] = x[1][3], x[2][0].
-  expect_values(run1(index_call(transposed(x34(kI64)), {vec({3, 0}), vec({1, 2})})), kI64, {2},
-                {7, 8});
-  expect_values(run1(index_call(x34(kBool), {vec({1, 0})})), kBool, {2, 4},
-                {1, 1, 1, 1, 0, 1, 1, 1});
-  expect_values(run1({.target = "aten._unsafe_index.Tensor",
+  expect_tensor(run1(index_call(transposed(x34(kI64)), {vec({3, 0}), vec({1, 2})})), kI64, {2},
+                {7, 8}, kTightTol);
+  expect_tensor(run1(index_call(x34(kBool), {vec({1, 0})})), kBool, {2, 4},
+                {1, 1, 1, 1, 0, 1, 1, 1}, kTightTol);
+  expect_tensor(run1({.target = "aten._unsafe_index.Tensor",
                       .inputs = {x34(kF16), vec({2})},
                       .args = {TensorArg{0}, OptionalTensorList{{-1, 1}}}}),
-                kF16, {3, 1}, {2, 6, 10});
+                kF16, {3, 1}, {2, 6, 10}, kTightTol);
 }
 
 TEST(IndexingIndex, Errors) {
@@ -327,40 +290,40 @@ OpCall index_put_call(Tensor self, std::vector<Tensor> indices, Tensor values, b
 TEST(IndexingIndexPut, AssignAndAccumulate) {
   const Tensor none;
   const Tensor zeros = make_tensor(kF32, {3, 4}, {0});
-  expect_values(run1(index_put_call(zeros, {vec({0, 2, 0}), none}, vec({1, 2, 3, 4}, kF32), true)),
-                kF32, {3, 4}, {2, 4, 6, 8, 0, 0, 0, 0, 1, 2, 3, 4});
-  expect_values(run1(index_put_call(zeros, {none, vec({1, 1, 3})},
+  expect_tensor(run1(index_put_call(zeros, {vec({0, 2, 0}), none}, vec({1, 2, 3, 4}, kF32), true)),
+                kF32, {3, 4}, {2, 4, 6, 8, 0, 0, 0, 0, 1, 2, 3, 4}, kTightTol);
+  expect_tensor(run1(index_put_call(zeros, {none, vec({1, 1, 3})},
                                     make_tensor(kF32, {3, 1}, {1, 2, 3}), true)),
-                kF32, {3, 4}, {0, 2, 0, 1, 0, 4, 0, 2, 0, 6, 0, 3});
+                kF32, {3, 4}, {0, 2, 0, 1, 0, 4, 0, 2, 0, 6, 0, 3}, kTightTol);
   // Repeated positions without accumulate: the last write wins.
-  expect_values(run1(index_put_call(zeros, {vec({1, 1}), vec({0, 0})}, vec({1, 2}, kF32), false)),
-                kF32, {3, 4}, {0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0});
-  expect_values(run1(index_put_call(arange_tensor(kI64, {2, 3}), {vec({1, 1}), vec({2, 2})},
+  expect_tensor(run1(index_put_call(zeros, {vec({1, 1}), vec({0, 0})}, vec({1, 2}, kF32), false)),
+                kF32, {3, 4}, {0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0}, kTightTol);
+  expect_tensor(run1(index_put_call(arange_tensor(kI64, {2, 3}), {vec({1, 1}), vec({2, 2})},
                                     vec({10, 20}), true)),
-                kI64, {2, 3}, {0, 1, 2, 3, 4, 35});
-  expect_values(run1(index_put_call(make_tensor(kF16, {2, 3}, {1}), {vec({1, 1})},
+                kI64, {2, 3}, {0, 1, 2, 3, 4, 35}, kTightTol);
+  expect_tensor(run1(index_put_call(make_tensor(kF16, {2, 3}, {1}), {vec({1, 1})},
                                     make_tensor(kF16, {1}, {0.5}), true)),
-                kF16, {2, 3}, {1, 1, 1, 2, 2, 2});
-  expect_values(run1(index_put_call(make_tensor(kBool, {2}, {0}), {vec({1})},
+                kF16, {2, 3}, {1, 1, 1, 2, 2, 2}, kTightTol);
+  expect_tensor(run1(index_put_call(make_tensor(kBool, {2}, {0}), {vec({1})},
                                     make_tensor(kBool, {}, {1}), true)),
-                kBool, {2}, {0, 1});
+                kBool, {2}, {0, 1}, kTightTol);
   // A transposed self: the result is a fresh contiguous tensor.
-  expect_values(run1(index_put_call(transposed(x34()), {vec({0}), vec({2})},
+  expect_tensor(run1(index_put_call(transposed(x34()), {vec({0}), vec({2})},
                                     make_tensor(kF32, {}, {-1}), false)),
-                kF32, {4, 3}, {0, 4, -1, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+                kF32, {4, 3}, {0, 4, -1, 1, 5, 9, 2, 6, 10, 3, 7, 11}, kTightTol);
 }
 
 TEST(IndexingIndexPut, BoolMasks) {
   const Tensor none;
   const Tensor zeros = make_tensor(kF32, {3, 4}, {0});
   const Tensor mask2 = make_tensor(kBool, {3, 4}, {1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1});
-  expect_values(run1(index_put_call(zeros, {mask2}, make_tensor(kF32, {}, {7}), false)), kF32,
-                {3, 4}, {7, 0, 0, 7, 0, 0, 0, 0, 7, 7, 7, 7});
-  expect_values(run1(index_put_call(zeros, {vec({1, 0, 1}, kBool)}, vec({1, 2, 3, 4}, kF32), true)),
-                kF32, {3, 4}, {1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4});
-  expect_values(run1(index_put_call(zeros, {none, vec({1, 0, 0, 1}, kU8)},
+  expect_tensor(run1(index_put_call(zeros, {mask2}, make_tensor(kF32, {}, {7}), false)), kF32,
+                {3, 4}, {7, 0, 0, 7, 0, 0, 0, 0, 7, 7, 7, 7}, kTightTol);
+  expect_tensor(run1(index_put_call(zeros, {vec({1, 0, 1}, kBool)}, vec({1, 2, 3, 4}, kF32), true)),
+                kF32, {3, 4}, {1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4}, kTightTol);
+  expect_tensor(run1(index_put_call(zeros, {none, vec({1, 0, 0, 1}, kU8)},
                                     make_tensor(kF32, {3, 1}, {5, 6, 7}), false)),
-                kF32, {3, 4}, {5, 0, 0, 5, 6, 0, 0, 6, 7, 0, 0, 7});
+                kF32, {3, 4}, {5, 0, 0, 5, 6, 0, 0, 6, 7, 0, 0, 7}, kTightTol);
   expect_error(index_put_call(zeros, {mask2}, vec({5, 6}, kF32), false),
                {"expected values to broadcast to the indexed shape [6]", "float32[2]"});
   expect_error(index_put_call(zeros, {vec({1, 0}, kBool)}, make_tensor(kF32, {}, {1}), false),
@@ -389,13 +352,13 @@ TEST(IndexingSelectScatter, Values) {
                   .inputs = {self, src},
                   .args = {TensorArg{0}, TensorArg{1}, dim, index}};
   };
-  expect_values(run1(select_scatter(x34(), vec({1, 2, 3, 4}, kF32), 0, 1)), kF32, {3, 4},
-                {0, 1, 2, 3, 1, 2, 3, 4, 8, 9, 10, 11});
+  expect_tensor(run1(select_scatter(x34(), vec({1, 2, 3, 4}, kF32), 0, 1)), kF32, {3, 4},
+                {0, 1, 2, 3, 1, 2, 3, 4, 8, 9, 10, 11}, kTightTol);
   // An int src is converted; a negative index wraps.
-  expect_values(run1(select_scatter(x34(), vec({1, 2, 3}), 1, -1)), kF32, {3, 4},
-                {0, 1, 2, 1, 4, 5, 6, 2, 8, 9, 10, 3});
-  expect_values(run1(select_scatter(transposed(x34()), vec({-1, -2, -3}, kF32), 0, 2)), kF32,
-                {4, 3}, {0, 4, 8, 1, 5, 9, -1, -2, -3, 3, 7, 11});
+  expect_tensor(run1(select_scatter(x34(), vec({1, 2, 3}), 1, -1)), kF32, {3, 4},
+                {0, 1, 2, 1, 4, 5, 6, 2, 8, 9, 10, 3}, kTightTol);
+  expect_tensor(run1(select_scatter(transposed(x34()), vec({-1, -2, -3}, kF32), 0, 2)), kF32,
+                {4, 3}, {0, 4, 8, 1, 5, 9, -1, -2, -3, 3, 7, 11}, kTightTol);
   expect_error(select_scatter(x34(), vec({1, 2, 3, 4}, kF32), 1, -1),
                {"expected src of shape [3]", "float32[4]"});
   expect_error(select_scatter(x34(), vec({1, 2, 3}, kF32), 1, 4),
@@ -412,19 +375,19 @@ TEST(IndexingSliceScatter, Values) {
                   .args = {TensorArg{0}, TensorArg{1}, dim, start, end, step}};
   };
   const Tensor ones32 = make_tensor(kF32, {3, 2}, {1});
-  expect_values(run1(slice_scatter(x34(), ones32, 1, int64_t{1}, int64_t{10}, 2)), kF32, {3, 4},
-                {0, 1, 2, 1, 4, 1, 6, 1, 8, 1, 10, 1});
-  expect_values(run1(slice_scatter(x34(), ones32, 1, ir::NoneArg{}, ir::NoneArg{}, 2)), kF32,
-                {3, 4}, {1, 1, 1, 3, 1, 5, 1, 7, 1, 9, 1, 11});
-  expect_values(
+  expect_tensor(run1(slice_scatter(x34(), ones32, 1, int64_t{1}, int64_t{10}, 2)), kF32, {3, 4},
+                {0, 1, 2, 1, 4, 1, 6, 1, 8, 1, 10, 1}, kTightTol);
+  expect_tensor(run1(slice_scatter(x34(), ones32, 1, ir::NoneArg{}, ir::NoneArg{}, 2)), kF32,
+                {3, 4}, {1, 1, 1, 3, 1, 5, 1, 7, 1, 9, 1, 11}, kTightTol);
+  expect_tensor(
       run1(slice_scatter(x34(), make_tensor(kI32, {3, 1}, {-1}), 1, int64_t{-1}, ir::NoneArg{}, 1)),
-      kF32, {3, 4}, {0, 1, 2, -1, 4, 5, 6, -1, 8, 9, 10, -1});
-  expect_values(
+      kF32, {3, 4}, {0, 1, 2, -1, 4, 5, 6, -1, 8, 9, 10, -1}, kTightTol);
+  expect_tensor(
       run1(slice_scatter(x34(), make_tensor(kF32, {3, 0}, {}), 1, int64_t{3}, int64_t{1}, 1)), kF32,
-      {3, 4}, to_doubles(x34()));
-  expect_values(
+      {3, 4}, to_doubles(x34()), kTightTol);
+  expect_tensor(
       run1(slice_scatter(x34(), make_tensor(kF32, {1, 4}, {7}), 0, int64_t{-100}, int64_t{1}, 1)),
-      kF32, {3, 4}, {7, 7, 7, 7, 4, 5, 6, 7, 8, 9, 10, 11});
+      kF32, {3, 4}, {7, 7, 7, 7, 4, 5, 6, 7, 8, 9, 10, 11}, kTightTol);
   expect_error(slice_scatter(x34(), ones32, 1, int64_t{-1}, ir::NoneArg{}, 1),
                {"expected src of shape [3, 1]", "float32[3, 2]"});
   expect_error(slice_scatter(x34(), ones32, 1, int64_t{1}, int64_t{10}, 0),

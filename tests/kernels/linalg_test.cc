@@ -6,17 +6,12 @@
 
 #include <array>
 #include <cmath>
-#include <limits>
 
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr DType kF32 = DType::kFloat32, kF16 = DType::kFloat16, kBF16 = DType::kBFloat16;
-constexpr DType kF64 = DType::kFloat64, kI64 = DType::kInt64, kI32 = DType::kInt32;
-constexpr DType kI8 = DType::kInt8, kU8 = DType::kUInt8, kBool = DType::kBool;
 
 // Deterministic values in [-1, 1) (integers: in [-4, 4]).
 Tensor random_tensor(DType dtype, Shape shape, uint32_t seed) {
@@ -63,43 +58,6 @@ Tensor strided_columns(DType dtype, Shape shape, uint32_t seed) {
   return t.view_as(shape, strides, 0);
 }
 
-Tensor run1(const OpCall& call) {
-  auto result = run_op(call);
-  if (!result.ok()) {
-    ADD_FAILURE() << call.target << ": " << result.status().to_string();
-    return Tensor();
-  }
-  return (*result)[0];
-}
-
-void expect_values(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& expected, double tol = 1e-4) {
-  ASSERT_TRUE(t.has_data());
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), expected.size());
-  int failures = 0;
-  for (size_t i = 0; i < got.size() && failures < 5; ++i) {
-    const bool ok = std::isnan(expected[i])
-                        ? std::isnan(got[i])
-                        : std::abs(got[i] - expected[i]) <= tol + tol * std::abs(expected[i]);
-    if (!ok) {
-      ++failures;
-      ADD_FAILURE() << "element " << i << ": expected " << expected[i] << ", found " << got[i];
-    }
-  }
-}
-
-void expect_error(const OpCall& call, std::initializer_list<std::string_view> parts) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " succeeded";
-  const std::string& message = result.status().message();
-  for (std::string_view part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
-  }
-}
-
 OpCall call2(std::string target, Tensor a, Tensor b) {
   return {.target = std::move(target), .inputs = {a, b}, .args = {TensorArg{0}, TensorArg{1}}};
 }
@@ -143,20 +101,20 @@ TEST(LinalgMm, Float32ShapesAndLayouts) {
         {strided_columns(kF32, {m, k}, 9), strided_columns(kF32, {k, n}, 10)},
     };
     for (const auto& [a, b] : operands) {
-      expect_values(run1(call2("aten.mm.default", a, b)), kF32, {m, n}, ref_mm(a, b));
+      expect_tensor(run1(call2("aten.mm.default", a, b)), kF32, {m, n}, ref_mm(a, b));
     }
   }
 }
 
 TEST(LinalgMm, EmptyOperands) {
-  expect_values(run1(call2("aten.mm.default", random_tensor(kF32, {0, 3}, 1),
+  expect_tensor(run1(call2("aten.mm.default", random_tensor(kF32, {0, 3}, 1),
                            random_tensor(kF32, {3, 2}, 2))),
                 kF32, {0, 2}, {});
   // k = 0: an empty sum is zero.
-  expect_values(run1(call2("aten.mm.default", random_tensor(kF32, {2, 0}, 1),
+  expect_tensor(run1(call2("aten.mm.default", random_tensor(kF32, {2, 0}, 1),
                            random_tensor(kF32, {0, 3}, 2))),
                 kF32, {2, 3}, std::vector<double>(6, 0.0));
-  expect_values(run1(call2("aten.mm.default", random_tensor(kI64, {2, 0}, 1),
+  expect_tensor(run1(call2("aten.mm.default", random_tensor(kI64, {2, 0}, 1),
                            random_tensor(kI64, {0, 2}, 2))),
                 kI64, {2, 2}, std::vector<double>(4, 0.0));
 }
@@ -168,16 +126,16 @@ TEST(LinalgMm, OtherDtypes) {
     const Tensor b = transposed_layout(dtype, {6, 3}, 0, 1, 12);
     // 16-bit floats: computed in float and rounded once, so within half an ulp of the reference.
     const double tol = dtype == kBF16 ? 1e-2 : dtype == kF16 ? 2e-3 : 1e-9;
-    expect_values(run1(call2("aten.mm.default", a, b)), dtype, {5, 3}, ref_mm(a, b), tol);
+    expect_tensor(run1(call2("aten.mm.default", a, b)), dtype, {5, 3}, ref_mm(a, b), tol);
   }
 }
 
 TEST(LinalgMm, IntegersWrapAround) {
   // torch.mm(x, x) for x = [[50, 100], [-106, -56]] in int8 and [[50, 100], [150, 200]] in uint8.
   const Tensor i8 = make_tensor(kI8, {2, 2}, {50, 100, -106, -56});
-  expect_values(run1(call2("aten.mm.default", i8, i8)), kI8, {2, 2}, {92, -88, 124, -40});
+  expect_tensor(run1(call2("aten.mm.default", i8, i8)), kI8, {2, 2}, {92, -88, 124, -40});
   const Tensor u8 = make_tensor(kU8, {2, 2}, {50, 100, 150, 200});
-  expect_values(run1(call2("aten.mm.default", u8, u8)), kU8, {2, 2}, {92, 168, 124, 216});
+  expect_tensor(run1(call2("aten.mm.default", u8, u8)), kU8, {2, 2}, {92, 168, 124, 216});
 }
 
 TEST(LinalgMm, Errors) {
@@ -223,7 +181,7 @@ TEST(LinalgAddmm, BiasBroadcastAndScalars) {
           expected[i * 5 + j] = beta * bv[bi] + alpha * prod[i * 5 + j];
         }
       }
-      expect_values(run1(addmm_call("aten.addmm.default", bias, a, b, beta, alpha)), kF32, {4, 5},
+      expect_tensor(run1(addmm_call("aten.addmm.default", bias, a, b, beta, alpha)), kF32, {4, 5},
                     expected);
     }
   }
@@ -233,11 +191,11 @@ TEST(LinalgAddmm, BetaZeroIgnoresBiasAlphaZeroIgnoresProduct) {
   const Tensor a = make_tensor(kF32, {2, 3}, {1});
   const Tensor b = make_tensor(kF32, {3, 4}, {1});
   const Tensor nan_bias = make_tensor(kF32, {4}, {kNaN});
-  expect_values(run1(addmm_call("aten.addmm.default", nan_bias, a, b, 0.0, 1.0)), kF32, {2, 4},
+  expect_tensor(run1(addmm_call("aten.addmm.default", nan_bias, a, b, 0.0, 1.0)), kF32, {2, 4},
                 std::vector<double>(8, 3.0));
   const Tensor nan_a = make_tensor(kF32, {2, 3}, {kNaN});
   const Tensor ones = make_tensor(kF32, {4}, {1});
-  expect_values(run1(addmm_call("aten.addmm.default", ones, nan_a, b, 1.0, 0.0)), kF32, {2, 4},
+  expect_tensor(run1(addmm_call("aten.addmm.default", ones, nan_a, b, 1.0, 0.0)), kF32, {2, 4},
                 std::vector<double>(8, 1.0));
 }
 
@@ -246,7 +204,7 @@ TEST(LinalgAddmm, IntegerScalarsTruncate) {
   const Tensor bias = make_tensor(kI32, {4}, {5});
   const Tensor a = make_tensor(kI32, {2, 3}, {1});
   const Tensor b = make_tensor(kI32, {3, 4}, {1});
-  expect_values(run1(addmm_call("aten.addmm.default", bias, a, b, 0.5, 1.7)), kI32, {2, 4},
+  expect_tensor(run1(addmm_call("aten.addmm.default", bias, a, b, 0.5, 1.7)), kI32, {2, 4},
                 std::vector<double>(8, 3.0));
 }
 
@@ -257,7 +215,7 @@ TEST(LinalgAddmm, HalfRoundsOnce) {
   std::vector<double> expected = ref_mm(a, b);
   const std::vector<double> bv = to_doubles(bias);
   for (size_t i = 0; i < expected.size(); ++i) expected[i] += bv[i % 2];
-  expect_values(run1(addmm_call("aten.addmm.default", bias, a, b, 1.0, 1.0)), kF16, {3, 2},
+  expect_tensor(run1(addmm_call("aten.addmm.default", bias, a, b, 1.0, 1.0)), kF16, {3, 2},
                 expected, 2e-3);
 }
 
@@ -282,11 +240,11 @@ TEST(LinalgBmm, LayoutsAndBroadcastBatches) {
   const Tensor one = random_tensor(kF32, {k, n}, 5);
   const Tensor shared = one.view_as({batch, k, n}, {0, n, 1}, 0);
   for (const auto& [x, y] : {std::pair{a, b}, {a, bt}, {ap, b}, {ap, bt}, {a, shared}}) {
-    expect_values(run1(call2("aten.bmm.default", x, y)), kF32, {batch, m, n},
+    expect_tensor(run1(call2("aten.bmm.default", x, y)), kF32, {batch, m, n},
                   ref_bmm(to_doubles(x), to_doubles(y), batch, m, k, n));
   }
   const Tensor xi = random_tensor(kI64, {2, 3, 4}, 6), yi = random_tensor(kI64, {2, 4, 2}, 7);
-  expect_values(run1(call2("aten.bmm.default", xi, yi)), kI64, {2, 3, 2},
+  expect_tensor(run1(call2("aten.bmm.default", xi, yi)), kI64, {2, 3, 2},
                 ref_bmm(to_doubles(xi), to_doubles(yi), 2, 3, 4, 2));
 }
 
@@ -297,7 +255,7 @@ TEST(LinalgBmm, BaddbmmAndErrors) {
   std::vector<double> expected = ref_bmm(to_doubles(a), to_doubles(b), 2, 3, 4, 5);
   const std::vector<double> bv = to_doubles(bias);
   for (size_t i = 0; i < expected.size(); ++i) expected[i] = 2.0 * expected[i] - bv[i / 5 % 3];
-  expect_values(run1(addmm_call("aten.baddbmm.default", bias, a, b, -1.0, 2.0)), kF32, {2, 3, 5},
+  expect_tensor(run1(addmm_call("aten.baddbmm.default", bias, a, b, -1.0, 2.0)), kF32, {2, 3, 5},
                 expected);
   expect_error(call2("aten.bmm.default", random_tensor(kF32, {2, 2, 3}, 1),
                      random_tensor(kF32, {3, 3, 4}, 2)),
@@ -314,12 +272,12 @@ TEST(LinalgDotMv, Values) {
   const std::vector<double> xv = to_doubles(x), yv = to_doubles(y);
   double dot = 0.0;
   for (size_t i = 0; i < 7; ++i) dot += xv[i] * yv[i];
-  expect_values(run1(call2("aten.dot.default", x, y)), kF32, {}, {dot});
-  expect_values(run1(call2("aten.vdot.default", x, y)), kF32, {}, {dot});
-  expect_values(run1(call2("aten.dot.default", make_tensor(kI32, {3}, {1, 2, 3}),
+  expect_tensor(run1(call2("aten.dot.default", x, y)), kF32, {}, {dot});
+  expect_tensor(run1(call2("aten.vdot.default", x, y)), kF32, {}, {dot});
+  expect_tensor(run1(call2("aten.dot.default", make_tensor(kI32, {3}, {1, 2, 3}),
                            make_tensor(kI32, {3}, {4, 5, 6}))),
                 kI32, {}, {32});
-  expect_values(
+  expect_tensor(
       run1(call2("aten.dot.default", make_tensor(kF32, {0}, {}), make_tensor(kF32, {0}, {}))), kF32,
       {}, {0});
   expect_error(call2("aten.dot.default", random_tensor(kF32, {3}, 1), random_tensor(kF32, {4}, 2)),
@@ -327,11 +285,11 @@ TEST(LinalgDotMv, Values) {
 
   const Tensor mat = transposed_layout(kF32, {5, 7}, 0, 1, 3);
   const std::vector<double> mv_ref = ref_bmm(to_doubles(mat), xv, 1, 5, 7, 1);
-  expect_values(run1(call2("aten.mv.default", mat, x)), kF32, {5}, mv_ref);
+  expect_tensor(run1(call2("aten.mv.default", mat, x)), kF32, {5}, mv_ref);
   const Tensor bias = random_tensor(kF32, {1}, 4);
   std::vector<double> addmv_ref = mv_ref;
   for (double& v : addmv_ref) v = 0.5 * v + 2.0 * to_doubles(bias)[0];
-  expect_values(run1({.target = "aten.addmv.default",
+  expect_tensor(run1({.target = "aten.addmv.default",
                       .inputs = {bias, mat, x},
                       .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}},
                       .kwargs = {{"beta", 2.0}, {"alpha", 0.5}}}),
@@ -368,7 +326,7 @@ TEST(LinalgMatmul, RankCombinations) {
     const std::vector<double> expected =
         ref_bmm(to_doubles(broadcast_view(a2, a_shape)), to_doubles(broadcast_view(b2, b_shape)),
                 shape_numel(out_batch), m, k, n);
-    expect_values(run1(call2("aten.matmul.default", a, b)), kF32, c.out, expected);
+    expect_tensor(run1(call2("aten.matmul.default", a, b)), kF32, c.out, expected);
   }
   expect_error(
       call2("aten.matmul.default", random_tensor(kF32, {2, 3, 4}, 1), random_tensor(kF32, {5}, 2)),
@@ -400,29 +358,29 @@ TEST(LinalgLinear, ShapesBiasAndTransposedWeight) {
     }
     return run1(call);
   };
-  expect_values(linear(x, w, &bias), kF32, {2, 3, 4}, expected);
+  expect_tensor(linear(x, w, &bias), kF32, {2, 3, 4}, expected);
   // The same weight stored transposed ([6, 4] contiguous, viewed as [4, 6]).
   Tensor stored = make_tensor(kF32, {6, 4}, wt);
-  expect_values(linear(x, swapped(stored, 0, 1), &bias), kF32, {2, 3, 4}, expected);
+  expect_tensor(linear(x, swapped(stored, 0, 1), &bias), kF32, {2, 3, 4}, expected);
   // A permuted (non-foldable) input.
   const Tensor xp = transposed_layout(kF32, {2, 3, 6}, 0, 1, 1);
   std::vector<double> expected_p = ref_bmm(to_doubles(xp), wt, 1, 6, 6, 4);
-  expect_values(linear(xp, w, nullptr), kF32, {2, 3, 4}, expected_p);
+  expect_tensor(linear(xp, w, nullptr), kF32, {2, 3, 4}, expected_p);
   // 1-D input, 1-D weight.
   const Tensor v = random_tensor(kF32, {6}, 4);
-  expect_values(linear(v, w, &bias), kF32, {4}, [&] {
+  expect_tensor(linear(v, w, &bias), kF32, {4}, [&] {
     std::vector<double> r = ref_bmm(to_doubles(v), wt, 1, 1, 6, 4);
     for (size_t i = 0; i < 4; ++i) r[i] += bv[i];
     return r;
   }());
   const Tensor w1 = random_tensor(kF32, {6}, 5);
   const Tensor b0 = make_tensor(kF32, {}, {0.5});
-  expect_values(linear(x, w1, &b0), kF32, {2, 3}, [&] {
+  expect_tensor(linear(x, w1, &b0), kF32, {2, 3}, [&] {
     std::vector<double> r = ref_bmm(to_doubles(x), to_doubles(w1), 1, 6, 6, 1);
     for (double& e : r) e += 0.5;
     return r;
   }());
-  expect_values(linear(v, w1, nullptr), kF32, {},
+  expect_tensor(linear(v, w1, nullptr), kF32, {},
                 ref_bmm(to_doubles(v), to_doubles(w1), 1, 1, 6, 1));
   expect_error({.target = "aten.linear.default",
                 .inputs = {x, random_tensor(kF32, {4, 5}, 1)},
@@ -539,7 +497,7 @@ void check_conv(const ConvCase& c, DType dtype, double tol = 1e-4, bool permuted
   Shape out_shape;
   const std::vector<double> expected = ref_conv(
       c, to_doubles(in), to_doubles(w), c.bias ? to_doubles(b) : std::vector<double>{}, &out_shape);
-  expect_values(run1(convolution_call(c, in, w, b)), dtype, out_shape, expected, tol);
+  expect_tensor(run1(convolution_call(c, in, w, b)), dtype, out_shape, expected, tol);
 }
 
 TEST(LinalgConvolution, TwoD) {
@@ -605,7 +563,7 @@ TEST(LinalgConvolution, FunctionalFormsAndUnbatched) {
   const std::vector<double> expected =
       ref_conv(c, to_doubles(in), to_doubles(w), to_doubles(b), &shape);
   shape.erase(shape.begin());
-  expect_values(run1({.target = "aten.conv2d.default",
+  expect_tensor(run1({.target = "aten.conv2d.default",
                       .inputs = {in, w, b},
                       .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, c.stride, c.padding,
                                c.dilation, int64_t{2}}}),
@@ -615,7 +573,7 @@ TEST(LinalgConvolution, FunctionalFormsAndUnbatched) {
   const Tensor tin = random_tensor(kF32, t.input, 4), tw = random_tensor(kF32, t.weight, 5);
   const std::vector<double> texpected = ref_conv(t, to_doubles(tin), to_doubles(tw), {}, &shape);
   // conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups, dilation)
-  expect_values(run1({.target = "aten.conv_transpose1d.default",
+  expect_tensor(run1({.target = "aten.conv_transpose1d.default",
                       .inputs = {tin, tw},
                       .args = {TensorArg{0}, TensorArg{1}, ir::NoneArg{}, t.stride, t.padding,
                                t.output_padding, int64_t{2}, t.dilation}}),
@@ -624,7 +582,7 @@ TEST(LinalgConvolution, FunctionalFormsAndUnbatched) {
   const ConvCase d{{1, 3, 8}, {5, 3, 2}, {1}, {0}, {3}, false, {}, 1, false};
   const Tensor din = random_tensor(kF32, d.input, 6), dw = random_tensor(kF32, d.weight, 7);
   const std::vector<double> dexpected = ref_conv(d, to_doubles(din), to_doubles(dw), {}, &shape);
-  expect_values(
+  expect_tensor(
       run1({.target = "aten.conv1d.default",
             .inputs = {din, dw},
             .args = {TensorArg{0}, TensorArg{1}, ir::NoneArg{}, d.stride, d.padding, d.dilation}}),
@@ -640,7 +598,7 @@ TEST(LinalgConvolution, NonContiguousInput) {
   Shape shape;
   const std::vector<double> expected =
       ref_conv(c, to_doubles(in), to_doubles(w), to_doubles(b), &shape);
-  expect_values(run1(convolution_call(c, in, w, b)), kF32, shape, expected);
+  expect_tensor(run1(convolution_call(c, in, w, b)), kF32, shape, expected);
 }
 
 TEST(LinalgConvolution, Errors) {

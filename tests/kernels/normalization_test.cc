@@ -1,63 +1,19 @@
 // Conformance cases for the normalization ops. Expected values were computed with PyTorch 2.11
 // eager and hard-coded; random cases compare against naive double-precision references.
 #include <cmath>
-#include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::vector<Tensor> run(const OpCall& call) {
-  auto result = run_op(call);
-  EXPECT_TRUE(result.ok()) << call.target << ": " << result.status().to_string();
-  return result.ok() ? std::move(result).value() : std::vector<Tensor>{};
-}
-
-void expect_error(const OpCall& call, const std::string& needle) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " unexpectedly succeeded";
-  EXPECT_NE(result.status().message().find(needle), std::string::npos)
-      << "message: " << result.status().message();
-}
-
-void expect_tensor(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& want, double tol = 1e-4) {
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": " << got[i];
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i]))) << "element " << i;
-    }
-  }
-}
-
-Tensor transposed(const Tensor& t) {
-  return t.view_as({t.size(1), t.size(0)}, {t.strides()[1], t.strides()[0]}, t.offset());
-}
-
 Tensor floats(Shape shape, const std::vector<double>& values) {
   return make_tensor(DType::kFloat32, std::move(shape), values);
-}
-
-std::vector<double> random_values(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-3.0, 3.0);
-  std::vector<double> v(static_cast<size_t>(n));
-  for (double& x : v) x = static_cast<float>(dist(rng));
-  return v;
 }
 
 const std::vector<double> kX = {1, 2, 3, 4, 6, 9};  // shape [2, 3]
@@ -177,7 +133,7 @@ TEST(NormalizationTest, SoftmaxIntWithDtype) {
 }
 
 TEST(NormalizationTest, SoftmaxLargeRowsMatchReference) {
-  const std::vector<double> v = random_values(64 * 1000, 3);
+  const std::vector<double> v = random_float_values(64 * 1000, 3, 3.0);
   auto out = run({.target = "aten._softmax.default",
                   .inputs = {floats({64, 1000}, v)},
                   .args = {TensorArg{0}, int64_t{1}, false}});
@@ -273,7 +229,7 @@ TEST(NormalizationTest, LayerNormEmptyAndErrors) {
 }
 
 TEST(NormalizationTest, LayerNormLargeRowsMatchReference) {
-  const std::vector<double> v = random_values(100 * 768, 5);
+  const std::vector<double> v = random_float_values(100 * 768, 5, 3.0);
   auto out =
       run({.target = "aten.native_layer_norm.default",
            .inputs = {floats({100, 768}, v)},

@@ -1,48 +1,17 @@
 // Conformance cases for the pooling ops. Expected values were computed with PyTorch 2.11 eager and
 // hard-coded.
-#include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 using Ints = std::vector<int64_t>;
-
-std::vector<Tensor> run(const OpCall& call) {
-  auto result = run_op(call);
-  EXPECT_TRUE(result.ok()) << call.target << ": " << result.status().to_string();
-  return result.ok() ? std::move(result).value() : std::vector<Tensor>{};
-}
-
-void expect_error(const OpCall& call, const std::string& needle) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " unexpectedly succeeded";
-  EXPECT_NE(result.status().message().find(needle), std::string::npos)
-      << "message: " << result.status().message();
-}
-
-void expect_tensor(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& want, double tol = 1e-4) {
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": " << got[i];
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i]))) << "element " << i;
-    }
-  }
-}
 
 // A [1, 1, 4, 5] image.
 const std::vector<double> kImage = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4};

@@ -1,7 +1,6 @@
 // Conformance cases for the reduction ops. Expected values are hand-computed or were computed with
 // PyTorch 2.11 eager and hard-coded; random cases compare against naive double-precision loops.
 #include <cmath>
-#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -9,28 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "support/op_runner.h"
+#include "support/kernel_expect.h"
+#include "support/kernel_values.h"
 
 namespace kiln::testing {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 using Ints = std::vector<int64_t>;
-
-std::vector<Tensor> run(const OpCall& call) {
-  auto result = run_op(call);
-  EXPECT_TRUE(result.ok()) << call.target << ": " << result.status().to_string();
-  return result.ok() ? std::move(result).value() : std::vector<Tensor>{};
-}
-
-// The op must fail with a message that contains `needle`.
-void expect_error(const OpCall& call, const std::string& needle) {
-  auto result = run_op(call);
-  ASSERT_FALSE(result.ok()) << call.target << " unexpectedly succeeded";
-  EXPECT_NE(result.status().message().find(needle), std::string::npos)
-      << "message: " << result.status().message();
-}
 
 // A call of `target` on the single input `x`, with `args` after it.
 OpCall op(const char* target, Tensor x, std::vector<TestArg> args = {},
@@ -40,29 +24,6 @@ OpCall op(const char* target, Tensor x, std::vector<TestArg> args = {},
           .inputs = {std::move(x)},
           .args = std::move(args),
           .kwargs = std::move(kwargs)};
-}
-
-// Checks dtype, shape and values (rtol = atol = `tol`; nan must match nan).
-void expect_tensor(const Tensor& t, DType dtype, const Shape& shape,
-                   const std::vector<double>& want, double tol = 1e-4) {
-  EXPECT_EQ(dtype_name(t.dtype()), dtype_name(dtype));
-  ASSERT_EQ(shape_to_string(t.sizes()), shape_to_string(shape));
-  const std::vector<double> got = to_doubles(t);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": " << got[i];
-    } else if (std::isinf(want[i])) {
-      EXPECT_EQ(got[i], want[i]) << "element " << i;
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i]))) << "element " << i;
-    }
-  }
-}
-
-// A transposed (non-contiguous) view of a 2-D tensor.
-Tensor transposed(const Tensor& t) {
-  return t.view_as({t.size(1), t.size(0)}, {t.strides()[1], t.strides()[0]}, t.offset());
 }
 
 // [[0, 1, 2], [3, 4, 5]]

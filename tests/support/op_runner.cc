@@ -102,6 +102,7 @@ Tensor arange_tensor(DType dtype, Shape sizes, double start, double step) {
 }
 
 std::vector<double> to_doubles(const Tensor& t) {
+  if (!t.has_data()) return {};
   Tensor c = t.to(DType::kFloat64).value();
   const double* data = c.data<double>();
   return std::vector<double>(data, data + c.numel());

@@ -34,6 +34,8 @@ Result<std::vector<Tensor>> run_op(const OpCall& call);
 
 Tensor make_tensor(DType dtype, Shape sizes, const std::vector<double>& values);
 Tensor arange_tensor(DType dtype, Shape sizes, double start = 0.0, double step = 1.0);
-std::vector<double> to_doubles(const Tensor& t);  // in logical (row-major) order, any strides
+// In logical (row-major) order, any strides; none for a tensor without data (the empty Tensor a
+// failed run gives back), so that a comparison fails on the size instead of aborting.
+std::vector<double> to_doubles(const Tensor& t);
 
 }  // namespace kiln::testing
