@@ -520,7 +520,8 @@ def save(module: torch.nn.Module, file_path: str, *, inputs=None, arg_inputs=Non
                              else auto_dynamic, strict=False)
     directory = os.path.dirname(os.path.abspath(file_path))
     os.makedirs(directory, exist_ok=True)
-    temporary = f"{file_path}.tmp{os.getpid()}"
+    root, extension = os.path.splitext(file_path)
+    temporary = f"{root}.tmp{os.getpid()}{extension or '.pt2'}"  # torch wants a .pt2 ending
     try:
         torch.export.save(ep, temporary)
         os.replace(temporary, file_path)
