@@ -348,6 +348,17 @@ void bind_compiler(nb::module_& m) {
       "digest",
       [](nb::bytes data) { return Digest128().add(data.c_str(), data.size()).hex(); },
       nb::arg("data"), "A 128-bit content digest (hex) of bytes: engine identity, cache keys.");
+  m.def(
+      "digest",
+      [](const nb::ndarray<const uint8_t, nb::c_contig, nb::device::cpu>& data) {
+        Digest128 digest;
+        {
+          nb::gil_scoped_release release;
+          digest.add(data.data(), data.size());
+        }
+        return digest.hex();
+      },
+      nb::arg("data"), "The same digest of a contiguous uint8 array's bytes, read in place.");
 
   nb::class_<PyPartition>(m, "Partition")
       .def_prop_ro("plan", &PyPartition::plan)

@@ -97,9 +97,105 @@ def compile(
     """
     settings, arg_specs, kwarg_specs, cache = _resolve(locals(), kwargs)
     started = time.perf_counter()
+    program_key = _program_key(exported_program, settings, arg_specs, kwarg_specs, cache)
+    if program_key is not None and settings.reuse_cached_engines:
+        module = _program_from_cache(cache, program_key, arg_specs, kwarg_specs, started)
+        if module is not None:
+            return module
     lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions)
     stats = {"lower_s": time.perf_counter() - started}
-    return _compile_lowered(lowered, arg_specs, kwarg_specs, settings, cache, stats)
+    module = _compile_lowered(lowered, arg_specs, kwarg_specs, settings, cache, stats)
+    if program_key is not None and settings.cache_built_engines:
+        _program_to_cache(cache, program_key, module)
+    return module
+
+
+# --- the program-level cache ----------------------------------------------------------------------
+# Next to each engine, the cache keeps the whole compiled module (in kiln.save's form) under a key
+# of the exported program *before* lowering, so that a hit skips torch's decompositions and the
+# serialization of the program: the dominant costs of a compile whose engines are all cached.
+
+_USE_PROGRAM_CACHE = True
+
+
+def _canonical(value) -> str:
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    return repr(value)
+
+
+def _program_key(ep, settings: CompilationSettings, arg_specs, kwarg_specs,
+                 cache: Optional[BaseEngineCache]) -> Optional[str]:
+    """The program-level key, or None where that cache does not apply (no cache, a dry run,
+    refittable or stripped engines, whose weights are not part of the entry's identity)."""
+    if (cache is None or not _USE_PROGRAM_CACHE or settings.dryrun
+            or not settings.immutable_weights or settings.strip_engine_weights):
+        return None
+    import dataclasses
+
+    from torch.utils import _pytree
+
+    skip = {"custom_engine_cache", "cache_built_engines", "reuse_cached_engines",
+            "engine_cache_dir", "engine_cache_size", "lazy_engine_init", "timing_cache_path",
+            "dryrun"}
+    parts = ["kiln-program-key-v1", _C.__version__, torch.__version__]
+    parts += [f"{f.name}={_canonical(getattr(settings, f.name))}"
+              for f in dataclasses.fields(settings) if f.name not in skip]
+    specs, _ = _pytree.tree_flatten((tuple(arg_specs), dict(kwarg_specs)),
+                                    is_leaf=lambda x: isinstance(x, Input))
+    parts += [_canonical(sorted(s.to_spec().items())) if isinstance(s, Input) else repr(s)
+              for s in specs]
+    parts += [str(ep.graph_signature), str(ep.range_constraints), str(ep.call_spec)]
+    for node in ep.graph.nodes:
+        val = node.meta.get("val")
+        meta = (f"{tuple(val.shape)} {val.dtype}" if isinstance(val, torch.Tensor)
+                else _canonical(val) if isinstance(val, (list, tuple)) else repr(type(val)))
+        parts.append(f"{node.format_node()} :: {meta}")
+    weights = dict(ep.state_dict)
+    weights.update(getattr(ep, "constants", {}) or {})
+    for name in sorted(weights):
+        tensor = weights[name]
+        if not isinstance(tensor, torch.Tensor):
+            parts.append(f"{name}: {type(tensor).__name__}")
+            continue
+        data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+        parts.append(f"{name}: {tensor.dtype} {tuple(tensor.shape)} {_C.digest(data)}")
+    return _C.digest("\n".join(parts).encode())
+
+
+def _program_from_cache(cache: BaseEngineCache, key: str, arg_specs, kwarg_specs,
+                        started: float) -> Optional[torch.nn.Module]:
+    blob = cache.check(key)
+    if blob is None:
+        return None
+    try:
+        module = torch.export.load(io.BytesIO(blob)).module()
+    except Exception as error:  # noqa: BLE001 - any failure to restore is a miss
+        logger.warning("kiln: cached compiled program %s is unusable (%s); removing it and "
+                       "compiling again", key, error)
+        cache.remove(key)
+        return None
+    module._kiln_arg_inputs = list(arg_specs)
+    module._kiln_kwarg_inputs = dict(kwarg_specs)
+    module._kiln_stats = {"program_cache_s": time.perf_counter() - started, "engines": {},
+                          "total_s": time.perf_counter() - started}
+    logger.info("kiln: the compiled program from the cache (%s) in %.2f s", key,
+                time.perf_counter() - started)
+    return module
+
+
+def _program_to_cache(cache: BaseEngineCache, key: str, module: torch.nn.Module) -> None:
+    if not any(isinstance(m, KilnEngineModule) for m in module.modules()):
+        return  # nothing was built: compiling again costs what loading would
+    try:
+        buffer = io.BytesIO()
+        torch.export.save(_export_compiled(module, None, None, None, None), buffer)
+        cache.insert(key, buffer.getvalue())
+    except Exception as error:  # noqa: BLE001 - the program-level entry is an optimization
+        logger.warning("kiln: could not cache the compiled program (%s); engines stay cached",
+                       error)
 
 
 _SETTING_NAMES = [name for name, p in inspect.signature(compile).parameters.items()
@@ -488,6 +584,28 @@ def _examples(arg_specs, kwarg_specs):
     return args, kwargs, dynamic_shapes
 
 
+def _export_compiled(module, arg_inputs, kwarg_inputs, dynamic_shapes, what):
+    """torch.export of a compiled module; example inputs default to compile()'s (opt shapes, with
+    their dynamic ranges)."""
+    from kiln._input import prepare_inputs
+
+    if arg_inputs is None:
+        arg_specs = getattr(module, "_kiln_arg_inputs", None)
+        kwarg_specs = getattr(module, "_kiln_kwarg_inputs", {}) if kwarg_inputs is None \
+            else prepare_inputs(dict(kwarg_inputs))
+        if arg_specs is None:
+            raise InvalidArgumentError(
+                f"{what}: this module does not record its inputs (it was not made by "
+                "kiln.compile); pass arg_inputs (example tensors or kiln.Input)")
+    else:
+        arg_specs = prepare_inputs(list(arg_inputs))
+        kwarg_specs = prepare_inputs(dict(kwarg_inputs or {}))
+    args, kwargs, auto_dynamic = _examples(arg_specs, kwarg_specs)
+    return torch.export.export(module, tuple(args), kwargs,
+                               dynamic_shapes=dynamic_shapes if dynamic_shapes is not None
+                               else auto_dynamic, strict=False)
+
+
 def save(module: torch.nn.Module, file_path: str, *, inputs=None, arg_inputs=None,
          kwarg_inputs=None, dynamic_shapes=None) -> None:
     """Saves a compiled module as a torch.export program (``.pt2``) in which each engine is a call
@@ -498,26 +616,10 @@ def save(module: torch.nn.Module, file_path: str, *, inputs=None, arg_inputs=Non
     dynamic ranges they declared)."""
     if not file_path:
         raise InvalidArgumentError("save: the file path is empty; give the path to write")
-    from kiln._input import prepare_inputs
-
     if inputs is not None and arg_inputs is not None:
         raise InvalidArgumentError("save: give inputs or arg_inputs, not both")
-    arg_inputs = inputs if inputs is not None else arg_inputs
-    if arg_inputs is None:
-        arg_specs = getattr(module, "_kiln_arg_inputs", None)
-        kwarg_specs = getattr(module, "_kiln_kwarg_inputs", {}) if kwarg_inputs is None \
-            else prepare_inputs(dict(kwarg_inputs))
-        if arg_specs is None:
-            raise InvalidArgumentError(
-                "save: this module does not record its inputs (it was not made by kiln.compile); "
-                "pass arg_inputs (example tensors or kiln.Input)")
-    else:
-        arg_specs = prepare_inputs(list(arg_inputs))
-        kwarg_specs = prepare_inputs(dict(kwarg_inputs or {}))
-    args, kwargs, auto_dynamic = _examples(arg_specs, kwarg_specs)
-    ep = torch.export.export(module, tuple(args), kwargs,
-                             dynamic_shapes=dynamic_shapes if dynamic_shapes is not None
-                             else auto_dynamic, strict=False)
+    ep = _export_compiled(module, inputs if inputs is not None else arg_inputs, kwarg_inputs,
+                          dynamic_shapes, "save")
     directory = os.path.dirname(os.path.abspath(file_path))
     os.makedirs(directory, exist_ok=True)
     root, extension = os.path.splitext(file_path)

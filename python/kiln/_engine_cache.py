@@ -48,10 +48,13 @@ def _check_hash(hash: str) -> str:  # noqa: A002 - the name of the seed's parame
     return hash.lower()
 
 
-def _digest(payload: bytes) -> bytes:
+def _digest(payload) -> bytes:
+    import numpy as np
+
     from kiln import _C
 
-    return bytes.fromhex(_C.digest(payload))
+    # Read in place: entries are hundreds of MB and a hit should not copy them to check them.
+    return bytes.fromhex(_C.digest(np.frombuffer(payload, dtype=np.uint8)))
 
 
 class BaseEngineCache(abc.ABC):
@@ -94,10 +97,10 @@ class BaseEngineCache(abc.ABC):
             what = "truncated" if found < length else "trailing bytes"
             raise CacheEntryError(f"{what}: the header promises {length} bytes of engine, found "
                                   f"{found}")
-        payload = bytes(view[_HEADER.size:])
+        payload = view[_HEADER.size:]
         if _digest(payload) != digest:
             raise CacheEntryError("checksum mismatch: the engine bytes are corrupt")
-        return payload
+        return bytes(payload)
 
     def insert(self, hash: str, engine: bytes) -> None:  # noqa: A002
         """Stores a serialized engine under ``hash``."""

@@ -43,7 +43,18 @@ def _built(caplog) -> int:
 
 
 def _hits(caplog) -> int:
+    """Engines, or whole compiled programs, taken from the cache."""
     return sum("from the cache" in r.getMessage() for r in caplog.records)
+
+
+def _program_hits(caplog) -> int:
+    return sum("compiled program from the cache" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def engine_level_only(monkeypatch):
+    """Tests of the per-engine cache: without the program-level entries in front of it."""
+    monkeypatch.setattr(kiln._compiler, "_USE_PROGRAM_CACHE", False)
 
 
 def test_second_compile_hits_the_disk_cache(tmp_path, caplog):
@@ -53,14 +64,27 @@ def test_second_compile_hits_the_disk_cache(tmp_path, caplog):
                     engine_cache_dir=str(tmp_path))
     first = _compile(model, x, caplog, **settings)
     assert _built(caplog) == 1 and _hits(caplog) == 0
-    assert len([f for f in os.listdir(tmp_path) if f.endswith(".kcache")]) == 1
+    # One entry for the engine, one for the whole compiled program.
+    assert len([f for f in os.listdir(tmp_path) if f.endswith(".kcache")]) == 2
     second = _compile(model, x, caplog, **settings)
-    assert _built(caplog) == 0 and _hits(caplog) == 1
+    assert _built(caplog) == 0 and _program_hits(caplog) == 1
     assert_outputs_match(second(x), model(x))
     assert_outputs_match(first(x), second(x), rtol=0, atol=0)
 
 
-def test_key_covers_weights_settings_and_shapes(caplog):
+def test_engine_cache_hit_without_the_program_entry(tmp_path, caplog, engine_level_only):
+    caplog.set_level(logging.INFO, logger="kiln")
+    model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
+    settings = dict(cache_built_engines=True, reuse_cached_engines=True,
+                    engine_cache_dir=str(tmp_path))
+    _compile(model, x, caplog, **settings)
+    assert len([f for f in os.listdir(tmp_path) if f.endswith(".kcache")]) == 1
+    module = _compile(model, x, caplog, **settings)
+    assert _built(caplog) == 0 and _hits(caplog) == 1 and _program_hits(caplog) == 0
+    assert_outputs_match(module(x), model(x))
+
+
+def test_key_covers_weights_settings_and_shapes(caplog, engine_level_only):
     caplog.set_level(logging.INFO, logger="kiln")
     cache = MemoryCache()
     settings = dict(cache_built_engines=True, reuse_cached_engines=True, custom_engine_cache=cache)
@@ -97,7 +121,7 @@ def test_refittable_engines_share_an_entry_across_weights(caplog):
     assert_outputs_match(module(x), model_b(x))
 
 
-def test_only_cache_built_engines_never_reads(caplog):
+def test_only_cache_built_engines_never_reads(caplog, engine_level_only):
     caplog.set_level(logging.INFO, logger="kiln")
     cache = MemoryCache()
     model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
@@ -107,7 +131,7 @@ def test_only_cache_built_engines_never_reads(caplog):
     assert cache.loads == 0 and cache.saves == 2
 
 
-def test_corrupt_entry_is_a_warning_a_miss_and_a_removal(tmp_path, caplog):
+def test_corrupt_entry_is_a_warning_a_miss_and_a_removal(tmp_path, caplog, engine_level_only):
     caplog.set_level(logging.INFO, logger="kiln")
     model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
     settings = dict(cache_built_engines=True, reuse_cached_engines=True,
@@ -126,7 +150,7 @@ def test_corrupt_entry_is_a_warning_a_miss_and_a_removal(tmp_path, caplog):
     assert _hits(caplog) == 1
 
 
-def test_valid_entry_with_a_broken_engine_is_removed(caplog):
+def test_valid_entry_with_a_broken_engine_is_removed(caplog, engine_level_only):
     caplog.set_level(logging.INFO, logger="kiln")
     cache = MemoryCache()
     model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
@@ -159,7 +183,40 @@ def test_two_processes_compiling_at_once_stay_correct(tmp_path):
         p.join(timeout=600)
     assert [p.exitcode for p in processes] == [0, 0, 0]
     entries = [f for f in os.listdir(tmp_path) if f.endswith(".kcache")]
-    assert len(entries) == 2  # two distinct models; the two writers of seed 0 agree on one entry
+    # Two distinct models, an engine entry and a program entry each; the two writers of seed 0
+    # agree on their entries.
+    assert len(entries) == 4
     # No temporary files left behind (the writers' lock file is a dotfile).
     assert not [f for f in os.listdir(tmp_path) if not f.endswith(".kcache")
                 and not f.startswith(".")]
+
+
+def test_program_entry_covers_settings_and_weights(caplog):
+    caplog.set_level(logging.INFO, logger="kiln")
+    cache = MemoryCache()
+    settings = dict(cache_built_engines=True, reuse_cached_engines=True, custom_engine_cache=cache)
+    model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
+    _compile(model, x, **settings)
+    assert len(cache.entries) == 2
+    other = ConvNet().eval()
+    module = _compile(other, x, caplog, **settings)
+    assert _program_hits(caplog) == 0 and _built(caplog) == 1
+    assert_outputs_match(module(x), other(x))
+    _compile(model, x, caplog, min_block_size=3, **settings)
+    assert _program_hits(caplog) == 0
+    module = _compile(model, x, caplog, **settings)
+    assert _program_hits(caplog) == 1
+    assert_outputs_match(module(x), model(x))
+
+
+def test_corrupt_program_entry_falls_back_to_compiling(caplog):
+    caplog.set_level(logging.INFO, logger="kiln")
+    cache = MemoryCache()
+    settings = dict(cache_built_engines=True, reuse_cached_engines=True, custom_engine_cache=cache)
+    model, x = ConvNet().eval(), torch.randn(1, 3, 8, 8)
+    _compile(model, x, **settings)
+    for key in list(cache.entries):  # well packed entries whose contents are not programs
+        cache.insert(key, b"not a program")
+    module = _compile(model, x, caplog, **settings)
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    assert_outputs_match(module(x), model(x))
