@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import operator
-from typing import Optional
 
 import torch
 from torch import fx
@@ -179,10 +178,3 @@ def split(gm: fx.GraphModule, plan: dict, *, inline_torch: bool) -> fx.GraphModu
     (``inline_torch=False``) or inline."""
     return _Builder(gm, plan, inline_torch).build()
 
-
-def accelerated_names(module: torch.nn.Module) -> list[str]:
-    return [name for name, _ in module.named_children() if name.startswith("_run_on_acc_")]
-
-
-def submodule_or_none(module: torch.nn.Module, name: str) -> Optional[torch.nn.Module]:
-    return getattr(module, name, None)
