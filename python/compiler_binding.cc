@@ -115,6 +115,15 @@ nb::bytes to_bytes(const std::string& s) { return nb::bytes(s.data(), s.size());
 
 nb::bytes build_to_bytes(builder::BuildRequest request) {
   Result<std::string> bytes = Status();
+  // Progress of long builds goes to Python's "kiln" logger (INFO).
+  request.progress = [](std::string_view message) {
+    nb::gil_scoped_acquire acquire;
+    try {
+      nb::module_::import_("logging").attr("getLogger")("kiln").attr("info")(
+          nb::str(message.data(), message.size()));
+    } catch (const std::exception&) {  // logging must never fail a build
+    }
+  };
   {
     nb::gil_scoped_release release;
     auto engine = builder::build_engine(std::move(request));
@@ -240,6 +249,38 @@ class PyEngine {
     return to_python(unwrap(std::move(outputs)));
   }
 
+  // GPU engines: the output shapes for these (device) inputs, then a run on `stream` (a
+  // cudaStream_t as an int) into caller-allocated contiguous outputs.
+  nb::list cuda_output_shapes(const std::vector<CudaArray>& arrays) {
+    std::vector<Tensor> inputs = borrow_arrays(arrays);
+    DeviceEngine* device = unwrap(runtime_->device_engine());
+    std::vector<Shape> shapes = unwrap(device->output_shapes(inputs));
+    nb::list out;
+    for (const Shape& s : shapes) {
+      nb::list dims;
+      for (int64_t d : s) dims.append(d);
+      out.append(nb::tuple(dims));
+    }
+    return out;
+  }
+  void run_cuda(const std::vector<CudaArray>& in_arrays, const std::vector<CudaArray>& out_arrays,
+                uintptr_t stream) {
+    std::vector<Tensor> inputs = borrow_arrays(in_arrays);
+    std::vector<Tensor> outputs = borrow_arrays(out_arrays);
+    Status status;
+    {
+      nb::gil_scoped_release release;
+      auto device = runtime_->device_engine();
+      status = device.ok() ? (*device)->run(inputs, outputs, reinterpret_cast<void*>(stream))
+                           : device.take_status();
+    }
+    check(std::move(status));
+  }
+  std::string describe_device() {
+    DeviceEngine* device = unwrap(runtime_->device_engine());
+    return device->describe();
+  }
+
   nb::list inputs() const {
     nb::list out;
     for (const ir::GraphInput* in : runtime_->graph().user_inputs()) out.append(value_info(*in->value));
@@ -333,7 +374,7 @@ void bind_compiler(nb::module_& m) {
       "supported_op_names",
       [](const std::string& backend) {
         std::vector<std::string> names;
-        const convert::OpRegistry& registry = convert::cpu_registry();
+        const convert::OpRegistry& registry = convert::default_registry();
         for (size_t k = 0; k < static_cast<size_t>(ir::OpKey::kCount); ++k) {
           const auto key = static_cast<ir::OpKey>(k);
           if (key != ir::OpKey::kInvalid && registry.has_implementation(key, backend)) {
@@ -372,7 +413,7 @@ void bind_compiler(nb::module_& m) {
       "partition",
       [](const PyProgram& program, const nb::dict& settings) {
         partition::PartitionSettings s = partition_settings(settings);
-        auto plan = unwrap(partition::partition(*program.program(), convert::cpu_registry(), s));
+        auto plan = unwrap(partition::partition(*program.program(), convert::default_registry(), s));
         return PyPartition(program.program(), std::move(plan), std::move(s));
       },
       nb::arg("program"), nb::arg("settings"),
@@ -387,7 +428,7 @@ void bind_compiler(nb::module_& m) {
         partition::PartitionSettings full;
         full.require_full_compilation = true;
         full.min_block_size = 1;
-        unwrap(partition::partition(*request.program, convert::cpu_registry(), full));
+        unwrap(partition::partition(*request.program, convert::default_registry(), full));
         request.settings = build_settings(settings);
         request.profiles = unwrap(builder::resolve_symbol_profiles(*request.program, input_specs(specs)));
         request.name = name;
@@ -422,6 +463,10 @@ void bind_compiler(nb::module_& m) {
            nb::arg("inspect_only") = false)
       .def("run", &PyEngine::run, nb::arg("inputs"))
       .def("output_shapes", &PyEngine::output_shapes, nb::arg("input_shapes"))
+      .def("cuda_output_shapes", &PyEngine::cuda_output_shapes, nb::arg("inputs"))
+      .def("run_cuda", &PyEngine::run_cuda, nb::arg("inputs"), nb::arg("outputs"),
+           nb::arg("stream"))
+      .def("describe_device", &PyEngine::describe_device)
       .def("refit", &PyEngine::refit, nb::arg("weights"))
       .def("describe", &PyEngine::describe)
       .def_prop_ro("inputs", &PyEngine::inputs)

@@ -63,7 +63,10 @@ nb::dlpack::dtype dlpack_dtype(DType dtype) {
 }  // namespace
 
 // Wraps a caller's array without copying. The array outlives the call (Python holds it).
-Result<Tensor> borrow_array(const CpuArray& array, size_t index) {
+namespace {
+
+template <typename Array>
+Result<Tensor> borrow_any(const Array& array, size_t index) {
   KILN_ASSIGN_OR_RETURN(DType dtype, dtype_from_dlpack(array.dtype()), "input ", index);
   Shape sizes(array.ndim()), strides(array.ndim());
   int64_t extent = 1;
@@ -78,6 +81,26 @@ Result<Tensor> borrow_array(const CpuArray& array, size_t index) {
   const size_t nbytes = empty ? 0 : static_cast<size_t>(extent) * dtype_size(dtype);
   auto storage = Storage::borrow(const_cast<void*>(array.data()), nbytes, nullptr);
   return Tensor::from_storage(std::move(storage), dtype, std::move(sizes), std::move(strides), 0);
+}
+
+template <typename Array>
+std::vector<Tensor> borrow_all(const std::vector<Array>& arrays) {
+  std::vector<Tensor> tensors;
+  tensors.reserve(arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) tensors.push_back(unwrap(borrow_any(arrays[i], i)));
+  return tensors;
+}
+
+}  // namespace
+
+Result<Tensor> borrow_array(const CpuArray& array, size_t index) {
+  return borrow_any(array, index);
+}
+Result<Tensor> borrow_array(const CudaArray& array, size_t index) {
+  return borrow_any(array, index);
+}
+std::vector<Tensor> borrow_arrays(const std::vector<CudaArray>& arrays) {
+  return borrow_all(arrays);
 }
 
 nb::object to_python(const ir::RtValue& value) {
@@ -104,10 +127,7 @@ nb::object to_python(const ir::RtValue& value) {
 
 
 std::vector<Tensor> borrow_arrays(const std::vector<CpuArray>& arrays) {
-  std::vector<Tensor> tensors;
-  tensors.reserve(arrays.size());
-  for (size_t i = 0; i < arrays.size(); ++i) tensors.push_back(unwrap(borrow_array(arrays[i], i)));
-  return tensors;
+  return borrow_all(arrays);
 }
 
 nb::list to_python(const std::vector<ir::RtValue>& values) {

@@ -33,10 +33,14 @@ inline void check(Status status) {
 const char* exception_name(StatusCode code);
 
 using CpuArray = nb::ndarray<nb::device::cpu>;
+using CudaArray = nb::ndarray<nb::device::cuda>;
 
 // Wraps a caller's array without copying. The array must outlive the tensor (Python holds it).
+// A CUDA array's tensor has device memory as its storage: only its geometry is read on the host.
 Result<Tensor> borrow_array(const CpuArray& array, size_t index);
+Result<Tensor> borrow_array(const CudaArray& array, size_t index);
 std::vector<Tensor> borrow_arrays(const std::vector<CpuArray>& arrays);
+std::vector<Tensor> borrow_arrays(const std::vector<CudaArray>& arrays);
 
 // A runtime value as a Python object: tensors become torch tensors sharing kiln's storage (copied
 // when kiln does not own the memory), numbers become ints, floats and bools.

@@ -440,7 +440,8 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
             emit_dryrun_report(format_dryrun_report(plan, settings), settings.dryrun)
         return gm
 
-    module = _fx_split.split(gm, plan, inline_torch=not settings.use_fast_partitioner)
+    module = _fx_split.split(gm, plan, inline_torch=not settings.use_fast_partitioner,
+                             input_names=list(ep.graph_signature.user_inputs))
     module._kiln_arg_inputs = list(arg_specs)
     module._kiln_kwarg_inputs = dict(kwarg_specs)
     module._kiln_stats = stats

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import operator
 
+from typing import Optional
+
 import torch
 from torch import fx
 
@@ -47,11 +49,15 @@ def _segment_membership(gm: fx.GraphModule, plan: dict) -> dict[fx.Node, list[in
 
 
 class _Builder:
-    def __init__(self, gm: fx.GraphModule, plan: dict, inline_torch: bool):
+    def __init__(self, gm: fx.GraphModule, plan: dict, inline_torch: bool,
+                 input_names: Optional[list] = None):
         self.gm = gm
         self.plan = plan
         self.inline_torch = inline_torch
         self.by_name = {n.name: n for n in gm.graph.nodes}
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        for name, placeholder in zip(input_names or [], placeholders):
+            self.by_name.setdefault(name, placeholder)
         self.membership = _segment_membership(gm, plan)
         self.graph = fx.Graph()
         self.graph._codegen = copy.deepcopy(gm.graph._codegen)
@@ -172,9 +178,11 @@ class _Builder:
             self.env[node] = self.graph.node_copy(node, self.lookup)
 
 
-def split(gm: fx.GraphModule, plan: dict, *, inline_torch: bool) -> fx.GraphModule:
+def split(gm: fx.GraphModule, plan: dict, *, inline_torch: bool,
+          input_names: Optional[list] = None) -> fx.GraphModule:
     """The hybrid module for ``plan``: accelerated segments as FX submodules named
     ``_run_on_acc_N`` (to be replaced by engines), the rest as ``_run_on_gpu_N`` submodules
-    (``inline_torch=False``) or inline."""
-    return _Builder(gm, plan, inline_torch).build()
+    (``inline_torch=False``) or inline. ``input_names`` are the program's user-input names in
+    order (the module may have renamed its placeholders: ``input`` becomes ``input_1``)."""
+    return _Builder(gm, plan, inline_torch, input_names).build()
 

@@ -2,15 +2,21 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "base/hash.h"
+#include "builder/build_progress.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kiln/version.h"
 #include "passes/lowering.h"
+#include "passes/reduced_precision.h"
 #include "runtime/engine_runtime.h"
 #include "runtime/executor.h"
+#ifdef KILN_WITH_CUDA
+#include "cuda/engine_build.h"
+#endif
 
 namespace kiln::builder {
 namespace {
@@ -20,6 +26,16 @@ format::Target engine_target(const BuildSettings& settings) {
   format::Target target = settings.target;
   if (target.arch.empty() && target.backend == "cpu") target.arch = host_cpu_arch();
   return target;
+}
+
+// The type a float32 program runs in: float16 (or bfloat16) when enabled and the program's types
+// are not to be kept. GPU engines only: the CPU reference backend runs the program's types.
+std::optional<DType> reduced_precision(const BuildSettings& settings) {
+  if (settings.use_explicit_typing || settings.target.backend != "cuda") return std::nullopt;
+  const auto& p = settings.precisions;
+  if (std::find(p.begin(), p.end(), "fp16") != p.end()) return DType::kFloat16;
+  if (std::find(p.begin(), p.end(), "bf16") != p.end()) return DType::kBFloat16;
+  return std::nullopt;
 }
 
 // Narrows the program's symbol ranges to the profile, so the runtime rejects sizes outside it.
@@ -33,6 +49,7 @@ void apply_profile(ir::Graph& graph, const format::Profile& profile) {
 
 Result<format::Engine> build_engine(BuildRequest request) {
   if (!request.program) return invalid_argument("build_engine: no program given");
+  BuildProgress progress(request.progress, request.name);
   ir::Program& program = *request.program;
   const BuildSettings& settings = request.settings;
   KILN_ASSIGN_OR_RETURN(const Backend* backend, backend_for_target(engine_target(settings)),
@@ -56,6 +73,7 @@ Result<format::Engine> build_engine(BuildRequest request) {
   }
 
   if (settings.lowering_passes) {
+    progress.phase("lowering");
     passes::LoweringOptions options;
     options.log = request.log;
     // Refittable engines keep every weight replaceable by name: no pass may bake weights into
@@ -68,6 +86,10 @@ Result<format::Engine> build_engine(BuildRequest request) {
                          request.name, "'");
   }
   apply_profile(program.graph, profile);
+  if (auto reduced = reduced_precision(settings)) {
+    KILN_RETURN_IF_ERROR(passes::run_in_reduced_precision(program, *reduced, request.log).status(),
+                         "converting '", request.name, "' to ", dtype_name(*reduced));
+  }
 
   const std::vector<std::string> unsupported_list = unsupported_ops(program.graph, *backend);
   if (!unsupported_list.empty()) {
@@ -79,7 +101,7 @@ Result<format::Engine> build_engine(BuildRequest request) {
   KILN_RETURN_IF_ERROR(ir::verify(program.graph), "after lowering '", request.name, "'");
 
   engine.profiles.push_back(std::move(profile));
-  engine.memory.push_back(format::MemoryPlan{});  // the cpu backend allocates as it runs
+  engine.memory.push_back(format::MemoryPlan{});  // cpu: allocates as it runs; cuda: filled below
   engine.build.kiln_version = std::string(kVersion);
   engine.build.torch_version = program.torch_version;
   engine.build.settings_digest = settings_digest(settings);
@@ -89,6 +111,16 @@ Result<format::Engine> build_engine(BuildRequest request) {
   engine.build.weights_stripped = settings.strip_weights;
   engine.build.name = request.name;
   engine.program = std::move(request.program);
+  if (engine.target.backend == "cuda") {
+#ifdef KILN_WITH_CUDA
+    KILN_RETURN_IF_ERROR(cuda::add_cuda_kernels(engine, settings, progress),
+                         "building CUDA engine '", request.name, "'");
+#else
+    return unsupported("building engine '", request.name,
+                       "' for CUDA: this kiln was built without the CUDA backend");
+#endif
+  }
+  progress.done();
   return engine;
 }
 

@@ -7,8 +7,10 @@
 // memory plan here, so fusion, layout and tactic choice live in the builder, not in converters.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "builder/build_settings.h"
 #include "builder/profiles.h"
@@ -23,6 +25,9 @@ struct BuildRequest {
   SymbolProfiles profiles;  // from resolve_symbol_profiles over the whole program
   std::string name;         // "_run_on_acc_0"; the program's name for whole-program engines
   std::vector<std::string>* log = nullptr;  // what the passes changed, for debug logging
+  // Where progress of a build longer than a second goes (CLI: stderr; Python: logging); may be
+  // null.
+  std::function<void(std::string_view)> progress;
 };
 
 Result<format::Engine> build_engine(BuildRequest request);

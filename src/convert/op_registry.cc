@@ -195,6 +195,13 @@ Verdict check_deterministic(const ir::Node& node) {
       kRandomPackets.end()) {
     return Verdict::reject("random op");
   }
+  // Attention is tagged nondeterministic_seeded for its dropout: deterministic at dropout_p 0.
+  if (const ir::Argument* p = find_arg(node, "dropout_p")) {
+    const double* p_value = std::get_if<double>(p);
+    const int64_t* p_int = std::get_if<int64_t>(p);
+    if ((p_value && *p_value == 0.0) || (p_int && *p_int == 0)) return Verdict::accept();
+    return Verdict::reject("dropout_p != 0");
+  }
   // Tagged nondeterministic_seeded in PyTorch: draws random numbers.
   if (schema.has_tag(ir::kTagNondeterministic)) return Verdict::reject("random op");
   return Verdict::accept();
@@ -319,6 +326,20 @@ const CpuRegistry& cpu_instance() {
   return instance;
 }
 
+struct DefaultRegistry {
+  OpRegistry registry;
+  Status status;
+  DefaultRegistry() {
+    status = register_cpu_implementations(registry, cpu::cpu_backend());
+    if (status.ok()) status = register_cuda_implementations(registry);
+  }
+};
+
+const DefaultRegistry& default_instance() {
+  static const DefaultRegistry instance;
+  return instance;
+}
+
 }  // namespace
 
 const OpRegistry& cpu_registry() {
@@ -327,5 +348,17 @@ const OpRegistry& cpu_registry() {
 const Status& cpu_registry_status() {
   return cpu_instance().status;
 }
+const OpRegistry& default_registry() {
+  return default_instance().registry;
+}
+const Status& default_registry_status() {
+  return default_instance().status;
+}
+
+#ifndef KILN_WITH_CUDA
+Status register_cuda_implementations(OpRegistry&) {
+  return ok_status();
+}
+#endif
 
 }  // namespace kiln::convert

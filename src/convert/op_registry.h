@@ -114,4 +114,13 @@ Status register_cpu_implementations(OpRegistry& registry, const Backend& backend
 const OpRegistry& cpu_registry();
 const Status& cpu_registry_status();
 
+// Registers the CUDA backend's implementations (nothing in a kiln built without it).
+Status register_cuda_implementations(OpRegistry& registry);
+
+// The registry the compiler uses: the CPU reference backend's implementations and, where kiln
+// has it, the CUDA backend's. Built on first use (thread-safe); default_registry_status()
+// reports a failed build.
+const OpRegistry& default_registry();
+const Status& default_registry_status();
+
 }  // namespace kiln::convert

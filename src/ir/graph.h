@@ -114,6 +114,8 @@ class Graph {
   Node* add_node(std::string name, OpKey op);
   void add_input(Value* value, InputKind kind, std::string target);
   void add_output(Value* value) { outputs_.push_back(value); }
+  // Makes graph output `index` read `value` (nothing else changes).
+  void set_output(size_t index, Value* value) { outputs_.at(index) = value; }
   void set_symbol_range(const std::string& symbol, SymbolRange range) { ranges_[symbol] = range; }
   // Fills in Value::producer and Value::users from the nodes' arguments and outputs.
   void link();
@@ -122,6 +124,7 @@ class Graph {
   const std::deque<Node>& nodes() const { return nodes_; }
   std::deque<Node>& nodes() { return nodes_; }
   const std::deque<Value>& values() const { return values_; }
+  std::deque<Value>& values() { return values_; }
   size_t num_values() const { return values_.size(); }
   const std::vector<GraphInput>& inputs() const { return inputs_; }
   const std::vector<Value*>& outputs() const { return outputs_; }

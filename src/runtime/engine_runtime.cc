@@ -3,6 +3,9 @@
 #include "builder/build_settings.h"
 #include "ir/printer.h"
 #include "kernels/cpu/cpu_backend.h"
+#ifdef KILN_WITH_CUDA
+#include "cuda/cuda_support.h"
+#endif
 
 namespace kiln {
 
@@ -17,8 +20,12 @@ Result<const Backend*> backend_for_target(const format::Target& target) {
     return &cpu::cpu_backend();
   }
   if (target.backend == "cuda") {
+#ifdef KILN_WITH_CUDA
+    return &cuda::cuda_backend();
+#else
     return unsupported("this engine was built for CUDA (", target.arch,
                        "), but this kiln was built without the CUDA backend");
+#endif
   }
   return unsupported("this engine needs the backend '", target.backend,
                      "', which this kiln does not have (it has: cpu)");
@@ -73,12 +80,33 @@ Result<std::unique_ptr<EngineRuntime>> EngineRuntime::load_impl(std::string_view
   runtime->missing_weights_ = engine.build.weights_stripped;
   if (!runnable) return runtime;
   KILN_ASSIGN_OR_RETURN(const Backend* backend, backend_for_target(engine.target));
+  if (engine.target.backend == "cuda") return runtime;  // prepared on the GPU at first use
   KILN_ASSIGN_OR_RETURN(runtime->executor_, Executor::create(engine.program, *backend),
                         "engine '", engine.build.name, "'");
   return runtime;
 }
 
+Result<DeviceEngine*> EngineRuntime::device_engine() {
+  if (engine_.target.backend == "cpu") {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' runs on the cpu backend: use run()");
+  }
+  if (missing_weights_) {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' has no weights (built with strip_engine_weights): refit first");
+  }
+  std::lock_guard<std::mutex> lock(device_mutex_);
+  if (!device_) {
+    KILN_ASSIGN_OR_RETURN(device_, load_cuda_engine(engine_));
+  }
+  return device_.get();
+}
+
 Result<std::vector<ir::RtValue>> EngineRuntime::run(std::span<const Tensor> inputs) const {
+  if (engine_.target.backend == "cuda") {
+    return failed_precondition("engine '", engine_.build.name,
+                               "' runs on the GPU: pass device tensors to its CUDA entry point");
+  }
   if (!executor_) {
     return failed_precondition("engine '", engine_.build.name,
                                "' was loaded for inspection only and cannot run");
@@ -120,7 +148,9 @@ Status EngineRuntime::refit(const std::map<std::string, Tensor>& weights) {
       return not_found("engine '", engine_.build.name, "' has no weight named '", name, "'");
     }
     const ir::Value& value = *it->second->value;
-    if (tensor.dtype() != value.dtype) {
+    // Engines built to run in float16/bfloat16 take the program's float32 weights too.
+    const bool converts = is_floating(tensor.dtype()) && is_floating(value.dtype);
+    if (tensor.dtype() != value.dtype && !converts) {
       return invalid_argument("weight '", name, "': expected dtype ", dtype_name(value.dtype),
                               ", found ", dtype_name(tensor.dtype()));
     }
@@ -145,10 +175,15 @@ Status EngineRuntime::refit(const std::map<std::string, Tensor>& weights) {
     }
   }
   for (const auto& [name, tensor] : weights) {
-    KILN_ASSIGN_OR_RETURN(Tensor owned, tensor.to(tensor.dtype()), "copying weight '", name, "'");
+    const DType dtype = by_target[name]->value->dtype;
+    KILN_ASSIGN_OR_RETURN(Tensor owned, tensor.to(dtype), "copying weight '", name, "'");
     engine_.program->weights[by_target[name]->value->id] = std::move(owned);
   }
   missing_weights_ = false;
+  {
+    std::lock_guard<std::mutex> lock(device_mutex_);
+    device_.reset();  // the GPU copy of the weights is made again at the next run
+  }
   return ok_status();
 }
 

@@ -8,12 +8,14 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "format/engine.h"
 #include "ir/op_context.h"
+#include "runtime/device_engine.h"
 #include "runtime/executor.h"
 
 namespace kiln {
@@ -38,7 +40,11 @@ class EngineRuntime {
                                                         std::shared_ptr<const void> owner);
   static Result<std::unique_ptr<EngineRuntime>> inspect(std::shared_ptr<const std::string> bytes);
 
+  // Runs a cpu engine on host tensors.
   Result<std::vector<ir::RtValue>> run(std::span<const Tensor> inputs) const;
+  // A GPU engine, prepared on the current device at first use (kernels, weights, arena); fails
+  // for cpu engines, engines without weights, and where no GPU or CUDA backend is available.
+  Result<DeviceEngine*> device_engine();
 
   // Replaces weights by their target name ("layer1.0.conv1.weight"); each must match the engine's
   // dtype and shape. Every weight of a stripped engine must be given before it can run.
@@ -58,6 +64,8 @@ class EngineRuntime {
   std::shared_ptr<const void> owner_;
   format::Engine engine_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<DeviceEngine> device_;
+  std::mutex device_mutex_;
   bool missing_weights_ = false;
 };
 

@@ -271,3 +271,15 @@ def test_kept_whole_ops_reach_the_engine_undecomposed():
     full = _compile(model, (x,), min_block_size=1, enable_experimental_decompositions=True)
     assert "aten.layer_norm.default" not in full._run_on_acc_0.describe()
     assert_outputs_match(full(x), model(x))
+
+
+def test_module_whose_input_is_named_input_compiles():
+    # ep.module() renames a placeholder called `input` (a Python builtin) to `input_1`; the split
+    # must still find the program's user input.
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3).eval()
+    x = torch.randn(1, 3, 8, 8)
+    ep = torch.export.export(conv, (x,))
+    assert ep.graph_signature.user_inputs == ["input"]
+    compiled = kiln.compile(ep, inputs=[x], min_block_size=1)
+    assert_outputs_match(compiled(x), conv(x))

@@ -71,13 +71,14 @@ Status compile(const ParsedArgs& args) {
   std::printf("read %s (%zu nodes) in %.2f s\n", model.c_str(), program->graph.nodes().size(),
               seconds_since(start));
 
-  partition::PartitionSettings full;
-  full.require_full_compilation = true;
-  full.min_block_size = 1;
-  KILN_RETURN_IF_ERROR(partition::partition(*program, convert::cpu_registry(), full).status());
-
   builder::BuildRequest request;
   KILN_ASSIGN_OR_RETURN(request.settings.target, parse_target(args.value("target")));
+  partition::PartitionSettings full;
+  full.backend = request.settings.target.backend;
+  full.require_full_compilation = true;
+  full.min_block_size = 1;
+  KILN_RETURN_IF_ERROR(partition::partition(*program, convert::default_registry(), full).status());
+
   const std::string precision = args.value("precision").value_or("fp32");
   if (precision != "fp32" && precision != "fp16" && precision != "bf16") {
     return invalid_argument("--precision: expected fp32, fp16 or bf16, found '", precision, "'");
@@ -89,6 +90,9 @@ Status compile(const ParsedArgs& args) {
   request.name = std::filesystem::path(model).stem().string();
   std::vector<std::string> log;
   request.log = &log;
+  request.progress = [](std::string_view message) {
+    std::fprintf(stderr, "kiln: %.*s\n", static_cast<int>(message.size()), message.data());
+  };
 
   const auto build_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(format::Engine engine, builder::build_engine(std::move(request)));

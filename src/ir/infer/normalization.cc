@@ -175,8 +175,21 @@ Status batch_norm_outputs(OpContext& ctx) {
           ctx, input,
           {{"weight", weight}, {"bias", bias}, {"running_mean", mean}, {"running_var", var}}));
   ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
-  ctx.set_output(1, Tensor::meta(stats, {0}));
-  ctx.set_output(2, Tensor::meta(stats, {0}));
+  // The saved statistics of an inference batch norm are empty on CPU but hold C values where
+  // PyTorch ran cuDNN's kernel (CUDA exports): follow what the program recorded.
+  // (cuDNN keeps them in float32 for half-precision inputs.)
+  int64_t saved = 0;
+  DType saved_dtype = stats;
+  const ir::Node& node = ctx.node();
+  if (node.outputs.size() > 1 && node.outputs[1] && node.outputs[1]->shape.size() == 1 &&
+      node.outputs[1]->shape[0].is_static() && node.outputs[1]->shape[0].value == channels) {
+    saved = channels;
+    if (node.outputs[1]->has_recorded_meta && is_floating(node.outputs[1]->dtype)) {
+      saved_dtype = node.outputs[1]->dtype;
+    }
+  }
+  ctx.set_output(1, Tensor::meta(saved_dtype, {saved}));
+  ctx.set_output(2, Tensor::meta(saved_dtype, {saved}));
   return ctx.error();
 }
 

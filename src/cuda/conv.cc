@@ -1,0 +1,843 @@
+// Convolutions on cuDNN's graph API through the cudnn-frontend headers, with cuDNN loaded by
+// dlopen so that kiln links no cuDNN library.
+//
+// A desc becomes one cuDNN operation graph: conv_fprop (or conv_dgrad for a transposed conv), then
+// pointwise ADD residual, ADD bias and RELU_FWD, all in fp32 on virtual tensors, the last writing
+// y in the io dtype. Where cuDNN has no engine for the fused graph, the conv and the epilogue run
+// as two graphs. Each graph's plan is the heuristic's first that builds within the workspace
+// limit, or the fastest of its first candidates when autotuning.
+//
+// The frontend's own CUDA-runtime calls go through a libcudart it loads itself; kiln answers the
+// ones on the build path (device, SM version) from its own runtime, and times with its own events.
+#include "cuda/conv.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <string_view>
+
+#include "cuda/cuda_check.h"
+
+// The frontend then resolves every cuDNN entry point with dlsym on `cudnn_dlhandle` below.
+#define NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING
+#include <cudnn_frontend.h>
+
+namespace cudnn_frontend {
+// The frontend's shim declares this handle and expects its user to define and set it.
+void* cudnn_dlhandle = nullptr;
+}  // namespace cudnn_frontend
+
+namespace kiln::cuda {
+namespace {
+
+namespace fe = cudnn_frontend;
+namespace feg = cudnn_frontend::graph;
+
+// Tensor uids in the cuDNN graph; the variant pack is ordered by them.
+constexpr int64_t kUidX = 1;
+constexpr int64_t kUidW = 2;
+constexpr int64_t kUidBias = 3;
+constexpr int64_t kUidResidual = 4;
+constexpr int64_t kUidY = 5;
+constexpr int64_t kUidConvOut = 6;  // the conv's y, read by a separate epilogue graph
+
+// How many heuristic candidates autotuning builds and times: building a cuDNN plan can take tens
+// of milliseconds, and the heuristic's order puts the fast ones first.
+constexpr int64_t kMaxTunedPlans = 10;
+constexpr int kTimedRuns = 5;
+
+// The cuDNN tensors declare 16-byte aligned data (the frontend's default), which the fast engines
+// rely on; run() checks it.
+constexpr uintptr_t kAlignment = 16;
+
+Status load_cudnn_library() {
+  dlerror();
+  void* handle = dlopen("libcudnn.so.9", RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) {
+    const char* error = dlerror();
+    const std::string first_error = error ? error : "unknown dlopen error";
+    handle = dlopen("libcudnn.so", RTLD_NOW | RTLD_GLOBAL);
+    if (!handle) {
+      return failed_precondition("cuDNN 9 (libcudnn.so.9) could not be loaded: ", first_error,
+                                 "; install PyPI's nvidia-cudnn-cu13 or import torch first");
+    }
+  }
+  using GetVersion = size_t (*)();
+  auto get_version = reinterpret_cast<GetVersion>(dlsym(handle, "cudnnGetVersion"));
+  if (!get_version) {
+    return failed_precondition("the loaded cuDNN library has no cudnnGetVersion");
+  }
+  const size_t version = get_version();
+  if (version < 90000) {
+    return failed_precondition("kiln needs cuDNN 9 (libcudnn.so.9); found cuDNN ", version,
+                               " (libcudnn.so); install PyPI's nvidia-cudnn-cu13 or import torch "
+                               "first");
+  }
+  cudnn_frontend::cudnn_dlhandle = handle;
+  return ok_status();
+}
+
+const Status& cudnn_load_status() {
+  static const Status status = load_cudnn_library();  // once, thread-safe
+  return status;
+}
+
+// ---- describing and validating a desc (no cuDNN, no GPU) ----
+
+std::string list_str(const std::vector<int64_t>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out;
+}
+
+std::string dims_str(const std::vector<int64_t>& v) {
+  return "[" + list_str(v) + "]";
+}
+
+std::string_view dtype_short(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "f32";
+    case DType::kFloat16: return "f16";
+    case DType::kBFloat16: return "bf16";
+    default: return dtype_name(dtype);
+  }
+}
+
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  return strides;
+}
+
+std::vector<int64_t> channels_last_strides(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> strides(dims.size(), 1);
+  if (dims.size() < 3) return contiguous_strides(dims);
+  int64_t running = dims[1];
+  for (size_t i = dims.size(); i-- > 2;) {
+    strides[i] = running;
+    running *= dims[i];
+  }
+  strides[1] = 1;
+  strides[0] = running;
+  return strides;
+}
+
+// Strides of size-1 dims carry no information (PyTorch sets them freely), so they are ignored.
+bool same_layout(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
+                 const std::vector<int64_t>& expected) {
+  if (strides.size() != dims.size()) return false;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] != 1 && strides[i] != expected[i]) return false;
+  }
+  return true;
+}
+
+std::string_view layout_name(const std::vector<int64_t>& dims,
+                             const std::vector<int64_t>& strides) {
+  const bool three_d = dims.size() == 5;
+  if (same_layout(dims, strides, contiguous_strides(dims))) return three_d ? "ncdhw" : "nchw";
+  if (same_layout(dims, strides, channels_last_strides(dims))) return three_d ? "ndhwc" : "nhwc";
+  return "strided";
+}
+
+bool is_channels_last(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  return !same_layout(dims, strides, contiguous_strides(dims)) &&
+         same_layout(dims, strides, channels_last_strides(dims));
+}
+
+// "conv2d x=[32,64,56,56] nhwc w=[64,64,3,3] y=[32,64,56,56] s=1,1 p=1,1 d=1,1 g=1 f16 bias+relu"
+std::string describe_desc(const ConvDesc& d) {
+  const size_t spatial = d.x_dims.size() >= 2 ? d.x_dims.size() - 2 : 0;
+  std::string out = str_cat(d.transposed ? "conv_transpose" : "conv", spatial, "d");
+  const std::string_view x_layout = layout_name(d.x_dims, d.x_strides);
+  out += str_cat(" x=", dims_str(d.x_dims), " ", x_layout);
+  out += str_cat(" w=", dims_str(d.w_dims));
+  if (layout_name(d.w_dims, d.w_strides) != x_layout) {
+    out += str_cat(" ", layout_name(d.w_dims, d.w_strides));
+  }
+  out += str_cat(" y=", dims_str(d.y_dims));
+  if (layout_name(d.y_dims, d.y_strides) != x_layout) {
+    out += str_cat(" ", layout_name(d.y_dims, d.y_strides));
+  }
+  out +=
+      str_cat(" s=", list_str(d.stride), " p=", list_str(d.padding), " d=", list_str(d.dilation));
+  if (d.transposed && !d.output_padding.empty()) out += str_cat(" op=", list_str(d.output_padding));
+  out += str_cat(" g=", d.groups, " ", dtype_short(d.dtype));
+  if (d.dtype == DType::kFloat32 && !d.allow_tf32) out += " no-tf32";
+  std::vector<std::string_view> epilogue;
+  if (d.has_bias) epilogue.push_back("bias");
+  if (d.has_residual) epilogue.push_back("add");
+  if (d.activation == ConvActivation::kRelu) epilogue.push_back("relu");
+  for (size_t i = 0; i < epilogue.size(); ++i) out += str_cat(i ? "+" : " ", epilogue[i]);
+  return out;
+}
+
+Status validate_tensor(std::string_view name, const std::vector<int64_t>& dims,
+                       const std::vector<int64_t>& strides, size_t rank) {
+  if (dims.size() != rank) {
+    return invalid_argument(name, "=", dims_str(dims), " has rank ", dims.size(),
+                            "; expected rank ", rank, " like x");
+  }
+  if (strides.size() != dims.size()) {
+    return invalid_argument(name, " has ", dims.size(), " dims but ", strides.size(), " strides (",
+                            dims_str(strides), ")");
+  }
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] < 0) return invalid_argument(name, "=", dims_str(dims), ": negative dim ", i);
+    if (dims[i] == 0) {
+      return unsupported(name, "=", dims_str(dims), " is empty; callers skip empty convolutions");
+    }
+    if (strides[i] < 1) {
+      return unsupported(name, " strides ", dims_str(strides),
+                         ": cuDNN needs positive strides (no broadcast dims)");
+    }
+  }
+  return ok_status();
+}
+
+Status validate_params(const ConvDesc& d, size_t spatial) {
+  auto check = [&](std::string_view what, const std::vector<int64_t>& v, int64_t min) -> Status {
+    if (v.size() != spatial) {
+      return invalid_argument(what, " has ", v.size(), " values (", list_str(v), "); expected ",
+                              spatial, ", one per spatial dim");
+    }
+    for (int64_t value : v) {
+      if (value < min) {
+        return invalid_argument(what, " ", list_str(v), ": expected values >= ", min);
+      }
+    }
+    return ok_status();
+  };
+  KILN_RETURN_IF_ERROR(check("stride", d.stride, 1));
+  KILN_RETURN_IF_ERROR(check("padding", d.padding, 0));
+  KILN_RETURN_IF_ERROR(check("dilation", d.dilation, 1));
+  if (d.output_padding.empty()) return ok_status();
+  KILN_RETURN_IF_ERROR(check("output_padding", d.output_padding, 0));
+  for (size_t i = 0; i < spatial; ++i) {
+    const int64_t op = d.output_padding[i];
+    if (!d.transposed && op != 0) {
+      return invalid_argument("output_padding ", list_str(d.output_padding),
+                              " on a forward convolution; expected zeros");
+    }
+    if (d.transposed && op >= std::max(d.stride[i], d.dilation[i])) {
+      return invalid_argument("output_padding ", list_str(d.output_padding),
+                              ": each value must be smaller than its stride or dilation (s=",
+                              list_str(d.stride), " d=", list_str(d.dilation), ")");
+    }
+  }
+  return ok_status();
+}
+
+// Checks groups against the channels and returns y's expected dims from the conv arithmetic.
+Result<std::vector<int64_t>> expected_output_dims(const ConvDesc& d) {
+  const size_t rank = d.x_dims.size();
+  const int64_t g = d.groups;
+  const int64_t c_in = d.x_dims[1];
+  if (g < 1) return invalid_argument("groups=", g, ": expected >= 1");
+  if (c_in % g != 0) {
+    return invalid_argument("groups=", g, " does not divide x's ", c_in, " channels");
+  }
+  int64_t c_out = 0;
+  if (!d.transposed) {
+    c_out = d.w_dims[0];
+    if (c_out % g != 0) {
+      return invalid_argument("groups=", g, " does not divide w's ", c_out, " output channels");
+    }
+    if (d.w_dims[1] != c_in / g) {
+      return invalid_argument("w=", dims_str(d.w_dims), ": expected [C_out, C_in/groups=", c_in / g,
+                              ", kernel...] for x's ", c_in, " channels and groups=", g);
+    }
+  } else {
+    if (d.w_dims[0] != c_in) {
+      return invalid_argument("transposed w=", dims_str(d.w_dims), ": expected [C_in=", c_in,
+                              ", C_out/groups, kernel...]");
+    }
+    c_out = d.w_dims[1] * g;
+  }
+  std::vector<int64_t> y = {d.x_dims[0], c_out};
+  for (size_t i = 2; i < rank; ++i) {
+    const size_t j = i - 2;
+    const int64_t in = d.x_dims[i], k = d.w_dims[i];
+    const int64_t s = d.stride[j], p = d.padding[j], dil = d.dilation[j];
+    const int64_t extent = dil * (k - 1) + 1;
+    if (!d.transposed) {
+      if (in + 2 * p < extent) {
+        return invalid_argument("spatial dim ", j, ": the dilated kernel spans ", extent,
+                                " but the padded input has only ", in + 2 * p,
+                                " (x=", dims_str(d.x_dims), " w=", dims_str(d.w_dims), ")");
+      }
+      y.push_back((in + 2 * p - extent) / s + 1);
+    } else {
+      const int64_t op = d.output_padding.empty() ? 0 : d.output_padding[j];
+      const int64_t out = (in - 1) * s - 2 * p + extent + op;
+      if (out < 1) {
+        return invalid_argument("spatial dim ", j, ": the transposed convolution's output size ",
+                                out, " is not positive");
+      }
+      y.push_back(out);
+    }
+  }
+  return y;
+}
+
+Status validate_conv_desc(const ConvDesc& d) {
+  if (d.dtype != DType::kFloat32 && d.dtype != DType::kFloat16 && d.dtype != DType::kBFloat16) {
+    return unsupported("cuDNN convolutions take float32, float16 or bfloat16; found ",
+                       dtype_name(d.dtype));
+  }
+  const size_t rank = d.x_dims.size();
+  if (rank != 4 && rank != 5) {
+    return invalid_argument("x=", dims_str(d.x_dims), " has rank ", rank,
+                            "; expected 4 (N, C, H, W) or 5 (N, C, D, H, W)");
+  }
+  KILN_RETURN_IF_ERROR(validate_tensor("x", d.x_dims, d.x_strides, rank));
+  KILN_RETURN_IF_ERROR(validate_tensor("w", d.w_dims, d.w_strides, rank));
+  KILN_RETURN_IF_ERROR(validate_tensor("y", d.y_dims, d.y_strides, rank));
+  KILN_RETURN_IF_ERROR(validate_params(d, rank - 2));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> expected, expected_output_dims(d));
+  if (expected != d.y_dims) {
+    return invalid_argument("expected y=", dims_str(expected), " for x=", dims_str(d.x_dims),
+                            " w=", dims_str(d.w_dims), " s=", list_str(d.stride),
+                            " p=", list_str(d.padding), " d=", list_str(d.dilation),
+                            d.transposed ? " op=" + list_str(d.output_padding) : std::string(),
+                            " g=", d.groups, "; found y=", dims_str(d.y_dims));
+  }
+  return ok_status();
+}
+
+int64_t span_elements(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  int64_t last = 0;
+  for (size_t i = 0; i < dims.size(); ++i) last += (dims[i] - 1) * strides[i];
+  return last + 1;
+}
+
+// ---- cuDNN handles ----
+
+// One handle per thread and device: a cudnnHandle_t carries the stream, so sharing one between
+// threads would race on cudnnSetStream.
+class ThreadHandles {
+ public:
+  ~ThreadHandles() {
+    for (cudnnHandle_t handle : handles_) {
+      if (!handle) continue;
+      try {
+        (void)fe::detail::destroy_handle(handle);
+      } catch (...) {  // at thread exit nothing can be reported
+      }
+    }
+  }
+
+  Result<cudnnHandle_t> get(int device) {
+    if (device < 0) return internal_error("negative CUDA device ", device);
+    if (static_cast<size_t>(device) >= handles_.size()) handles_.resize(device + 1, nullptr);
+    if (!handles_[device]) {
+      cudnnHandle_t handle = nullptr;
+      const cudnnStatus_t status = fe::detail::create_handle(&handle);
+      if (status != CUDNN_STATUS_SUCCESS) {
+        return failed_precondition("cudnnCreate on device ", device,
+                                   " failed: ", fe::detail::get_error_string(status));
+      }
+      handles_[device] = handle;
+    }
+    return handles_[device];
+  }
+
+ private:
+  std::vector<cudnnHandle_t> handles_;
+};
+
+Result<cudnnHandle_t> thread_handle(int device) {
+  thread_local ThreadHandles handles;
+  return handles.get(device);
+}
+
+// ---- building the graph ----
+
+fe::DataType_t fe_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16: return fe::DataType_t::HALF;
+    case DType::kBFloat16: return fe::DataType_t::BFLOAT16;
+    default: return fe::DataType_t::FLOAT;
+  }
+}
+
+// The frontend's "no engine" answers, as opposed to misuse or a failing library.
+bool means_unsupported(fe::error_t error) {
+  switch (error.get_code()) {
+    case fe::error_code_t::GRAPH_NOT_SUPPORTED:
+    case fe::error_code_t::GRAPH_EXECUTION_PLAN_CREATION_FAILED:
+    case fe::error_code_t::HEURISTIC_QUERY_FAILED: return true;
+    case fe::error_code_t::CUDNN_BACKEND_API_FAILED:
+      return error.get_message().find("NOT_SUPPORTED") != std::string::npos;
+    default: return false;
+  }
+}
+
+// Which part of y = act(conv(x, w) + residual + bias) one cuDNN graph computes. The whole is
+// tried first; where no engine fuses it (cuDNN's fusion engines want tensor cores, so fp32
+// without TF32, and often NCHW, have none), the conv writes y and a pointwise graph finishes y in
+// place.
+enum class GraphPart : uint8_t { kFused, kConvOnly, kEpilogueOnly };
+
+std::string_view part_name(GraphPart part) {
+  switch (part) {
+    case GraphPart::kFused: return "";
+    case GraphPart::kConvOnly: return "conv stage ";
+    case GraphPart::kEpilogueOnly: return "epilogue stage ";
+  }
+  return "";
+}
+
+Status fe_status(fe::error_t error, std::string_view step, const ConvDesc& desc, GraphPart part,
+                 size_t workspace_limit) {
+  if (error.is_good()) return ok_status();
+  const std::string where = str_cat(describe_desc(desc), " ws<=", workspace_limit);
+  if (means_unsupported(error)) {
+    return unsupported("cuDNN has no engine for ", part_name(part), where, " (", step, ": ",
+                       error.get_message(), ")");
+  }
+  return internal_error("cuDNN ", part_name(part), step, " failed for ", where, ": ",
+                        error.get_message());
+}
+
+std::shared_ptr<feg::Tensor_attributes> add_input(feg::Graph& graph, const char* name, int64_t uid,
+                                                  const std::vector<int64_t>& dims,
+                                                  const std::vector<int64_t>& strides,
+                                                  fe::DataType_t dtype) {
+  return graph.tensor(feg::Tensor_attributes()
+                          .set_name(name)
+                          .set_uid(uid)
+                          .set_dim(dims)
+                          .set_stride(strides)
+                          .set_data_type(dtype));
+}
+
+// Intermediate results keep y's shape and layout; virtual tensors stay in fp32 (the context's
+// intermediate type), the last one becomes y.
+void shape_like_y(const std::shared_ptr<feg::Tensor_attributes>& t, const ConvDesc& d) {
+  t->set_dim(d.y_dims).set_stride(d.y_strides);
+}
+
+std::shared_ptr<feg::Tensor_attributes> add_conv(feg::Graph& graph, const ConvDesc& d,
+                                                 fe::DataType_t io) {
+  auto x = add_input(graph, "x", kUidX, d.x_dims, d.x_strides, io);
+  // Groups need no attribute: cuDNN reads them from x's channels over w's second dim.
+  auto w = add_input(graph, "w", kUidW, d.w_dims, d.w_strides, io);
+  std::shared_ptr<feg::Tensor_attributes> out;
+  if (!d.transposed) {
+    out = graph.conv_fprop(x, w,
+                           feg::Conv_fprop_attributes()
+                               .set_name("conv")
+                               .set_padding(d.padding)
+                               .set_stride(d.stride)
+                               .set_dilation(d.dilation)
+                               .set_compute_data_type(fe::DataType_t::FLOAT));
+  } else {
+    // A transposed conv is the data gradient of the forward conv from y to x: x plays dy, y plays
+    // dx, and PyTorch's [C_in, C_out/groups, k...] weight is that forward conv's [K, C/groups,
+    // k...] filter as it stands. y's dims carry the output padding.
+    out = graph.conv_dgrad(x, w,
+                           feg::Conv_dgrad_attributes()
+                               .set_name("conv")
+                               .set_padding(d.padding)
+                               .set_stride(d.stride)
+                               .set_dilation(d.dilation)
+                               .set_compute_data_type(fe::DataType_t::FLOAT));
+  }
+  shape_like_y(out, d);
+  return out;
+}
+
+// Residual before bias, as in cuDNN's conv-bias-activation pattern (and PyTorch's use of it).
+std::shared_ptr<feg::Tensor_attributes> add_epilogue(feg::Graph& graph, const ConvDesc& d,
+                                                     fe::DataType_t io,
+                                                     std::shared_ptr<feg::Tensor_attributes> out) {
+  auto add = [](const char* name) {
+    return feg::Pointwise_attributes()
+        .set_name(name)
+        .set_mode(fe::PointwiseMode_t::ADD)
+        .set_compute_data_type(fe::DataType_t::FLOAT);
+  };
+  if (d.has_residual) {
+    auto residual = add_input(graph, "residual", kUidResidual, d.y_dims, d.y_strides, io);
+    out = graph.pointwise(out, residual, add("residual"));
+    shape_like_y(out, d);
+  }
+  if (d.has_bias) {
+    const int64_t c = d.y_dims[1];
+    std::vector<int64_t> dims(d.y_dims.size(), 1), strides(d.y_dims.size(), 1);
+    dims[1] = c;
+    strides[0] = c;
+    // The same memory either way (a 1-D bias); the strides say which layout to match.
+    if (is_channels_last(d.y_dims, d.y_strides)) std::fill(strides.begin() + 2, strides.end(), c);
+    auto bias = add_input(graph, "bias", kUidBias, dims, strides, io);
+    out = graph.pointwise(out, bias, add("bias"));
+    shape_like_y(out, d);
+  }
+  if (d.activation == ConvActivation::kRelu) {
+    out = graph.pointwise(out, feg::Pointwise_attributes()
+                                   .set_name("relu")
+                                   .set_mode(fe::PointwiseMode_t::RELU_FWD)
+                                   .set_compute_data_type(fe::DataType_t::FLOAT));
+    shape_like_y(out, d);
+  }
+  return out;
+}
+
+bool has_epilogue(const ConvDesc& d) {
+  return d.has_bias || d.has_residual || d.activation != ConvActivation::kNone;
+}
+
+std::shared_ptr<feg::Graph> make_graph(const ConvDesc& d, int sm_version, GraphPart part) {
+  const fe::DataType_t io = fe_dtype(d.dtype);
+  auto graph = std::make_shared<feg::Graph>();
+  graph->set_io_data_type(io)
+      .set_intermediate_data_type(fe::DataType_t::FLOAT)
+      .set_compute_data_type(fe::DataType_t::FLOAT);
+  // Known here from kiln's own CUDA runtime, so the frontend need not load one to ask.
+  graph->set_sm_version(sm_version);
+  std::shared_ptr<feg::Tensor_attributes> out;
+  if (part == GraphPart::kEpilogueOnly) {
+    out = add_input(*graph, "conv_y", kUidConvOut, d.y_dims, d.y_strides, io);
+  } else {
+    out = add_conv(*graph, d, io);
+  }
+  if (part != GraphPart::kConvOnly) out = add_epilogue(*graph, d, io, out);
+  out->set_output(true).set_data_type(io).set_name("y").set_uid(kUidY);
+  return graph;
+}
+
+// One cuDNN graph and the plan chosen for it. Immutable once built, so several threads may
+// execute it (the frontend copies the variant pack per call).
+struct ConvGraph {
+  GraphPart part = GraphPart::kFused;
+  std::shared_ptr<feg::Graph> graph;
+  std::vector<int64_t> uids;  // the variant pack's tensors, in the order execute() takes them
+  int64_t plan_index = -1;
+  std::string plan_name;
+  int64_t workspace_bytes = 0;
+
+  void fill_pointers(const ConvArgs& args, void** ptrs) const {
+    for (size_t i = 0; i < uids.size(); ++i) {
+      switch (uids[i]) {
+        case kUidX: ptrs[i] = const_cast<void*>(args.x); break;
+        case kUidW: ptrs[i] = const_cast<void*>(args.w); break;
+        case kUidBias: ptrs[i] = const_cast<void*>(args.bias); break;
+        case kUidResidual: ptrs[i] = const_cast<void*>(args.residual); break;
+        case kUidConvOut:  // the epilogue stage reads the conv's y and rewrites it in place
+        case kUidY: ptrs[i] = args.y; break;
+        default: ptrs[i] = nullptr; break;
+      }
+    }
+  }
+};
+
+// Scratch tensors and workspace for timing, freed when done.
+class ScratchBuffers {
+ public:
+  ~ScratchBuffers() {
+    for (void* p : buffers_) (void)cudaFree(p);
+  }
+  Result<void*> allocate(size_t bytes, cudaStream_t stream) {
+    void* p = nullptr;
+    KILN_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 1)));
+    buffers_.push_back(p);
+    KILN_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));  // no NaNs or denormals in the timing
+    return p;
+  }
+
+ private:
+  std::vector<void*> buffers_;
+};
+
+class TimingEvents {
+ public:
+  ~TimingEvents() {
+    if (start) (void)cudaEventDestroy(start);
+    if (stop) (void)cudaEventDestroy(stop);
+  }
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+};
+
+Result<ConvArgs> scratch_args(const ConvDesc& d, size_t workspace, cudaStream_t stream,
+                              ScratchBuffers& scratch) {
+  const size_t elem = dtype_size(d.dtype);
+  ConvArgs args;
+  KILN_ASSIGN_OR_RETURN(args.x,
+                        scratch.allocate(span_elements(d.x_dims, d.x_strides) * elem, stream));
+  KILN_ASSIGN_OR_RETURN(args.w,
+                        scratch.allocate(span_elements(d.w_dims, d.w_strides) * elem, stream));
+  KILN_ASSIGN_OR_RETURN(args.y,
+                        scratch.allocate(span_elements(d.y_dims, d.y_strides) * elem, stream));
+  if (d.has_bias) {
+    KILN_ASSIGN_OR_RETURN(args.bias, scratch.allocate(d.y_dims[1] * elem, stream));
+  }
+  if (d.has_residual) {
+    KILN_ASSIGN_OR_RETURN(args.residual,
+                          scratch.allocate(span_elements(d.y_dims, d.y_strides) * elem, stream));
+  }
+  KILN_ASSIGN_OR_RETURN(args.workspace, scratch.allocate(workspace, stream));
+  args.workspace_bytes = workspace;
+  return args;
+}
+
+// Times the built plans on scratch buffers and returns the fastest one's index.
+Result<int64_t> fastest_plan(const ConvDesc& d, const ConvGraph& g,
+                             const std::vector<int64_t>& built, cudnnHandle_t handle,
+                             cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  KILN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) {
+    return failed_precondition("cannot autotune a convolution while its stream is being captured");
+  }
+  int64_t max_workspace = 0;
+  for (int64_t index : built) {
+    int64_t ws = 0;
+    if (g.graph->get_workspace_size_plan_at_index(index, ws).is_good()) {
+      max_workspace = std::max(max_workspace, ws);
+    }
+  }
+  ScratchBuffers scratch;
+  KILN_ASSIGN_OR_RETURN(ConvArgs args, scratch_args(d, max_workspace, stream, scratch));
+  std::vector<void*> ptrs(g.uids.size());
+  g.fill_pointers(args, ptrs.data());
+  const int n = static_cast<int>(ptrs.size());
+  auto execute = [&](int64_t index) {
+    return g.graph->execute_plan_at_index(handle, ptrs.data(), n, args.workspace, index).is_good();
+  };
+
+  TimingEvents events;
+  KILN_CUDA_CHECK(cudaEventCreate(&events.start));
+  KILN_CUDA_CHECK(cudaEventCreate(&events.stop));
+  int64_t best = -1;
+  float best_ms = std::numeric_limits<float>::max();
+  for (int64_t index : built) {
+    if (!execute(index)) continue;  // a plan that fails to run is skipped, not fatal
+    KILN_CUDA_CHECK(cudaEventRecord(events.start, stream));
+    bool ran = true;
+    for (int i = 0; i < kTimedRuns && ran; ++i) ran = execute(index);
+    KILN_CUDA_CHECK(cudaEventRecord(events.stop, stream));
+    KILN_CUDA_CHECK(cudaEventSynchronize(events.stop));
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
+    if (ran && ms < best_ms) {
+      best_ms = ms;
+      best = index;
+    }
+  }
+  if (best < 0) return unsupported("no cuDNN plan for ", describe_desc(d), " ran while autotuning");
+  return best;
+}
+
+// Builds the first `wanted` plans (in the heuristic's order) that fit the workspace limit.
+Result<std::vector<int64_t>> build_candidates(feg::Graph& graph, const ConvDesc& d, GraphPart part,
+                                              int64_t limit, int64_t wanted) {
+  std::vector<int64_t> built;
+  std::string last_failure;
+  const int64_t count = graph.get_execution_plan_count();
+  for (int64_t i = 0; i < count && static_cast<int64_t>(built.size()) < wanted; ++i) {
+    fe::error_t status = graph.build_plan_at_index(i);
+    int64_t ws = 0;
+    if (status.is_good()) status = graph.get_workspace_size_plan_at_index(i, ws);
+    if (status.is_good() && ws <= limit) {
+      built.push_back(i);
+    } else if (status.is_bad()) {
+      last_failure = status.get_message();
+    }
+  }
+  if (built.empty()) {
+    return unsupported("cuDNN has no engine for ", part_name(part), describe_desc(d),
+                       " ws<=", limit, " (none of the heuristic's ", count,
+                       " configs built; last: ", last_failure, ")");
+  }
+  return built;
+}
+
+// Builds one part's graph, asks the heuristics for engine configs, filters them, and keeps the
+// first that builds (or, autotuning, the fastest of the first kMaxTunedPlans).
+Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t workspace_limit,
+                  bool autotune, cudnnHandle_t handle, cudaStream_t stream, ConvGraph& g) {
+  g.part = part;
+  g.graph = make_graph(d, sm_version, part);
+  feg::Graph& graph = *g.graph;
+  auto check = [&](fe::error_t error, std::string_view step) {
+    return fe_status(error, step, d, part, workspace_limit);
+  };
+  KILN_RETURN_IF_ERROR(check(graph.validate(), "graph validation"));
+  KILN_RETURN_IF_ERROR(check(graph.build_operation_graph(handle), "operation graph"));
+  KILN_RETURN_IF_ERROR(
+      check(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
+            "heuristics query"));
+  if (d.dtype == DType::kFloat32 && !d.allow_tf32 && part != GraphPart::kEpilogueOnly) {
+    // cuDNN marks its TF32 engines for fp32 data as tensor-core ones (and those that convert
+    // their inputs down); PyTorch filters the same notes when TF32 is off.
+    graph.deselect_numeric_notes(
+        {fe::NumericalNote_t::TENSOR_CORE, fe::NumericalNote_t::DOWN_CONVERT_INPUTS});
+  }
+  const int64_t limit = static_cast<int64_t>(
+      std::min<size_t>(workspace_limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
+  graph.deselect_workspace_greater_than(limit);
+  KILN_RETURN_IF_ERROR(check(graph.check_support(), "support check"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> built,
+                        build_candidates(graph, d, part, limit, autotune ? kMaxTunedPlans : 1));
+  KILN_RETURN_IF_ERROR(check(graph.prepare_variant_pack_template(), "variant pack"));
+  g.uids = graph.get_variant_pack_uids_sorted();
+  g.plan_index = built.front();
+  if (autotune && built.size() > 1) {
+    KILN_ASSIGN_OR_RETURN(g.plan_index, fastest_plan(d, g, built, handle, stream), "autotuning");
+  }
+  KILN_RETURN_IF_ERROR(check(graph.get_plan_name_at_index(g.plan_index, g.plan_name), "plan name"));
+  return check(graph.get_workspace_size_plan_at_index(g.plan_index, g.workspace_bytes),
+               "workspace query");
+}
+
+// The fused graph where cuDNN has an engine for it, else the conv and its epilogue apart.
+Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
+                                            size_t workspace_limit, bool autotune,
+                                            cudnnHandle_t handle, cudaStream_t stream) {
+  std::vector<ConvGraph> stages(1);
+  Status fused = build_part(d, GraphPart::kFused, sm_version, workspace_limit, autotune, handle,
+                            stream, stages[0]);
+  if (fused.ok()) return stages;
+  if (!has_epilogue(d) || fused.code() == StatusCode::kFailedPrecondition) return fused;
+  stages.assign(2, ConvGraph());
+  Status split = build_part(d, GraphPart::kConvOnly, sm_version, workspace_limit, autotune, handle,
+                            stream, stages[0]);
+  if (split.ok()) {
+    split = build_part(d, GraphPart::kEpilogueOnly, sm_version, workspace_limit, autotune, handle,
+                       stream, stages[1]);
+  }
+  if (!split.ok()) {
+    return Status(fused.code(), str_cat(fused.message(), "; unfused: ", split.message()));
+  }
+  return stages;
+}
+
+Status current_device(int* device, int* sm_version) {
+  int major = 0, minor = 0;
+  KILN_CUDA_CHECK(cudaGetDevice(device));
+  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, *device));
+  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, *device));
+  *sm_version = major * 10 + minor;
+  return ok_status();
+}
+
+Status check_pointer(std::string_view name, const void* p, bool wanted) {
+  if (!wanted) return ok_status();
+  if (!p) return invalid_argument("convolution ", name, " pointer is null");
+  if (reinterpret_cast<uintptr_t>(p) % kAlignment != 0) {
+    return invalid_argument("convolution ", name, " pointer ", p, " is not ", kAlignment,
+                            "-byte aligned, as the cuDNN plan assumes");
+  }
+  return ok_status();
+}
+
+Status set_stream(cudnnHandle_t handle, cudaStream_t stream) {
+  const cudnnStatus_t status = fe::detail::set_stream(handle, stream);
+  if (status != CUDNN_STATUS_SUCCESS) {
+    return internal_error("cudnnSetStream failed: ", fe::detail::get_error_string(status));
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+// One cuDNN graph, or two run one after the other (the conv, then its epilogue in place on y).
+struct ConvPlan::Graph {
+  std::vector<ConvGraph> stages;
+  int device = 0;
+};
+
+ConvPlan::~ConvPlan() = default;
+
+Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
+                                                         size_t workspace_limit, bool autotune,
+                                                         cudaStream_t stream) {
+  KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_desc(desc));
+  KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_desc(desc));
+  auto graph = std::make_unique<Graph>();
+  int sm_version = 0;
+  KILN_RETURN_IF_ERROR(current_device(&graph->device, &sm_version), "convolution ",
+                       describe_desc(desc));
+  try {
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, thread_handle(graph->device));
+    KILN_RETURN_IF_ERROR(set_stream(handle, stream));
+    // The frontend resolves driver entry points lazily on its first execute; doing it here keeps
+    // that out of a run() that may be under CUDA graph capture.
+    (void)fe::detail::has_current_context();
+    KILN_ASSIGN_OR_RETURN(
+        graph->stages, build_stages(desc, sm_version, workspace_limit, autotune, handle, stream));
+  } catch (const std::exception& e) {
+    return internal_error("cuDNN frontend threw while building ", describe_desc(desc), ": ",
+                          e.what());
+  } catch (...) {
+    return internal_error("cuDNN frontend threw while building ", describe_desc(desc));
+  }
+  std::shared_ptr<ConvPlan> plan(new ConvPlan());
+  plan->desc_ = desc;
+  for (const ConvGraph& stage : graph->stages) {
+    plan->workspace_bytes_ =
+        std::max(plan->workspace_bytes_, static_cast<size_t>(stage.workspace_bytes));
+  }
+  plan->graph_ = std::move(graph);
+  return std::shared_ptr<const ConvPlan>(std::move(plan));
+}
+
+Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
+  KILN_RETURN_IF_ERROR(check_pointer("x", args.x, true));
+  KILN_RETURN_IF_ERROR(check_pointer("w", args.w, true));
+  KILN_RETURN_IF_ERROR(check_pointer("y", args.y, true));
+  KILN_RETURN_IF_ERROR(check_pointer("bias", args.bias, desc_.has_bias));
+  KILN_RETURN_IF_ERROR(check_pointer("residual", args.residual, desc_.has_residual));
+  if (workspace_bytes_ > 0 && (!args.workspace || args.workspace_bytes < workspace_bytes_)) {
+    return invalid_argument("convolution ", describe(), " needs a workspace of ", workspace_bytes_,
+                            " bytes; given ", args.workspace ? args.workspace_bytes : 0);
+  }
+  int device = 0;
+  KILN_CUDA_CHECK(cudaGetDevice(&device));
+  if (device != graph_->device) {
+    return failed_precondition("convolution plan built on CUDA device ", graph_->device,
+                               " run on device ", device);
+  }
+  try {
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, thread_handle(device));
+    KILN_RETURN_IF_ERROR(set_stream(handle, stream));
+    for (const ConvGraph& stage : graph_->stages) {
+      void* ptrs[8];
+      if (stage.uids.size() > std::size(ptrs)) {
+        return internal_error("cuDNN convolution graph has ", stage.uids.size(), " tensors");
+      }
+      stage.fill_pointers(args, ptrs);
+      fe::error_t status = stage.graph->execute_plan_at_index(
+          handle, ptrs, static_cast<int>(stage.uids.size()), args.workspace, stage.plan_index);
+      if (status.is_bad()) {
+        return internal_error("cuDNN execute failed for ", describe(), ": ", status.get_message());
+      }
+    }
+  } catch (const std::exception& e) {
+    return internal_error("cuDNN frontend threw while running ", describe(), ": ", e.what());
+  } catch (...) {
+    return internal_error("cuDNN frontend threw while running ", describe());
+  }
+  return ok_status();
+}
+
+std::string ConvPlan::describe() const {
+  std::string out = str_cat(describe_desc(desc_), " ws=", workspace_bytes_, " plan=");
+  if (!graph_) return out;
+  for (size_t i = 0; i < graph_->stages.size(); ++i) {
+    out += str_cat(i ? "+" : "", graph_->stages[i].plan_name);
+  }
+  if (graph_->stages.size() > 1) out += " (unfused)";
+  return out;
+}
+
+Status cudnn_available() {
+  return cudnn_load_status();
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,405 @@
+// The CUDA engine runtime: loads an engine's kernels and weights, binds its plan per input-shape
+// signature, runs the launches (then replays them as a CUDA graph), and stages inputs and
+// outputs through the planned arena so that running allocates nothing.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "cuda/conv.h"
+#include "cuda/cuda_check.h"
+#include "cuda/gemm.h"
+#include "cuda/kernel_module.h"
+#include "cuda/plan.h"
+#include "ir/shape_inference.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "runtime/device_engine.h"
+#include "runtime/input_binding.h"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+constexpr size_t kDefaultWorkspace = size_t{32} << 20;
+
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+};
+
+// One input-shape signature's bound plan.
+struct Binding {
+  std::vector<Launch> launches;
+  std::vector<Tensor> staged_inputs;  // arena tensors the inputs are copied into
+  std::vector<Tensor> outputs;        // where the outputs are read from
+  std::vector<Shape> output_shapes;
+  int runs = 0;
+  cudaGraphExec_t graph = nullptr;
+  bool graph_failed = false;
+  ~Binding() {
+    if (graph) cudaGraphExecDestroy(graph);
+  }
+};
+
+bool graphs_enabled() {
+  const char* env = std::getenv("KILN_CUDA_GRAPHS");
+  return !(env && std::string_view(env) == "0");
+}
+
+class CudaEngine final : public DeviceEngine, public BindContext {
+ public:
+  static Result<std::unique_ptr<CudaEngine>> load(const format::Engine& engine) {
+    std::unique_ptr<CudaEngine> e(new CudaEngine(engine));
+    KILN_RETURN_IF_ERROR(e->init(), "loading CUDA engine '", engine.build.name, "'");
+    return e;
+  }
+
+  ~CudaEngine() override {
+    bindings_.clear();
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  Result<std::vector<Shape>> output_shapes(std::span<const Tensor> inputs) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    KILN_ASSIGN_OR_RETURN(Binding * binding, binding_for(inputs));
+    return binding->output_shapes;
+  }
+
+  Status run(std::span<const Tensor> inputs, std::span<const Tensor> outputs,
+             void* stream_ptr) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    KILN_ASSIGN_OR_RETURN(Binding * binding, binding_for(inputs));
+    if (outputs.size() != binding->outputs.size()) {
+      return invalid_argument("engine '", name_, "': expected ", binding->outputs.size(),
+                              " output tensors, found ", outputs.size());
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (outputs[i].sizes() != binding->output_shapes[i] ||
+          outputs[i].dtype() != binding->outputs[i].dtype()) {
+        return invalid_argument("engine '", name_, "' output ", i, ": expected ",
+                                dtype_name(binding->outputs[i].dtype()),
+                                shape_to_string(binding->output_shapes[i]), ", found ",
+                                outputs[i].description());
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      KILN_RETURN_IF_ERROR(copy(inputs[i], binding->staged_inputs[i], stream), "staging input ", i);
+    }
+    if (binding->graph) {
+      KILN_CUDA_CHECK(cudaGraphLaunch(binding->graph, stream));
+    } else {
+      for (Launch& launch : binding->launches) KILN_RETURN_IF_ERROR(launch(stream));
+      ++binding->runs;
+      if (binding->runs == 1 && graphs_enabled() && !binding->graph_failed) {
+        capture(*binding);
+      }
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      KILN_RETURN_IF_ERROR(copy(binding->outputs[i], outputs[i], stream), "output ", i);
+    }
+    return ok_status();
+  }
+
+  std::string describe() const override {
+    std::string text = str_cat("CUDA engine '", name_, "' for ", arch_, ": ", plan_.steps.size(),
+                               " steps, arena ", plan_.arena_bytes, " bytes, workspace ",
+                               workspace_bytes_, " bytes, weights ", weight_bytes_, " bytes\n");
+    return text + plan_.summary();
+  }
+
+  // BindContext
+  Result<cudaKernel_t> kernel(const std::string& name) override {
+    auto it = kernels_.find(name);
+    if (it != kernels_.end()) return it->second;
+    if (!module_) return not_found("engine '", name_, "' has no kernel module, needed for ", name);
+    KILN_ASSIGN_OR_RETURN(cudaKernel_t k, module_->kernel(name));
+    kernels_[name] = k;
+    return k;
+  }
+  Result<std::shared_ptr<const GemmPlan>> gemm_plan(const GemmDesc& desc) override {
+    std::string key(reinterpret_cast<const char*>(&desc), sizeof(desc));
+    auto it = gemm_plans_.find(key);
+    if (it != gemm_plans_.end()) return it->second;
+    KILN_ASSIGN_OR_RETURN(cublasLtHandle_t handle, cublaslt_handle());
+    KILN_ASSIGN_OR_RETURN(auto plan,
+                          GemmPlan::create(handle, desc, workspace_bytes_, 0, stream_));
+    gemm_plans_[key] = plan;
+    return plan;
+  }
+  Result<std::shared_ptr<const ConvPlan>> conv_plan(const ConvDesc& desc) override {
+    std::string key = str_cat(dtype_name(desc.dtype), shape_to_string(desc.x_dims),
+                              shape_to_string(desc.x_strides), shape_to_string(desc.w_dims),
+                              shape_to_string(desc.w_strides), shape_to_string(desc.y_dims),
+                              shape_to_string(desc.y_strides), shape_to_string(desc.stride),
+                              shape_to_string(desc.padding), shape_to_string(desc.dilation),
+                              shape_to_string(desc.output_padding), desc.groups, desc.transposed,
+                              desc.has_bias, desc.has_residual, int(desc.activation),
+                              desc.allow_tf32);
+    auto it = conv_plans_.find(key);
+    if (it != conv_plans_.end()) return it->second;
+    KILN_ASSIGN_OR_RETURN(auto plan, ConvPlan::create(desc, workspace_bytes_, false, stream_));
+    conv_plans_[key] = plan;
+    return plan;
+  }
+  void* workspace() const override { return workspace_.ptr; }
+  size_t workspace_bytes() const override { return workspace_bytes_; }
+  void* scratch(size_t step, size_t which) const override {
+    return static_cast<char*>(arena_.ptr) + plan_.scratch[step][which].offset;
+  }
+
+ private:
+  explicit CudaEngine(const format::Engine& engine)
+      : engine_(engine), program_(engine.program), name_(engine.build.name) {}
+
+  Status init() {
+    int count = 0;
+    KILN_CUDA_CHECK(cudaGetDeviceCount(&count));
+    if (count == 0) return unsupported("no CUDA device is visible");
+    KILN_ASSIGN_OR_RETURN(arch_, current_device_arch());
+    PlanOptions options;
+    options.arch = engine_.target.arch;
+    options.allow_tf32 = false;
+    for (const std::string& p : engine_.build.precisions) {
+      if (p == "tf32") options.allow_tf32 = true;
+    }
+    std::map<std::string, int64_t> max_symbols;
+    for (const format::SymbolProfile& s : engine_.profiles.at(0).symbols) {
+      max_symbols[s.symbol] = s.max;
+    }
+    KILN_ASSIGN_OR_RETURN(plan_, make_plan(*program_, max_symbols, options));
+    const format::MemoryPlan& memory = engine_.memory.at(0);
+    if (memory.arena_bytes != plan_.arena_bytes) {
+      return failed_precondition("the engine's memory plan (", memory.arena_bytes,
+                                 " bytes) differs from this kiln's plan of it (",
+                                 plan_.arena_bytes, " bytes): built by kiln ",
+                                 engine_.build.kiln_version, "; rebuild it with this kiln");
+    }
+    workspace_bytes_ = memory.workspace_bytes ? memory.workspace_bytes : kDefaultWorkspace;
+    KILN_RETURN_IF_ERROR(load_module());
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    KILN_CUDA_CHECK(cudaMalloc(&arena_.ptr, std::max<uint64_t>(plan_.arena_bytes, 256)));
+    KILN_CUDA_CHECK(cudaMalloc(&workspace_.ptr, workspace_bytes_));
+    KILN_RETURN_IF_ERROR(upload_weights());
+    const std::string copy_name_probe;
+    return ok_status();
+  }
+
+  Status load_module() {
+    if (plan_.module.empty()) return ok_status();
+    const format::KernelImage* cubin = nullptr;
+    const format::KernelImage* ptx = nullptr;
+    for (const format::KernelImage& image : engine_.kernels) {
+      if (image.kind == format::KernelImageKind::kCubin && image.arch == arch_) cubin = &image;
+      if (image.kind == format::KernelImageKind::kPtx) ptx = &image;
+    }
+    const format::KernelImage* image = cubin ? cubin : ptx;
+    if (!image) {
+      std::string archs;
+      for (const format::KernelImage& k : engine_.kernels) archs += str_cat(" ", k.arch);
+      return unsupported("engine '", name_, "' has kernels for", archs.empty() ? " nothing" : archs,
+                         " but this GPU is ", arch_, "; rebuild it for ", arch_,
+                         " (kiln compile --target ", arch_,
+                         ") or build with hardware_compatible=True to carry PTX");
+    }
+    std::string data = image->data;
+    if (image->kind == format::KernelImageKind::kPtx) data.push_back('\0');
+    KILN_ASSIGN_OR_RETURN(module_, KernelModule::load(data, image->arch));
+    return ok_status();
+  }
+
+  Status upload_weights() {
+    const ir::Graph& graph = program_->graph;
+    size_t total = 0;
+    std::vector<std::pair<uint32_t, size_t>> offsets;
+    for (const auto& [id, t] : program_->weights) {
+      offsets.push_back({id, total});
+      total += (t.nbytes() + 255) / 256 * 256;
+    }
+    weight_bytes_ = total;
+    slots_template_.assign(graph.num_values(), ir::RtValue{});
+    if (total == 0) return ok_status();
+    KILN_CUDA_CHECK(cudaMalloc(&weights_.ptr, total));
+    auto storage = Storage::borrow(weights_.ptr, total, nullptr);
+    for (const auto& [id, offset] : offsets) {
+      const Tensor& host = program_->weights.at(id);
+      if (!host.has_data()) {
+        return failed_precondition("weight ", graph.values()[id].name, " has no data (stripped)");
+      }
+      // Convolution filters of channels-last plans are stored KRSC (NHWC-strided).
+      const bool nhwc = std::find(plan_.channels_last_weights.begin(),
+                                  plan_.channels_last_weights.end(),
+                                  id) != plan_.channels_last_weights.end();
+      const Shape strides = layout_strides(host.sizes(), nhwc ? Layout::kChannelsLast
+                                                              : Layout::kContiguous);
+      KILN_ASSIGN_OR_RETURN(Tensor staged, Tensor::empty(host.dtype(), host.sizes()));
+      staged = staged.view_as(host.sizes(), strides, 0);
+      KILN_RETURN_IF_ERROR(staged.copy_from(host));
+      KILN_CUDA_CHECK(cudaMemcpy(static_cast<char*>(weights_.ptr) + offset, staged.raw_data(),
+                                 host.nbytes(), cudaMemcpyHostToDevice));
+      KILN_ASSIGN_OR_RETURN(
+          Tensor device,
+          Tensor::from_storage(storage, host.dtype(), host.sizes(), strides,
+                               static_cast<int64_t>(offset / dtype_size(host.dtype()))));
+      slots_template_[id] = ir::RtValue::of(device);
+    }
+    return ok_status();
+  }
+
+  Tensor arena_tensor(uint32_t value, DType dtype, const Shape& sizes) const {
+    const BufferPlacement& place = plan_.value_buffers.at(value);
+    auto storage = Storage::borrow(static_cast<char*>(arena_.ptr) + place.offset,
+                                   std::max<uint64_t>(place.bytes, 1), nullptr);
+    return Tensor::from_storage(storage, dtype, sizes, layout_strides(sizes, plan_.layout[value]), 0)
+        .value();
+  }
+
+  // The bound plan for these inputs' shapes (made on first use).
+  Result<Binding*> binding_for(std::span<const Tensor> inputs) {
+    std::string key;
+    for (const Tensor& t : inputs) key += shape_to_string(t.sizes()) + std::string(dtype_name(t.dtype()));
+    auto it = bindings_.find(key);
+    if (it != bindings_.end()) return it->second.get();
+    KILN_ASSIGN_OR_RETURN(auto binding, bind(inputs));
+    Binding* raw = binding.get();
+    bindings_[key] = std::move(binding);
+    return raw;
+  }
+
+  Result<std::unique_ptr<Binding>> bind(std::span<const Tensor> inputs) {
+    const ir::Graph& graph = program_->graph;
+    KILN_ASSIGN_OR_RETURN(ir::SymBindings symbols, bind_inputs(graph, inputs),
+                          "engine '", name_, "'");
+    (void)symbols;
+    auto binding = std::make_unique<Binding>();
+    Slots slots = slots_template_;
+    size_t next = 0;
+    for (const ir::GraphInput& in : graph.inputs()) {
+      if (in.kind != ir::InputKind::kUserInput) continue;
+      const Tensor& given = inputs[next++];
+      if (given.nbytes() > plan_.value_buffers.at(in.value->id).bytes) {
+        return out_of_range("engine '", name_, "': input '", in.value->name, "' ",
+                            given.description(), " is larger than the profile allows");
+      }
+      Tensor staged = arena_tensor(in.value->id, given.dtype(), given.sizes());
+      binding->staged_inputs.push_back(staged);
+      slots[in.value->id] = ir::RtValue::of(staged);
+    }
+    const ir::OpFunctionTable& inference = ir::shape_inference_table();
+    for (const ir::Node& node : graph.nodes()) {
+      ir::OpContext ctx(node, slots);
+      ir::OpFn infer = inference.find(node.op);
+      if (!infer) return unsupported("no shape inference for ", ir::op_name(node.op));
+      KILN_RETURN_IF_ERROR(infer(ctx), "binding node '", node.name, "'");
+      KILN_RETURN_IF_ERROR(ctx.error(), "binding node '", node.name, "'");
+      bool any_tensor = false;
+      for (const ir::Value* v : node.outputs) {
+        if (v && v->kind == ir::ValueKind::kTensor) any_tensor = true;
+      }
+      if (!any_tensor) continue;
+      const bool view = is_view_node(node);
+      bool buffered = false;
+      for (const ir::Value* v : node.outputs) {
+        if (!v || v->kind != ir::ValueKind::kTensor || !plan_.has_buffer[v->id]) continue;
+        buffered = true;
+        const Tensor& meta = slots[v->id].tensor;
+        if (meta.nbytes() > plan_.value_buffers.at(v->id).bytes) {
+          return out_of_range("engine '", name_, "': value '", v->name, "' ", meta.description(),
+                              " outgrows its planned buffer (", plan_.value_buffers.at(v->id).bytes,
+                              " bytes)");
+        }
+        slots[v->id].tensor = arena_tensor(v->id, meta.dtype(), meta.sizes());
+      }
+      if (view && !buffered) {
+        KILN_RETURN_IF_ERROR(cpu::cpu_backend().execute(ctx), "binding view '", node.name, "'");
+      }
+    }
+    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      KILN_ASSIGN_OR_RETURN(Launch launch, plan_.steps[i]->bind(slots, *this, i), "engine '",
+                            name_, "' step ", i, " (", plan_.steps[i]->describe(), ")");
+      binding->launches.push_back(std::move(launch));
+    }
+    for (const ir::Value* out : graph.outputs()) {
+      if (out->kind != ir::ValueKind::kTensor) {
+        return unsupported("engine '", name_, "' returns a number ('", out->name,
+                           "'): CUDA engines return tensors");
+      }
+      binding->outputs.push_back(slots[out->id].tensor);
+      binding->output_shapes.push_back(slots[out->id].tensor.sizes());
+    }
+    return binding;
+  }
+
+  // dst = src (same sizes): a memcpy when both are contiguous and of one dtype, else the copy
+  // kernel compiled into the engine for outputs.
+  Status copy(const Tensor& src, const Tensor& dst, cudaStream_t stream) {
+    if (src.sizes() != dst.sizes() || src.dtype() != dst.dtype()) {
+      return invalid_argument("expected ", dst.description(), ", found ", src.description());
+    }
+    if (src.numel() == 0) return ok_status();
+    if (src.is_contiguous() && dst.is_contiguous()) {
+      KILN_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(),
+                                      cudaMemcpyDeviceToDevice, stream));
+      return ok_status();
+    }
+    ModuleSource names;
+    KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, kernel(copy_kernel(names, src.dtype(), dst.dtype())));
+    return launch_copy(fn, src, dst, stream);
+  }
+
+  void capture(Binding& binding) {
+    cudaGraph_t graph = nullptr;
+    auto fail = [&]() {
+      binding.graph_failed = true;
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+    };
+    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+      return fail();
+    }
+    bool ok = true;
+    for (Launch& launch : binding.launches) {
+      if (!launch(stream_).ok()) {
+        ok = false;
+        break;
+      }
+    }
+    if (cudaStreamEndCapture(stream_, &graph) != cudaSuccess || !ok) return fail();
+    if (cudaGraphInstantiate(&binding.graph, graph, 0) != cudaSuccess) {
+      binding.graph = nullptr;
+      return fail();
+    }
+    cudaGraphDestroy(graph);
+  }
+
+  const format::Engine& engine_;
+  std::shared_ptr<const ir::Program> program_;
+  std::string name_;
+  std::string arch_;
+  Plan plan_;
+  std::unique_ptr<KernelModule> module_;
+  std::map<std::string, cudaKernel_t> kernels_;
+  std::map<std::string, std::shared_ptr<const GemmPlan>> gemm_plans_;
+  std::map<std::string, std::shared_ptr<const ConvPlan>> conv_plans_;
+  DeviceBuffer arena_, workspace_, weights_;
+  size_t workspace_bytes_ = 0;
+  size_t weight_bytes_ = 0;
+  cudaStream_t stream_ = nullptr;
+  Slots slots_template_;
+  std::map<std::string, std::unique_ptr<Binding>> bindings_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+}  // namespace cuda
+
+Result<std::unique_ptr<DeviceEngine>> load_cuda_engine(const format::Engine& engine) {
+  KILN_ASSIGN_OR_RETURN(auto e, cuda::CudaEngine::load(engine));
+  return std::unique_ptr<DeviceEngine>(std::move(e));
+}
+
+bool has_cuda_backend() { return true; }
+
+}  // namespace kiln

@@ -1,0 +1,184 @@
+#include "cuda/cuda_support.h"
+
+#include "cuda/plan.h"
+#include "cuda/pointwise_codegen.h"
+#include "cuda/steps.h"
+#include "ir/shape_inference.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace kiln::cuda {
+namespace {
+
+using convert::Verdict;
+using ir::OpKey;
+
+constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
+constexpr DType kAllButDouble[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
+                                   DType::kInt64,   DType::kInt32,   DType::kInt16,
+                                   DType::kInt8,    DType::kUInt8,   DType::kBool};
+
+bool has_tensor_output(const ir::Node& node) {
+  for (const ir::Value* v : node.outputs) {
+    if (v && v->kind == ir::ValueKind::kTensor) return true;
+  }
+  return false;
+}
+
+const ir::Value* tensor_arg(const ir::Node& node, size_t i) {
+  if (i >= node.args.size()) return nullptr;
+  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
+  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
+}
+
+size_t rank(const ir::Value* v) { return v ? v->shape.size() : 0; }
+
+Verdict extra_outputs_unused(const ir::Node& node) {
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (node.outputs[i] && !node.outputs[i]->users.empty()) {
+      return Verdict::reject("uses a secondary output (indices or statistics)");
+    }
+  }
+  return Verdict::accept();
+}
+
+Verdict gemm_verdict(const ir::Node& node) {
+  const ir::Value* a = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 1 : 0);
+  const ir::Value* b = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 2 : 1);
+  if (!a || !b) return Verdict::reject("operands are not tensors");
+  if (rank(a) < 2 || rank(b) < 2) return Verdict::reject("1-D operands");
+  if (node.op == OpKey::aten_matmul_default && rank(b) != 2 && rank(a) != rank(b)) {
+    return Verdict::reject("broadcast batch dims");
+  }
+  if (node.op == OpKey::aten_matmul_default && rank(b) > 2) {
+    for (size_t d = 0; d + 2 < rank(a); ++d) {
+      if (sym_dim_to_string(a->shape[d]) != sym_dim_to_string(b->shape[d])) {
+        return Verdict::reject("broadcast batch dims");
+      }
+    }
+  }
+  if (node.op == OpKey::aten_linear_default && rank(b) != 2) return Verdict::reject("weight rank");
+  return Verdict::accept();
+}
+
+Verdict attention_verdict(const ir::Node& node) {
+  for (size_t i = 0; i < 3; ++i) {
+    if (rank(tensor_arg(node, i)) != 4) return Verdict::reject("q, k, v must be 4-D");
+  }
+  if (node.args.size() > 4) {
+    const double* p = std::get_if<double>(&node.args[4]);
+    if (p && *p != 0.0) return Verdict::reject("dropout_p != 0");
+  }
+  if (node.args.size() > 7) {
+    const bool* gqa = std::get_if<bool>(&node.args[7]);
+    if (gqa && *gqa) return Verdict::reject("enable_gqa");
+  }
+  const ir::Value* q = tensor_arg(node, 0);
+  const ir::Value* k = tensor_arg(node, 1);
+  if (sym_dim_to_string(q->shape[1]) != sym_dim_to_string(k->shape[1])) {
+    return Verdict::reject("different head counts for q and k");
+  }
+  return Verdict::accept();
+}
+
+Verdict library_verdict(const ir::Node& node) {
+  switch (node.op) {
+    case OpKey::aten_native_layer_norm_default:
+    case OpKey::aten_max_pool2d_with_indices_default:
+      return extra_outputs_unused(node);
+    case OpKey::aten_max_pool2d_default:
+    case OpKey::aten_avg_pool2d_default:
+    case OpKey::aten_adaptive_avg_pool2d_default:
+    case OpKey::aten__adaptive_avg_pool2d_default:
+      if (rank(tensor_arg(node, 0)) != 4) return Verdict::reject("not 4-D (N, C, H, W)");
+      return Verdict::accept();
+    case OpKey::aten_arange_start_step:
+    case OpKey::aten_arange_start:
+    case OpKey::aten_full_default:
+    case OpKey::aten_full_like_default:
+    case OpKey::aten_scalar_tensor_default:
+      for (const ir::Argument& arg : node.args) {
+        if (const ir::Value* const* v = std::get_if<ir::Value*>(&arg)) {
+          if (*v && (*v)->kind != ir::ValueKind::kTensor) {
+            return Verdict::reject("a value known only at run time");
+          }
+        }
+      }
+      return Verdict::accept();
+    default:
+      return Verdict::accept();
+  }
+}
+
+class CudaSupport final : public Backend {
+ public:
+  std::string_view name() const override { return "cuda"; }
+  bool supports(const ir::Node& node) const override { return cuda_verdict(node).accepted(); }
+  Status execute(ir::OpContext& ctx) const override {
+    return unsupported("the cuda backend runs engines through plans, not node by node");
+  }
+};
+
+}  // namespace
+
+Verdict cuda_verdict(const ir::Node& node) {
+  if (!ir::shape_inference_table().find(node.op)) return Verdict::reject("no shape inference");
+  if (!has_tensor_output(node)) return Verdict::accept();
+  if (Verdict v = convert::check_deterministic(node); !v.accepted()) return v;
+  if (Verdict v = convert::check_static_output_shape(node); !v.accepted()) return v;
+  if (Verdict v = convert::check_inference_mode(node); !v.accepted()) return v;
+  if (is_view_node(node)) {
+    if (!cpu::cpu_backend().supports(node)) return Verdict::reject("no view rule");
+    return convert::check_value_types(node, kAllButDouble);
+  }
+  const OpKey op = node.op;
+  if (op == OpKey::aten_mm_default || op == OpKey::aten_addmm_default ||
+      op == OpKey::aten_bmm_default || op == OpKey::aten_linear_default ||
+      op == OpKey::aten_matmul_default) {
+    if (Verdict v = convert::check_value_types(node, kFloatTypes); !v.accepted()) return v;
+    return gemm_verdict(node);
+  }
+  if (is_conv_op(op)) {
+    if (Verdict v = convert::check_value_types(node, kFloatTypes); !v.accepted()) return v;
+    const size_t r = rank(tensor_arg(node, 0));
+    if (r < 3 || r > 5) return Verdict::reject("input rank other than 3, 4, 5");
+    return Verdict::accept();
+  }
+  if (op == OpKey::aten_scaled_dot_product_attention_default) {
+    const DType types[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kBool};
+    if (Verdict v = convert::check_value_types(node, types); !v.accepted()) return v;
+    return attention_verdict(node);
+  }
+  if (is_library_op(op)) {
+    if (Verdict v = convert::check_value_types(node, kAllButDouble); !v.accepted()) return v;
+    return library_verdict(node);
+  }
+  const std::string reason = pointwise_unsupported_reason(node);
+  if (!reason.empty()) return Verdict::reject(reason);
+  return convert::check_value_types(node, kAllButDouble);
+}
+
+const Backend& cuda_backend() {
+  static const CudaSupport backend;
+  return backend;
+}
+
+}  // namespace kiln::cuda
+
+namespace kiln::convert {
+
+Status register_cuda_implementations(OpRegistry& registry) {
+  for (const ir::OpSchema& schema : ir::all_op_schemas()) {
+    if (schema.key == ir::OpKey::kInvalid) continue;
+    if (!ir::shape_inference_table().find(schema.key)) continue;
+    KILN_RETURN_IF_ERROR(registry.add(OpImplementation{
+        .op = schema.key,
+        .backend = "cuda",
+        .priority = Priority::kStandard,
+        .supports_dynamic_shapes = true,
+        .validator = [](const ir::Node& node) { return cuda::cuda_verdict(node); },
+    }));
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::convert

@@ -1,0 +1,50 @@
+#include "cuda/engine_build.h"
+
+#include "cuda/nvrtc_compiler.h"
+#include "cuda/plan.h"
+
+namespace kiln::cuda {
+
+Status add_cuda_kernels(format::Engine& engine, const builder::BuildSettings& settings,
+                        builder::BuildProgress& progress) {
+  if (engine.target.arch.empty()) {
+    return invalid_argument("building a CUDA engine needs a target arch (\"sm_90\")");
+  }
+  PlanOptions options;
+  options.arch = engine.target.arch;
+  options.allow_tf32 = !settings.disable_tf32;
+  std::map<std::string, int64_t> max_symbols;
+  for (const format::SymbolProfile& s : engine.profiles.at(0).symbols) {
+    max_symbols[s.symbol] = s.max;
+  }
+  progress.phase("planning the CUDA steps");
+  KILN_ASSIGN_OR_RETURN(Plan plan, make_plan(*engine.program, max_symbols, options));
+  // The runtime's output copies may need a strided copy kernel for every output dtype.
+  for (const ir::Value* out : engine.program->graph.outputs()) {
+    if (out->kind == ir::ValueKind::kTensor) copy_kernel(plan.module, out->dtype, out->dtype);
+  }
+  if (!plan.module.empty()) {
+    progress.phase(str_cat("compiling ", plan.module.size(), " kernel sources with NVRTC for ",
+                           engine.target.arch, " (", plan.steps.size(), " steps)"));
+    KILN_ASSIGN_OR_RETURN(CompiledModule compiled,
+                          compile_cuda_source(plan.module.text(), engine.target.arch,
+                                              settings.hardware_compatible, engine.build.name));
+    engine.kernels.push_back(format::KernelImage{str_cat(engine.build.name, ".cubin"),
+                                                 engine.target.arch,
+                                                 format::KernelImageKind::kCubin,
+                                                 std::move(compiled.cubin)});
+    if (settings.hardware_compatible) {
+      engine.kernels.push_back(format::KernelImage{
+          str_cat(engine.build.name, ".ptx"), "compute_" + engine.target.arch.substr(3),
+          format::KernelImageKind::kPtx, std::move(compiled.ptx)});
+    }
+  }
+  engine.memory.at(0).arena_bytes = plan.arena_bytes;
+  engine.memory.at(0).workspace_bytes =
+      settings.workspace_size > 0 ? settings.workspace_size : (size_t{32} << 20);
+  if (!options.allow_tf32) return ok_status();
+  engine.build.precisions.push_back("tf32");
+  return ok_status();
+}
+
+}  // namespace kiln::cuda

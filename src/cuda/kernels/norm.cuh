@@ -1,0 +1,135 @@
+// Layer norm and RMS norm over contiguous rows of n elements, statistics in fp32: the mean, then
+// the mean of squared deviations. Schedules:
+//   kRowWarp (n <= 1024): a warp per row;
+//   kRowBlock (n <= 8 * blockDim.x) and kRowLong: a block per row.
+// Rows are held in registers and accessed (with weight and bias) as 16-byte packs where n and the
+// pointers allow; other rows are read from memory three times (the later reads hit the cache).
+// The variants are few on purpose: each one costs NVRTC time at every engine build.
+namespace kiln_norm {
+
+enum { kRowWarp = 0, kRowBlock = 1, kRowLong = 2 };
+
+template <typename T, bool kW, bool kB, bool kRms, int P, int V, bool kBlock>
+__device__ __forceinline__ void cached_row(const T* x, const T* w, const T* b, T* y, int n,
+                                           float eps, int tid, int nthreads, float* scratch) {
+  float v[P];
+#pragma unroll
+  for (int c = 0; c < P / V; ++c) {
+    const int e = (c * nthreads + tid) * V;
+    if (e < n) {
+      kiln_lib::load_pack<T, V>(x + e, v + c * V);
+    } else {
+#pragma unroll
+      for (int k = 0; k < V; ++k) v[c * V + k] = 0.0f;
+    }
+  }
+  const float inv_n = 1.0f / (float)n;
+  float mean = 0.0f;
+  if constexpr (!kRms) {
+    float s = 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; ++p) s += v[p];
+    mean = kiln_lib::row_sum<kBlock>(s, scratch) * inv_n;
+  }
+  float q = 0.0f;
+#pragma unroll
+  for (int c = 0; c < P / V; ++c) {
+    if ((c * nthreads + tid) * V < n) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float d = v[c * V + k] - mean;
+        q += d * d;
+      }
+    }
+  }
+  const float rstd = rsqrtf(kiln_lib::row_sum<kBlock>(q, scratch) * inv_n + eps);
+#pragma unroll
+  for (int c = 0; c < P / V; ++c) {
+    const int e = (c * nthreads + tid) * V;
+    if (e < n) {
+      float wv[V], bv[V], o[V];
+      if constexpr (kW) kiln_lib::load_pack<T, V>(w + e, wv);
+      if constexpr (kB) kiln_lib::load_pack<T, V>(b + e, bv);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        float r = (v[c * V + k] - mean) * rstd;
+        if constexpr (kW) r *= wv[k];
+        if constexpr (kB) r += bv[k];
+        o[k] = r;
+      }
+      kiln_lib::store_pack<T, V>(y + e, o);
+    }
+  }
+}
+
+template <typename T, int V>
+__device__ __forceinline__ bool packable(const T* x, const T* w, const T* b, const T* y, i64 n) {
+  constexpr u64 kAlign = V * sizeof(T);
+  return V > 1 && n % V == 0 && (u64)x % kAlign == 0 && (u64)y % kAlign == 0 &&
+         (w == nullptr || (u64)w % kAlign == 0) && (b == nullptr || (u64)b % kAlign == 0);
+}
+template <typename T, int P>
+struct Pack {
+  static constexpr int value = 16 / (int)sizeof(T) < P ? 16 / (int)sizeof(T) : P;
+};
+
+// Thread `tid` of `nthreads` (a warp, or the block when kBlock) reads the row from memory for
+// each statistic and for the output.
+template <typename T, bool kW, bool kB, bool kRms, bool kBlock>
+__device__ void streamed_row(const T* x, const T* w, const T* b, T* y, i64 n, float eps, int tid,
+                             int nthreads, float* scratch) {
+  const float inv_n = 1.0f / (float)n;
+  float mean = 0.0f;
+  if constexpr (!kRms) {
+    float s = 0.0f;
+    for (i64 e = tid; e < n; e += nthreads) s += to_float(x[e]);
+    mean = kiln_lib::row_sum<kBlock>(s, scratch) * inv_n;
+  }
+  float q = 0.0f;
+  for (i64 e = tid; e < n; e += nthreads) {
+    const float d = to_float(x[e]) - mean;
+    q += d * d;
+  }
+  const float rstd = rsqrtf(kiln_lib::row_sum<kBlock>(q, scratch) * inv_n + eps);
+  for (i64 e = tid; e < n; e += nthreads) {
+    float r = (to_float(x[e]) - mean) * rstd;
+    if constexpr (kW) r *= to_float(w[e]);
+    if constexpr (kB) r += to_float(b[e]);
+    y[e] = kiln_lib::convert<T>(r);
+  }
+}
+
+template <typename T, bool kW, bool kB, bool kRms>
+__device__ void norm(const T* x, const T* w, const T* b, T* y, i64 rows, i64 n, float eps,
+                     int mode) {
+  __shared__ float scratch[32];
+  constexpr int kShort = Pack<T, 8>::value, kLong = Pack<T, 32>::value;
+  if (mode == kRowWarp) {
+    const int warps = blockDim.x >> 5, lane = threadIdx.x & 31;
+    for (i64 r = (i64)blockIdx.x * warps + (threadIdx.x >> 5); r < rows;
+         r += (i64)gridDim.x * warps) {
+      const T* xr = x + r * n;
+      T* yr = y + r * n;
+      if (n <= 256 && packable<T, kShort>(xr, w, b, yr, n)) {
+        cached_row<T, kW, kB, kRms, 8, kShort, false>(xr, w, b, yr, (int)n, eps, lane, 32, nullptr);
+      } else if (packable<T, kLong>(xr, w, b, yr, n)) {
+        cached_row<T, kW, kB, kRms, 32, kLong, false>(xr, w, b, yr, (int)n, eps, lane, 32, nullptr);
+      } else {
+        streamed_row<T, kW, kB, kRms, false>(xr, w, b, yr, n, eps, lane, 32, nullptr);
+      }
+    }
+  } else {  // kRowBlock, kRowLong
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+      const T* xr = x + r * n;
+      T* yr = y + r * n;
+      if (n <= 8 * (i64)blockDim.x && packable<T, kShort>(xr, w, b, yr, n)) {
+        cached_row<T, kW, kB, kRms, 8, kShort, true>(xr, w, b, yr, (int)n, eps, threadIdx.x,
+                                                     blockDim.x, scratch);
+      } else {
+        streamed_row<T, kW, kB, kRms, true>(xr, w, b, yr, n, eps, threadIdx.x, blockDim.x, scratch);
+      }
+    }
+  }
+}
+
+}  // namespace kiln_norm

@@ -1,0 +1,523 @@
+// The CUDA planner: classify nodes, group them into steps, walk the program at its largest
+// shapes, and lay out the activation arena. See plan.h.
+#include <algorithm>
+#include <set>
+
+#include "cuda/steps.h"
+#include "ir/shape_inference.h"
+#include "ir/sym_expr.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/shape_op_util.h"
+
+namespace kiln::cuda {
+namespace {
+
+using ir::OpKey;
+
+enum class NodeClass : uint8_t { kNumber, kView, kPointwise, kGemm, kConv, kAttention, kLibrary };
+
+bool has_tensor_output(const ir::Node& node) {
+  for (const ir::Value* v : node.outputs) {
+    if (v && v->kind == ir::ValueKind::kTensor) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_reshape_op(OpKey op) {
+  return op == OpKey::aten_view_default || op == OpKey::aten__unsafe_view_default ||
+         op == OpKey::aten_reshape_default;
+}
+
+bool is_conv_op(OpKey op) {
+  return op == OpKey::aten_convolution_default || op == OpKey::aten_conv1d_default ||
+         op == OpKey::aten_conv2d_default || op == OpKey::aten_conv3d_default;
+}
+
+bool is_view_node(const ir::Node& node) {
+  if (is_reshape_op(node.op)) return true;
+  return node.schema().has_tag(ir::kTagView);
+}
+
+namespace {
+
+bool is_gemm(OpKey op) {
+  return op == OpKey::aten_mm_default || op == OpKey::aten_addmm_default ||
+         op == OpKey::aten_bmm_default || op == OpKey::aten_linear_default ||
+         op == OpKey::aten_matmul_default;
+}
+
+NodeClass classify(const ir::Node& node) {
+  if (!has_tensor_output(node)) return NodeClass::kNumber;
+  if (is_view_node(node)) return NodeClass::kView;
+  if (is_gemm(node.op)) return NodeClass::kGemm;
+  if (is_conv_op(node.op)) return NodeClass::kConv;
+  if (node.op == OpKey::aten_scaled_dot_product_attention_default) return NodeClass::kAttention;
+  if (is_library_op(node.op)) return NodeClass::kLibrary;
+  return NodeClass::kPointwise;
+}
+
+bool same_shape(const ir::Value& a, const ir::Value& b) {
+  if (a.shape.size() != b.shape.size()) return false;
+  for (size_t d = 0; d < a.shape.size(); ++d) {
+    const ir::SymDim& x = a.shape[d];
+    const ir::SymDim& y = b.shape[d];
+    if (x.is_static() != y.is_static()) return false;
+    if (x.is_static() ? x.value != y.value
+                      : ir::sym_dim_to_string(x) != ir::sym_dim_to_string(y)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A planned step before it is made: the nodes it covers (in order) and its kind.
+struct Group {
+  NodeClass kind;
+  std::vector<const ir::Node*> nodes;
+  bool closed = false;  // a node outside the group already read one of its values
+};
+
+bool single_user(const ir::Value* v, const ir::Graph& graph) {
+  if (v->users.size() != 1) return false;
+  for (const ir::Value* out : graph.outputs()) {
+    if (out == v) return false;
+  }
+  return true;
+}
+
+class Planner {
+ public:
+  Planner(const ir::Program& program, const std::map<std::string, int64_t>& max_symbols,
+          const PlanOptions& options)
+      : program_(program), graph_(program.graph), max_symbols_(max_symbols), options_(options) {}
+
+  Result<Plan> run() {
+    group_nodes();
+    KILN_RETURN_IF_ERROR(walk());
+    place_buffers();
+    return std::move(plan_);
+  }
+
+ private:
+  int group_of(const ir::Node* n) const { return node_group_[n->id]; }
+
+  void start_group(NodeClass kind, const ir::Node* node) {
+    node_group_[node->id] = static_cast<int>(groups_.size());
+    groups_.push_back(Group{kind, {node}});
+  }
+  void join(int g, const ir::Node* node) {
+    node_group_[node->id] = g;
+    groups_[g].nodes.push_back(node);
+  }
+
+  // Pass 1: which nodes share a step. Pointwise chains fuse while the group has no outside reader
+  // yet (so the group can run where its last node stands); an activation (and a residual add for
+  // convolutions) right after a GEMM or convolution joins it.
+  void group_nodes() {
+    node_group_.assign(graph_.nodes().size(), -1);
+    for (const ir::Node& node : graph_.nodes()) {
+      const NodeClass kind = classify(node);
+      std::set<int> feeding;
+      for (const ir::Value* v : node.input_values()) {
+        if (v && v->producer && group_of(v->producer) >= 0) feeding.insert(group_of(v->producer));
+      }
+      int joined = -1;
+      if (kind == NodeClass::kPointwise) {
+        for (int g : feeding) {
+          Group& group = groups_[g];
+          if (group.closed || group.nodes.size() >= 24) continue;
+          if (group.kind == NodeClass::kPointwise &&
+              same_shape(*group.nodes.back()->outputs[0], *node.outputs[0])) {
+            joined = g;
+            break;
+          }
+          if (try_epilogue(group, node)) {
+            joined = g;
+            break;
+          }
+        }
+      }
+      for (int g : feeding) {
+        if (g != joined) groups_[g].closed = true;
+      }
+      if (kind == NodeClass::kNumber || kind == NodeClass::kView) continue;
+      if (joined >= 0) {
+        join(joined, &node);
+      } else {
+        start_group(kind, &node);
+        if (kind != NodeClass::kPointwise) groups_.back().closed = false;
+      }
+    }
+  }
+
+  // Whether pointwise `node` folds into the GEMM or convolution group's epilogue.
+  bool try_epilogue(Group& group, const ir::Node& node) {
+    const ir::Node* last = group.nodes.back();
+    const ir::Value* produced = last->outputs[0];
+    if (!single_user(produced, graph_)) return false;
+    if (group.kind == NodeClass::kGemm && group.nodes.size() == 1) {
+      return gemm_epilogue_for(node).has_value() && node.input_values().size() == 1;
+    }
+    if (group.kind != NodeClass::kConv) return false;
+    const bool has_relu = group.nodes.size() > 1 && group.nodes.back()->op == OpKey::aten_relu_default;
+    if (has_relu) return false;
+    if (node.op == OpKey::aten_relu_default) return true;
+    if (group.nodes.size() == 1 && node.op == OpKey::aten_add_Tensor) {
+      const auto inputs = node.input_values();
+      if (inputs.size() != 2 || inputs[0] == inputs[1]) return false;
+      if (node.args.size() > 2) {
+        const int64_t* alpha = std::get_if<int64_t>(&node.args[2]);
+        const double* alpha_f = std::get_if<double>(&node.args[2]);
+        if ((alpha && *alpha != 1) || (alpha_f && *alpha_f != 1.0)) return false;
+      }
+      const ir::Value* other = inputs[0] == produced ? inputs[1] : inputs[0];
+      return same_shape(*other, *produced) && other->dtype == produced->dtype;
+    }
+    return false;
+  }
+
+  bool stored(const ir::Value* v, int g) const {
+    for (const ir::Value* out : graph_.outputs()) {
+      if (out == v) return true;
+    }
+    for (const ir::Node* user : v->users) {
+      if (group_of(user) != g) return true;
+    }
+    return false;
+  }
+
+  Tensor fake_buffer(const Tensor& meta, Layout layout = Layout::kContiguous) {
+    const Shape strides = layout_strides(meta.sizes(), layout);
+    const size_t bytes = std::max<size_t>(meta.nbytes(), 1);
+    auto storage = Storage::borrow(reinterpret_cast<void*>(uintptr_t{1} << 40), bytes, nullptr);
+    if (meta.has_data()) return meta;
+    auto tensor = Tensor::from_storage(storage, meta.dtype(), meta.sizes(), strides, 0);
+    return tensor.ok() ? std::move(tensor).value() : Tensor();
+  }
+
+  Result<Tensor> input_tensor(const ir::Value& v) {
+    Shape sizes;
+    for (const ir::SymDim& d : v.shape) {
+      if (d.is_static()) {
+        sizes.push_back(d.value);
+        continue;
+      }
+      KILN_ASSIGN_OR_RETURN(int64_t value, d.expr->evaluate(bindings_), "input '", v.name, "'");
+      sizes.push_back(value);
+    }
+    return fake_buffer(Tensor::meta(v.dtype, sizes));
+  }
+
+  // Pass 2: the walk at the largest shapes.
+  Status walk() {
+    const size_t n = graph_.num_values();
+    plan_.has_buffer.assign(n, false);
+    plan_.layout.assign(n, Layout::kContiguous);
+    root_.assign(n, UINT32_MAX);
+    for (const auto& [symbol, value] : max_symbols_) bindings_.set(symbol, value);
+    slots_.assign(n, ir::RtValue{});
+    for (const ir::GraphInput& in : graph_.inputs()) {
+      if (in.value->kind != ir::ValueKind::kTensor) continue;
+      KILN_ASSIGN_OR_RETURN(slots_[in.value->id].tensor, input_tensor(*in.value));
+      slots_[in.value->id].kind = ir::RtValue::Kind::kTensor;
+      if (in.kind == ir::InputKind::kUserInput) {
+        plan_.has_buffer[in.value->id] = true;  // staged in the arena
+        root_[in.value->id] = in.value->id;
+        input_values_.push_back(in.value->id);
+      }
+    }
+    const ir::OpFunctionTable& inference = ir::shape_inference_table();
+    for (const ir::Node& node : graph_.nodes()) {
+      ir::OpContext ctx(node, slots_);
+      ir::OpFn infer = inference.find(node.op);
+      if (!infer) return unsupported("no shape inference for ", ir::op_name(node.op));
+      KILN_RETURN_IF_ERROR(infer(ctx), "planning node '", node.name, "'");
+      KILN_RETURN_IF_ERROR(ctx.error(), "planning node '", node.name, "'");
+      const NodeClass kind = classify(node);
+      if (kind == NodeClass::kNumber) continue;
+      if (kind == NodeClass::kView) {
+        KILN_RETURN_IF_ERROR(plan_view(node, ctx), "planning view '", node.name, "'");
+        continue;
+      }
+      const int g = group_of(&node);
+      const Layout layout = output_layout(node, groups_[g]);
+      for (const ir::Value* v : node.outputs) {
+        if (!v || v->kind != ir::ValueKind::kTensor) continue;
+        if (stored(v, g)) {
+          const Layout l = slots_[v->id].tensor.dim() == 4 ? layout : Layout::kContiguous;
+          slots_[v->id].tensor = fake_buffer(slots_[v->id].tensor, l);
+          plan_.has_buffer[v->id] = true;
+          plan_.layout[v->id] = l;
+          root_[v->id] = v->id;
+        }
+      }
+      if (groups_[g].nodes.back() == &node) {
+        KILN_RETURN_IF_ERROR(emit(groups_[g]), "planning node '", node.name, "' (",
+                             ir::op_name(node.op), ")");
+      }
+    }
+    return ok_status();
+  }
+
+  static bool is_channels_last(const Tensor& t) {
+    return t.dim() == 4 && t.has_data() && t.size(1) > 1 &&
+           t.strides() == layout_strides(t.sizes(), Layout::kChannelsLast);
+  }
+
+  // Channels-last (NHWC) around half-precision convolutions: their outputs, and the pointwise
+  // ops and pooling that follow them; everything else contiguous.
+  Layout output_layout(const ir::Node& node, const Group& group) {
+    if (!options_.channels_last) return Layout::kContiguous;
+    const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
+    if (!out || out->shape.size() != 4) return Layout::kContiguous;
+    if (group.kind == NodeClass::kConv) {
+      const ir::Node& conv = *group.nodes.front();
+      const ir::Value* x = conv.input_values().empty() ? nullptr : conv.input_values()[0];
+      const bool half = out->dtype == DType::kFloat16 || out->dtype == DType::kBFloat16;
+      return half && x && x->shape.size() == 4 ? Layout::kChannelsLast : Layout::kContiguous;
+    }
+    const bool follows = group.kind == NodeClass::kPointwise ||
+                         node.op == OpKey::aten_max_pool2d_default ||
+                         node.op == OpKey::aten_max_pool2d_with_indices_default ||
+                         node.op == OpKey::aten_avg_pool2d_default;
+    if (!follows) return Layout::kContiguous;
+    for (const ir::Node* member : group.nodes) {
+      for (const ir::Value* v : member->input_values()) {
+        if (v && v->kind == ir::ValueKind::kTensor && is_channels_last(slots_[v->id].tensor) &&
+            slots_[v->id].tensor.sizes() == slots_[out->id].tensor.sizes()) {
+          return Layout::kChannelsLast;
+        }
+        if (v && v->kind == ir::ValueKind::kTensor && node.op != OpKey::aten_relu_default &&
+            group.kind != NodeClass::kPointwise && is_channels_last(slots_[v->id].tensor)) {
+          return Layout::kChannelsLast;  // pooling keeps its input's layout
+        }
+      }
+    }
+    return Layout::kContiguous;
+  }
+
+  Status plan_view(const ir::Node& node, ir::OpContext& ctx) {
+    const ir::Value* in = node.input_values().empty() ? nullptr : node.input_values()[0];
+    if (!in) return internal_error("view without input");
+    const Tensor& x = slots_[in->id].tensor;
+    if (!x.has_data()) {
+      return internal_error("view of a value without storage: ", in->name);
+    }
+    if (is_reshape_op(node.op)) {
+      const Tensor& meta = ctx.output_tensor(0);
+      if (!cpu::view_strides(x.sizes(), x.strides(), meta.sizes())) {
+        const ir::Value* out = node.outputs[0];
+        slots_[out->id].tensor = fake_buffer(meta);
+        plan_.has_buffer[out->id] = true;
+        root_[out->id] = out->id;
+        add_step(make_reshape_copy_step(*in, *out, plan_.module));
+        return ok_status();
+      }
+    }
+    KILN_RETURN_IF_ERROR(cpu::cpu_backend().execute(ctx));
+    for (const ir::Value* v : node.outputs) {
+      if (v && v->kind == ir::ValueKind::kTensor) root_[v->id] = root_[in->id];
+    }
+    return ok_status();
+  }
+
+  void add_step(std::unique_ptr<Step> step) { plan_.steps.push_back(std::move(step)); }
+
+  Status emit(const Group& group) {
+    const ir::Node& first = *group.nodes.front();
+    switch (group.kind) {
+      case NodeClass::kPointwise: {
+        PointwiseGroup pw;
+        pw.nodes = group.nodes;
+        std::set<const ir::Node*> members(group.nodes.begin(), group.nodes.end());
+        std::set<const ir::Value*> seen;
+        for (const ir::Node* n : group.nodes) {
+          for (const ir::Value* v : n->input_values()) {
+            if (!v || v->kind != ir::ValueKind::kTensor) continue;
+            if (v->producer && members.count(v->producer)) continue;
+            if (seen.insert(v).second) pw.inputs.push_back(v);
+          }
+          for (const ir::Value* v : n->outputs) {
+            if (v && plan_.has_buffer[v->id]) pw.outputs.push_back(v);
+          }
+        }
+        if (pw.outputs.empty()) return ok_status();  // nothing read: dead code
+        const int rank = static_cast<int>(group.nodes.back()->outputs[0]->shape.size());
+        KILN_ASSIGN_OR_RETURN(auto step, make_pointwise_step(pw, rank, plan_.module));
+        add_step(std::move(step));
+        return ok_status();
+      }
+      case NodeClass::kGemm: {
+        const ir::Node* activation = group.nodes.size() > 1 ? group.nodes[1] : nullptr;
+        KILN_ASSIGN_OR_RETURN(auto step, make_gemm_step(first, activation, slots_, options_,
+                                                             plan_.module));
+        add_step(std::move(step));
+        return ok_status();
+      }
+      case NodeClass::kConv: {
+        const ir::Node* add = nullptr;
+        const ir::Node* relu = nullptr;
+        for (size_t i = 1; i < group.nodes.size(); ++i) {
+          if (group.nodes[i]->op == OpKey::aten_relu_default) {
+            relu = group.nodes[i];
+          } else {
+            add = group.nodes[i];
+          }
+        }
+        const ir::Node* last = group.nodes.back();
+        const bool nhwc = plan_.layout[last->outputs[0]->id] == Layout::kChannelsLast;
+        if (nhwc) {
+          const ir::Value* w = first.input_values()[1];
+          if (!w->producer && slots_[w->id].tensor.dim() == 4) {
+            if (std::find(plan_.channels_last_weights.begin(), plan_.channels_last_weights.end(),
+                          w->id) == plan_.channels_last_weights.end()) {
+              plan_.channels_last_weights.push_back(w->id);
+            }
+            Tensor& wt = slots_[w->id].tensor;
+            wt = wt.view_as(wt.sizes(), layout_strides(wt.sizes(), Layout::kChannelsLast),
+                            wt.offset());
+          }
+        }
+        KILN_ASSIGN_OR_RETURN(auto step,
+                              make_conv_step(first, add, relu, slots_, options_, nhwc,
+                                             plan_.module));
+        add_step(std::move(step));
+        return ok_status();
+      }
+      case NodeClass::kAttention: {
+        KILN_ASSIGN_OR_RETURN(auto step,
+                              make_attention_step(first, slots_, options_, plan_.module));
+        add_step(std::move(step));
+        return ok_status();
+      }
+      case NodeClass::kLibrary: {
+        KILN_ASSIGN_OR_RETURN(auto step, make_library_step(first, slots_, plan_.module));
+        add_step(std::move(step));
+        return ok_status();
+      }
+      default:
+        return internal_error("unexpected group kind");
+    }
+  }
+
+  // Pass 3: the arena. Each buffer lives from the step that writes it (step 0 for staged inputs)
+  // to the last step that reads it or a view of it (the end for graph outputs); buffers are
+  // placed largest first at the lowest offset free for their lifetime.
+  void place_buffers() {
+    const size_t steps = plan_.steps.size();
+    struct Interval {
+      uint32_t value;
+      size_t step;
+      size_t which;
+      size_t first, last;
+      uint64_t bytes;
+    };
+    std::vector<Interval> intervals;
+    std::map<uint32_t, size_t> index;
+    auto bytes_of = [&](uint32_t id) -> uint64_t {
+      const Tensor& t = slots_[id].tensor;
+      return std::max<uint64_t>(t.nbytes(), 1);
+    };
+    for (uint32_t id : input_values_) {
+      index[id] = intervals.size();
+      intervals.push_back({id, 0, 0, 0, 0, bytes_of(id)});
+    }
+    for (size_t s = 0; s < steps; ++s) {
+      for (uint32_t id : plan_.steps[s]->writes) {
+        if (!index.count(id)) {
+          index[id] = intervals.size();
+          intervals.push_back({id, 0, 0, s, s, bytes_of(id)});
+        }
+      }
+    }
+    auto extend = [&](uint32_t id, size_t s) {
+      const uint32_t root = id < root_.size() ? root_[id] : UINT32_MAX;
+      auto it = index.find(root);
+      if (it != index.end()) intervals[it->second].last = std::max(intervals[it->second].last, s);
+    };
+    for (size_t s = 0; s < steps; ++s) {
+      for (uint32_t id : plan_.steps[s]->reads) extend(id, s);
+    }
+    for (const ir::Value* out : graph_.outputs()) extend(out->id, steps);
+    plan_.scratch.assign(steps, {});
+    for (size_t s = 0; s < steps; ++s) {
+      for (size_t w = 0; w < plan_.steps[s]->scratch_bytes.size(); ++w) {
+        intervals.push_back({UINT32_MAX, s, w, s, s,
+                             std::max<uint64_t>(plan_.steps[s]->scratch_bytes[w], 1)});
+      }
+    }
+    std::vector<size_t> order(intervals.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return intervals[a].bytes > intervals[b].bytes;
+    });
+    constexpr uint64_t kAlign = 256;
+    std::vector<std::pair<size_t, uint64_t>> placed;  // interval index, offset
+    uint64_t arena = 0;
+    for (size_t i : order) {
+      const Interval& me = intervals[i];
+      const uint64_t size = (me.bytes + kAlign - 1) / kAlign * kAlign;
+      std::vector<std::pair<uint64_t, uint64_t>> busy;
+      for (const auto& [j, offset] : placed) {
+        const Interval& other = intervals[j];
+        if (other.last < me.first || me.last < other.first) continue;
+        busy.push_back({offset, offset + (other.bytes + kAlign - 1) / kAlign * kAlign});
+      }
+      std::sort(busy.begin(), busy.end());
+      uint64_t offset = 0;
+      for (const auto& [begin, end] : busy) {
+        if (offset + size <= begin) break;
+        offset = std::max(offset, end);
+      }
+      placed.push_back({i, offset});
+      arena = std::max(arena, offset + size);
+      if (me.value == UINT32_MAX) {
+        auto& list = plan_.scratch[me.step];
+        if (list.size() <= me.which) list.resize(me.which + 1);
+        list[me.which] = BufferPlacement{UINT32_MAX, offset, me.bytes};
+      } else {
+        plan_.value_buffers[me.value] = BufferPlacement{me.value, offset, me.bytes};
+      }
+    }
+    plan_.arena_bytes = arena;
+  }
+
+  const ir::Program& program_;
+  const ir::Graph& graph_;
+  const std::map<std::string, int64_t>& max_symbols_;
+  PlanOptions options_;
+  Plan plan_;
+  std::vector<Group> groups_;
+  std::vector<int> node_group_;
+  Slots slots_;
+  ir::SymBindings bindings_;
+  std::vector<uint32_t> root_;
+  std::vector<uint32_t> input_values_;
+};
+
+}  // namespace
+
+Shape layout_strides(const Shape& sizes, Layout layout) {
+  if (layout == Layout::kChannelsLast && sizes.size() == 4) {
+    const int64_t c = sizes[1], h = sizes[2], w = sizes[3];
+    return Shape{h * w * c, 1, w * c, c};
+  }
+  return contiguous_strides(sizes);
+}
+
+std::string Plan::summary() const {
+  std::string text;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    text += str_cat(i, ": ", steps[i]->describe(), "\n");
+  }
+  return text;
+}
+
+Result<Plan> make_plan(const ir::Program& program, const std::map<std::string, int64_t>& max_symbols,
+                       const PlanOptions& options) {
+  return Planner(program, max_symbols, options).run();
+}
+
+}  // namespace kiln::cuda

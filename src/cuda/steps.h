@@ -1,0 +1,75 @@
+// The step kinds of a CUDA plan, made by the planner (planner.cc). Each factory looks at the
+// node(s) with the tensors of the planning walk (largest shapes, fake device addresses) to size
+// scratch buffers and pick kernels, and adds any generated code to the module.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cuda/gemm.h"
+#include "cuda/plan.h"
+#include "cuda/pointwise_codegen.h"
+
+namespace kiln::cuda {
+
+using BindFn = std::function<Result<Launch>(const Slots&, BindContext&, size_t step_index)>;
+
+// A step defined by its bind function (most kinds need nothing more).
+class FunctionStep final : public Step {
+ public:
+  FunctionStep(std::string kind, std::string description, BindFn bind)
+      : kind_(std::move(kind)), description_(std::move(description)), bind_(std::move(bind)) {}
+  std::string_view kind() const override { return kind_; }
+  std::string describe() const override { return description_; }
+  Result<Launch> bind(const Slots& slots, BindContext& ctx, size_t step_index) const override {
+    return bind_(slots, ctx, step_index);
+  }
+
+ private:
+  std::string kind_;
+  std::string description_;
+  BindFn bind_;
+};
+
+// Fused pointwise chain.
+Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, int rank,
+                                                  ModuleSource& module);
+
+// mm, addmm, bmm, linear, matmul, with an optional activation node folded into the epilogue.
+// An N-d first operand whose leading dims do not merge into rows is copied into scratch first.
+Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Node* activation,
+                                             const Slots& slots, const PlanOptions& options,
+                                             ModuleSource& module);
+// The epilogue an activation node gives a GEMM, or nullopt.
+std::optional<GemmEpilogue> gemm_epilogue_for(const ir::Node& node);
+
+// aten.convolution with optional residual add and ReLU nodes folded in.
+// With `channels_last`, an input that is not NHWC is first copied into NHWC scratch.
+Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Node* residual_add,
+                                             const ir::Node* relu, const Slots& slots,
+                                             const PlanOptions& options, bool channels_last,
+                                             ModuleSource& module);
+
+// scaled_dot_product_attention as GEMM, masked softmax, GEMM.
+Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
+                                                  const PlanOptions& options,
+                                                  ModuleSource& module);
+
+// Everything the kernel library runs: reductions, softmax, norms, pooling, gathers, cat,
+// factories.
+Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slots& slots,
+                                                ModuleSource& module);
+// Whether make_library_step handles this op.
+bool is_library_op(ir::OpKey op);
+
+// Copies `from` into the buffer of `to` (same number of elements), element order row-major:
+// materializes a reshape that no strides can express on its input.
+std::unique_ptr<Step> make_reshape_copy_step(const ir::Value& from, const ir::Value& to,
+                                             ModuleSource& module);
+
+// Helpers for bind functions.
+const Tensor& slot_tensor(const Slots& slots, const ir::Value* value);
+Status check_device_tensor(const Tensor& t, const char* what, const std::string& step);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,256 @@
+// GEMM steps (mm, addmm, bmm, linear, matmul) on cuBLASLt. Operand layouts are read from the
+// bound tensors' strides: row-major or transposed matrices, batches with one stride; anything
+// else is an error naming the step (the planner keeps GEMM operands in those layouts).
+#include <optional>
+
+#include "cuda/steps.h"
+#include "kernels/cpu/shape_op_util.h"
+
+namespace kiln::cuda {
+namespace {
+
+using ir::OpKey;
+
+struct MatrixLayout {
+  bool trans = false;
+  int64_t ld = 0;
+};
+
+// A [rows, cols] matrix with the given row and column strides, as cuBLASLt can read it.
+std::optional<MatrixLayout> matrix_layout(int64_t rows, int64_t cols, int64_t row_stride,
+                                          int64_t col_stride) {
+  if ((col_stride == 1 || cols == 1) && row_stride >= std::max<int64_t>(cols, 1)) {
+    return MatrixLayout{false, row_stride};
+  }
+  if (rows == 1 && (col_stride == 1 || cols == 1)) return MatrixLayout{false, cols};
+  if ((row_stride == 1 || rows == 1) && col_stride >= std::max<int64_t>(rows, 1)) {
+    return MatrixLayout{true, col_stride};
+  }
+  if (cols == 1 && row_stride == 1) return MatrixLayout{true, rows};
+  return std::nullopt;
+}
+
+// t seen as [batch, rows, cols] with one batch stride: merges its leading dims when their
+// strides allow.
+struct BatchedMatrix {
+  int64_t batch = 1, rows = 0, cols = 0;
+  int64_t batch_stride = 0;
+  MatrixLayout layout;
+};
+std::optional<BatchedMatrix> batched_matrix(const Tensor& t) {
+  if (t.dim() < 2) return std::nullopt;
+  BatchedMatrix m;
+  const int64_t r = t.dim();
+  m.rows = t.size(r - 2);
+  m.cols = t.size(r - 1);
+  auto layout = matrix_layout(m.rows, m.cols, t.strides()[r - 2], t.strides()[r - 1]);
+  if (!layout) return std::nullopt;
+  m.layout = *layout;
+  // Leading dims: merge into one batch dim with a single stride.
+  int64_t stride = 0;
+  bool first = true;
+  for (int64_t d = r - 3; d >= 0; --d) {
+    if (t.size(d) == 1) continue;
+    if (first) {
+      stride = t.strides()[d];
+      m.batch = t.size(d);
+      first = false;
+    } else if (t.strides()[d] == stride * m.batch) {
+      m.batch *= t.size(d);
+    } else {
+      return std::nullopt;
+    }
+  }
+  m.batch_stride = first ? 0 : stride;
+  return m;
+}
+
+// x [..., k] as [M, k] rows when its leading dims merge.
+std::optional<Tensor> as_rows(const Tensor& x) {
+  if (x.dim() == 2) return x;
+  const int64_t k = x.size(x.dim() - 1);
+  const int64_t m = k == 0 ? 0 : x.numel() / k;
+  auto strides = cpu::view_strides(x.sizes(), x.strides(), Shape{m, k});
+  if (!strides) return std::nullopt;
+  return x.view_as(Shape{m, k}, *strides, x.offset());
+}
+
+std::string layout_error(const std::string& step, const char* operand, const Tensor& t) {
+  return str_cat("GEMM step '", step, "': operand ", operand, " ", t.description(),
+                 " has strides ", shape_to_string(t.strides()),
+                 " that cuBLASLt cannot read (a kiln planning bug)");
+}
+
+}  // namespace
+
+std::optional<GemmEpilogue> gemm_epilogue_for(const ir::Node& node) {
+  if (node.op == OpKey::aten_relu_default) return GemmEpilogue::kRelu;
+  if (node.op == OpKey::aten_gelu_default && node.args.size() > 1) {
+    const std::string* approx = std::get_if<std::string>(&node.args[1]);
+    if (approx && *approx == "tanh") return GemmEpilogue::kGeluTanh;
+  }
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Node* activation,
+                                             const Slots& slots, const PlanOptions& options,
+                                             ModuleSource& module) {
+  const OpKey op = node.op;
+  auto value_arg = [&](size_t i) -> const ir::Value* {
+    if (i >= node.args.size()) return nullptr;
+    const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
+    return v ? *v : nullptr;
+  };
+  const ir::Value *a = nullptr, *b = nullptr, *bias = nullptr;
+  double alpha = 1.0, beta = 1.0;
+  bool b_is_linear_weight = false;
+  if (op == OpKey::aten_mm_default || op == OpKey::aten_bmm_default ||
+      op == OpKey::aten_matmul_default) {
+    a = value_arg(0);
+    b = value_arg(1);
+  } else if (op == OpKey::aten_addmm_default) {
+    bias = value_arg(0);
+    a = value_arg(1);
+    b = value_arg(2);
+    auto num = [&](size_t i, double fallback) {
+      if (i >= node.args.size()) return fallback;
+      if (const int64_t* v = std::get_if<int64_t>(&node.args[i])) return double(*v);
+      if (const double* v = std::get_if<double>(&node.args[i])) return *v;
+      return fallback;
+    };
+    beta = num(3, 1.0);
+    alpha = num(4, 1.0);
+  } else if (op == OpKey::aten_linear_default) {
+    a = value_arg(0);
+    b = value_arg(1);
+    bias = value_arg(2);
+    b_is_linear_weight = true;
+  } else {
+    return unsupported("not a GEMM op: ", ir::op_name(op));
+  }
+  if (!a || !b) return unsupported("GEMM node '", node.name, "' without tensor operands");
+  const ir::Value* out = activation ? activation->outputs[0] : node.outputs[0];
+  const GemmEpilogue epilogue =
+      activation ? gemm_epilogue_for(*activation).value_or(GemmEpilogue::kNone)
+                 : GemmEpilogue::kNone;
+  const std::string name = activation ? activation->name : node.name;
+  const bool allow_tf32 = options.allow_tf32;
+  const bool may_pack = slots[a->id].tensor.dim() > 2 && slots[b->id].tensor.dim() == 2;
+  const std::string copy = may_pack ? copy_kernel(module, a->dtype, a->dtype) : "";
+  auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
+    Tensor ta = slot_tensor(slots, a), tb = slot_tensor(slots, b), td = slot_tensor(slots, out);
+    std::optional<std::pair<Tensor, Tensor>> pack;  // A copied into contiguous scratch
+    cudaKernel_t copy_fn = nullptr;
+    if (may_pack && ta.dim() > 2 && !as_rows(ta)) {
+      auto storage = Storage::borrow(ctx.scratch(index, 0), ta.nbytes(), nullptr);
+      KILN_ASSIGN_OR_RETURN(Tensor packed, Tensor::from_storage(storage, ta.dtype(), ta.sizes(),
+                                                                contiguous_strides(ta.sizes()), 0));
+      KILN_ASSIGN_OR_RETURN(copy_fn, ctx.kernel(copy));
+      pack = std::pair(ta, packed);
+      ta = packed;
+    }
+    const Tensor* tbias = bias ? &slot_tensor(slots, bias) : nullptr;
+    GemmDesc desc;
+    desc.dtype = td.dtype();
+    desc.allow_tf32 = allow_tf32;
+    desc.epilogue = epilogue;
+    desc.alpha = static_cast<float>(alpha);
+    // Fold the leading dims of a 2-D-weight product into rows.
+    const bool weight_2d = tb.dim() == 2;
+    if (weight_2d && ta.dim() > 2) {
+      auto rows = as_rows(ta);
+      if (!rows) return internal_error(layout_error(name, "A", ta));
+      ta = *rows;
+      const int64_t n = td.size(td.dim() - 1);
+      auto drows = as_rows(td);
+      if (!drows) return internal_error(layout_error(name, "D", td));
+      td = *drows;
+      (void)n;
+    }
+    auto ma = batched_matrix(ta);
+    if (!ma) return internal_error(layout_error(name, "A", ta));
+    std::optional<BatchedMatrix> mb;
+    if (b_is_linear_weight) {  // weight [n, k]: B = weight^T
+      if (tb.dim() != 2) return internal_error("linear weight of rank ", tb.dim());
+      auto l = matrix_layout(tb.size(1), tb.size(0), tb.strides()[1], tb.strides()[0]);
+      if (!l) return internal_error(layout_error(name, "weight", tb));
+      mb = BatchedMatrix{1, tb.size(1), tb.size(0), 0, *l};
+    } else {
+      mb = batched_matrix(tb);
+      if (!mb) return internal_error(layout_error(name, "B", tb));
+    }
+    auto md = batched_matrix(td);
+    if (!md || md->layout.trans) return internal_error(layout_error(name, "D", td));
+    desc.m = ma->rows;
+    desc.k = ma->cols;
+    desc.n = mb->cols;
+    if (mb->rows != desc.k) {
+      return internal_error("GEMM step '", name, "': inner dims ", desc.k, " and ", mb->rows);
+    }
+    desc.batch = std::max(ma->batch, mb->batch);
+    if ((ma->batch != 1 && ma->batch != desc.batch) || (mb->batch != 1 && mb->batch != desc.batch)) {
+      return internal_error("GEMM step '", name, "': batch ", ma->batch, " vs ", mb->batch);
+    }
+    desc.trans_a = ma->layout.trans;
+    desc.lda = ma->layout.ld;
+    desc.stride_a = ma->batch == 1 ? 0 : ma->batch_stride;
+    desc.trans_b = mb->layout.trans;
+    desc.ldb = mb->layout.ld;
+    desc.stride_b = mb->batch == 1 ? 0 : mb->batch_stride;
+    desc.ldd = md->layout.ld;
+    desc.stride_d = md->batch_stride == 0 ? desc.m * desc.ldd : md->batch_stride;
+    const void* c_ptr = nullptr;
+    const void* bias_ptr = nullptr;
+    if (tbias) {
+      const bool row_bias = tbias->numel() == desc.n &&
+                            (tbias->dim() == 1 || (tbias->dim() == 2 && tbias->size(0) == 1)) &&
+                            (tbias->strides().back() == 1 || desc.n == 1);
+      if (row_bias && beta == 1.0) {
+        desc.has_bias = true;
+        bias_ptr = tbias->raw_data();
+      } else if (tbias->dim() == 2 && tbias->size(0) == desc.m && tbias->size(1) == desc.n &&
+                 tbias->strides()[1] == 1 && tbias->strides()[0] == desc.ldd) {
+        desc.has_c = true;
+        desc.beta = static_cast<float>(beta);
+        desc.ldc = desc.ldd;
+        desc.stride_c = desc.stride_d;
+        c_ptr = tbias->raw_data();
+      } else {
+        return internal_error("GEMM step '", name, "': addmm input ", tbias->description(),
+                              " is neither a row bias nor a full matrix");
+      }
+    }
+    if (desc.m == 0 || desc.n == 0) return Launch([](cudaStream_t) { return ok_status(); });
+    if (desc.k == 0) {
+      return unsupported("GEMM step '", name, "' with an empty inner dim (k = 0)");
+    }
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<const GemmPlan> plan, ctx.gemm_plan(desc),
+                          "GEMM step '", name, "'");
+    GemmArgs args;
+    args.a = ta.raw_data();
+    args.b = tb.raw_data();
+    args.c = c_ptr;
+    args.bias = bias_ptr;
+    args.d = td.raw_data();
+    args.workspace = ctx.workspace();
+    args.workspace_bytes = ctx.workspace_bytes();
+    return Launch([plan, args, pack, copy_fn](cudaStream_t stream) -> Status {
+      if (pack) {
+        KILN_RETURN_IF_ERROR(launch_copy(copy_fn, pack->first, pack->second, stream));
+      }
+      KILN_ASSIGN_OR_RETURN(cublasLtHandle_t handle, cublaslt_handle());
+      return plan->run(handle, args, stream);
+    });
+  };
+  std::string what = str_cat("gemm[", ir::op_name(op));
+  if (activation) what += str_cat(" + ", ir::op_name(activation->op));
+  auto step = std::make_unique<FunctionStep>("gemm", str_cat(what, "] -> ", out->name), bind);
+  step->reads = {a->id, b->id};
+  if (bias) step->reads.push_back(bias->id);
+  step->writes = {out->id};
+  step->name = name;
+  if (may_pack) step->scratch_bytes = {slots[a->id].tensor.nbytes()};
+  return std::unique_ptr<Step>(std::move(step));
+}
+
+}  // namespace kiln::cuda

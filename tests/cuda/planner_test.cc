@@ -1,0 +1,153 @@
+// The CUDA planner and cross-compilation: plans of small lowered programs (fusion, epilogues,
+// layouts, arena), and engines built for sm_90 on a machine without a GPU.
+#include "cuda/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "builder/builder.h"
+#include "cuda/nvrtc_compiler.h"
+#include "format/engine.h"
+#include "frontend/pt2_reader.h"
+#include "passes/lowering.h"
+#include "runtime/engine_runtime.h"
+
+namespace kiln::cuda {
+namespace {
+
+std::shared_ptr<ir::Program> fixture(const std::string& name) {
+  auto program =
+      frontend::read_program_file(std::string(KILN_TEST_DATA_DIR) + "/pt2/" + name);
+  EXPECT_TRUE(program.ok()) << program.status().to_string();
+  if (!program.ok()) return nullptr;
+  passes::LoweringOptions options;
+  EXPECT_TRUE(passes::run_lowering_passes(**program, options).ok());
+  return *program;
+}
+
+std::map<std::string, int64_t> max_symbols(const ir::Program& program) {
+  std::map<std::string, int64_t> out;
+  for (const auto& [symbol, range] : program.graph.symbol_ranges()) out[symbol] = range.max;
+  return out;
+}
+
+std::vector<std::string> kinds(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& step : plan.steps) out.emplace_back(step->kind());
+  return out;
+}
+
+// Every two buffers that share arena bytes are never live at once: checked by replaying the
+// plan's reads and writes against the placements.
+void expect_arena_consistent(const Plan& plan) {
+  ASSERT_GT(plan.arena_bytes, 0u);
+  for (const auto& [value, place] : plan.value_buffers) {
+    EXPECT_LE(place.offset + place.bytes, plan.arena_bytes);
+    EXPECT_EQ(place.offset % 256, 0u);
+  }
+  for (size_t s = 0; s < plan.scratch.size(); ++s) {
+    for (const BufferPlacement& p : plan.scratch[s]) {
+      EXPECT_LE(p.offset + p.bytes, plan.arena_bytes);
+      // A step's scratch never overlaps the buffers the step reads or writes.
+      auto overlaps = [&](uint32_t id) {
+        auto it = plan.value_buffers.find(id);
+        if (it == plan.value_buffers.end()) return false;
+        const BufferPlacement& b = it->second;
+        return p.offset < b.offset + b.bytes && b.offset < p.offset + p.bytes;
+      };
+      for (uint32_t id : plan.steps[s]->writes) EXPECT_FALSE(overlaps(id)) << "step " << s;
+    }
+  }
+}
+
+TEST(CudaPlannerTest, ConvNetFusesEpiloguesAndRunsNhwcInHalfPrecision) {
+  auto program = fixture("cuda_convnet.pt2");
+  ASSERT_TRUE(program);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto plan = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  const std::vector<std::string> k = kinds(*plan);
+  // conv1 (+folded BN) + relu, conv2 + residual add + relu: two convolution steps and no
+  // separate relu or add step.
+  EXPECT_EQ(std::count(k.begin(), k.end(), "conv"), 2) << plan->summary();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "pointwise"), 0) << plan->summary();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "gemm"), 1) << plan->summary();
+  EXPECT_NE(plan->summary().find("conv+bias+add+relu"), std::string::npos) << plan->summary();
+  EXPECT_NE(plan->summary().find("linear.default + aten.relu.default]"), std::string::npos)
+      << plan->summary();
+  // float32 convolutions stay NCHW.
+  EXPECT_TRUE(plan->channels_last_weights.empty());
+  expect_arena_consistent(*plan);
+}
+
+TEST(CudaPlannerTest, TransformerPlansAttentionGemmsAndNorms) {
+  auto program = fixture("cuda_transformer.pt2");
+  ASSERT_TRUE(program);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto plan = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  const std::vector<std::string> k = kinds(*plan);
+  EXPECT_EQ(std::count(k.begin(), k.end(), "attention"), 1) << plan->summary();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "norm"), 1) << plan->summary();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "gemm"), 4) << plan->summary();
+  EXPECT_NE(plan->summary().find("aten.gelu.default"), std::string::npos)
+      << "the tanh GELU folds into the up-projection's epilogue\n" << plan->summary();
+  expect_arena_consistent(*plan);
+  // The generated module compiles for the H100 here, without a GPU.
+  auto compiled = compile_cuda_source(plan->module.text(), "sm_90", false);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
+  EXPECT_GT(compiled->cubin.size(), 1000u);
+}
+
+TEST(CudaPlannerTest, PlanningIsDeterministic) {
+  auto a = fixture("cuda_transformer.pt2");
+  auto b = fixture("cuda_transformer.pt2");
+  ASSERT_TRUE(a && b);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto pa = make_plan(*a, max_symbols(*a), options);
+  auto pb = make_plan(*b, max_symbols(*b), options);
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  EXPECT_EQ(pa->module.text(), pb->module.text());
+  EXPECT_EQ(pa->arena_bytes, pb->arena_bytes);
+  EXPECT_EQ(pa->summary(), pb->summary());
+}
+
+TEST(CudaCrossCompileTest, BuildsAnSm90EngineWithoutAGpu) {
+  auto program = fixture("cuda_convnet.pt2");
+  ASSERT_TRUE(program);
+  builder::BuildRequest request;
+  request.program = program;
+  request.name = "convnet";
+  request.settings.target = format::Target{"cuda", "sm_90"};
+  request.settings.precisions = {"fp32", "fp16"};
+  auto profiles = builder::resolve_symbol_profiles(*program, {});
+  ASSERT_TRUE(profiles.ok());
+  request.profiles = *profiles;
+  auto engine = builder::build_engine(std::move(request));
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  ASSERT_EQ(engine->kernels.size(), 1u);
+  EXPECT_EQ(engine->kernels[0].arch, "sm_90");
+  EXPECT_GT(engine->memory[0].arena_bytes, 0u);
+  // fp16 enabled: the float32 program runs in half precision, NHWC around its convolutions, while
+  // its bindings keep float32.
+  EXPECT_EQ(engine->program->graph.user_inputs()[0]->value->dtype, DType::kFloat32);
+  EXPECT_EQ(engine->program->graph.outputs()[0]->dtype, DType::kFloat32);
+  for (const auto& [id, w] : engine->program->weights) EXPECT_EQ(w.dtype(), DType::kFloat16);
+
+  auto bytes = format::write_engine(*engine);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
+  auto runtime = EngineRuntime::load(std::make_shared<const std::string>(*bytes));
+  ASSERT_TRUE(runtime.ok()) << runtime.status().to_string();
+  // Running a GPU engine through the host entry point says what to do instead.
+  auto host_run = (*runtime)->run({});
+  ASSERT_FALSE(host_run.ok());
+  EXPECT_NE(host_run.status().message().find("runs on the GPU"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::cuda
