@@ -63,6 +63,7 @@ partition::PartitionSettings partition_settings(const nb::dict& d) {
   s.torch_executed_nodes = get_or<std::vector<std::string>>(d, "torch_executed_nodes", {});
   s.require_full_compilation = get_or<bool>(d, "require_full_compilation", false);
   s.assume_dynamic_shape_support = get_or<bool>(d, "assume_dynamic_shape_support", false);
+  s.backend = get_or<std::string>(d, "backend", "cpu");
   return s;
 }
 
@@ -425,11 +426,12 @@ void bind_compiler(nb::module_& m) {
         std::string_view view(data.c_str(), data.size());
         builder::BuildRequest request;
         request.program = unwrap(frontend::read_program_bytes(view, fast_read()));
+        request.settings = build_settings(settings);
         partition::PartitionSettings full;
+        full.backend = request.settings.target.backend;
         full.require_full_compilation = true;
         full.min_block_size = 1;
         unwrap(partition::partition(*request.program, convert::default_registry(), full));
-        request.settings = build_settings(settings);
         request.profiles = unwrap(builder::resolve_symbol_profiles(*request.program, input_specs(specs)));
         request.name = name;
         return build_to_bytes(std::move(request));

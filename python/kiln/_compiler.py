@@ -346,6 +346,8 @@ def _partition_settings(settings: CompilationSettings, ep) -> dict:
         "torch_executed_nodes": _nodes_of_modules(ep, settings.torch_executed_modules or []),
         "require_full_compilation": settings.require_full_compilation,
         "assume_dynamic_shape_support": settings.assume_dynamic_shape_support,
+        # Support is the target backend's: a node the CUDA backend declines runs in PyTorch.
+        "backend": _backend_and_arch(settings)[0],
     }
 
 
