@@ -309,6 +309,6 @@ def test_module_whose_input_is_named_input_compiles():
     conv = torch.nn.Conv2d(3, 4, 3).eval()
     x = torch.randn(1, 3, 8, 8)
     ep = torch.export.export(conv, (x,))
-    assert ep.graph_signature.user_inputs == ["input"]
+    assert list(ep.graph_signature.user_inputs) == ["input"]
     compiled = kiln.compile(ep, inputs=[x], min_block_size=1)
     assert_outputs_match(compiled(x), conv(x))
