@@ -70,6 +70,9 @@ std::unique_ptr<Step> make_reshape_copy_step(const ir::Value& from, const ir::Va
 
 // Helpers for bind functions.
 const Tensor& slot_tensor(const Slots& slots, const ir::Value* value);
+// A tensor like `like` (dtype, sizes) with `strides`, in the step's scratch buffer `which`.
+Result<Tensor> scratch_tensor(BindContext& ctx, size_t step, size_t which, const Tensor& like,
+                              const Shape& strides);
 Status check_device_tensor(const Tensor& t, const char* what, const std::string& step);
 
 }  // namespace kiln::cuda

@@ -70,18 +70,17 @@ Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Sl
     KILN_ASSIGN_OR_RETURN(cudaKernel_t copy_fn, ctx.kernel(copy));
     KILN_ASSIGN_OR_RETURN(cudaKernel_t softmax_fn, ctx.kernel(softmax));
     std::vector<std::pair<Tensor, Tensor>> copies;
-    auto packed = [&](Tensor& t, size_t which) {
-      if (mergeable(t)) return;
-      auto storage = Storage::borrow(ctx.scratch(index, which), t.nbytes(), nullptr);
-      Tensor dst = Tensor::from_storage(storage, t.dtype(), t.sizes(),
-                                        contiguous_strides(t.sizes()), 0)
-                       .value();
+    auto packed = [&](Tensor& t, size_t which) -> Status {
+      if (mergeable(t)) return ok_status();
+      KILN_ASSIGN_OR_RETURN(Tensor dst,
+                            scratch_tensor(ctx, index, which, t, contiguous_strides(t.sizes())));
       copies.push_back({t, dst});
       t = dst;
+      return ok_status();
     };
-    packed(tq, 1);
-    packed(tk, 2);
-    packed(tv, 3);
+    KILN_RETURN_IF_ERROR(packed(tq, 1));
+    KILN_RETURN_IF_ERROR(packed(tk, 2));
+    KILN_RETURN_IF_ERROR(packed(tv, 3));
     void* scores = ctx.scratch(index, 0);
     const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E));
     GemmDesc qk;

@@ -82,11 +82,9 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
     cudaKernel_t copy_fn = nullptr;
     if (channels_last && tx.dim() == 4 &&
         tx.strides() != layout_strides(tx.sizes(), Layout::kChannelsLast)) {
-      auto storage = Storage::borrow(ctx.scratch(index, 0), tx.nbytes(), nullptr);
-      KILN_ASSIGN_OR_RETURN(Tensor nhwc,
-                            Tensor::from_storage(storage, tx.dtype(), tx.sizes(),
-                                                 layout_strides(tx.sizes(), Layout::kChannelsLast),
-                                                 0));
+      KILN_ASSIGN_OR_RETURN(
+          Tensor nhwc,
+          scratch_tensor(ctx, index, 0, tx, layout_strides(tx.sizes(), Layout::kChannelsLast)));
       KILN_ASSIGN_OR_RETURN(copy_fn, ctx.kernel(copy));
       to_nhwc = std::pair(tx, nhwc);
       tx = nhwc;
@@ -125,10 +123,7 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
                               shape_to_string(ty.strides()));
       }
       if (tr.strides() != ty.strides()) {  // cuDNN adds it in the output's layout
-        auto storage = Storage::borrow(ctx.scratch(index, 1), ty.nbytes(), nullptr);
-        KILN_ASSIGN_OR_RETURN(Tensor same,
-                              Tensor::from_storage(storage, ty.dtype(), ty.sizes(), ty.strides(),
-                                                   0));
+        KILN_ASSIGN_OR_RETURN(Tensor same, scratch_tensor(ctx, index, 1, ty, ty.strides()));
         if (!copy_fn) {
           KILN_ASSIGN_OR_RETURN(copy_fn, ctx.kernel(copy));
         }

@@ -142,9 +142,8 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
     std::optional<std::pair<Tensor, Tensor>> pack;  // A copied into contiguous scratch
     cudaKernel_t copy_fn = nullptr;
     if (may_pack && ta.dim() > 2 && !as_rows(ta)) {
-      auto storage = Storage::borrow(ctx.scratch(index, 0), ta.nbytes(), nullptr);
-      KILN_ASSIGN_OR_RETURN(Tensor packed, Tensor::from_storage(storage, ta.dtype(), ta.sizes(),
-                                                                contiguous_strides(ta.sizes()), 0));
+      KILN_ASSIGN_OR_RETURN(Tensor packed,
+                            scratch_tensor(ctx, index, 0, ta, contiguous_strides(ta.sizes())));
       KILN_ASSIGN_OR_RETURN(copy_fn, ctx.kernel(copy));
       pack = std::pair(ta, packed);
       ta = packed;

@@ -133,6 +133,12 @@ const Tensor& slot_tensor(const Slots& slots, const ir::Value* value) {
   return slots[value->id].tensor;
 }
 
+Result<Tensor> scratch_tensor(BindContext& ctx, size_t step, size_t which, const Tensor& like,
+                              const Shape& strides) {
+  auto storage = Storage::borrow(ctx.scratch(step, which), like.nbytes(), nullptr);
+  return Tensor::from_storage(std::move(storage), like.dtype(), like.sizes(), strides, 0);
+}
+
 Status check_device_tensor(const Tensor& t, const char* what, const std::string& step) {
   if (!t.has_data()) {
     return internal_error("step '", step, "': ", what, " has no device memory bound");
