@@ -9,6 +9,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "frontend/pt2_reader.h"
+#include "runtime/device_engine.h"
 #include "kiln/version.h"
 #include "compiler_binding.h"
 #include "py_program.h"
@@ -73,6 +74,10 @@ NB_MODULE(_C, m) {
             unwrap(kiln::frontend::read_program_bytes(view, read_options(check_inference))));
       },
       nb::arg("data"), nb::arg("check_inference") = true);
+
+  m.def("set_timing_cache_path", &kiln::set_timing_cache_path, nb::arg("path"),
+        "Where the CUDA runtime keeps the GEMM and convolution algorithms it timed ('' = memory "
+        "only).");
 
   bind_compiler(m);
 }

@@ -3,6 +3,7 @@
 # CUDA ones included) and the GPU tests, and optionally the benchmark. Every session runs this.
 #
 #   bash scripts/gpu_check.sh [--bench [bench args...]] [--only-bench] [--pytest-args "..."]
+#                             [--profile "gpt2:32 vit_b_16:32"]   (per-step times, after the tests)
 #
 # The GPU machine has no package registry and no Debian -dev packages: headers it lacks
 # (FlatBuffers, GoogleTest, cudnn-frontend, cuDNN) travel in .carry/ (made here by
@@ -11,10 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu-out}
 mkdir -p "$OUT"
-BENCH=0; ONLY_BENCH=0; BENCH_ARGS=(); PYTEST_ARGS=()
+BENCH=0; ONLY_BENCH=0; BENCH_ARGS=(); PYTEST_ARGS=(); PROFILE_CASES=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --profile) read -r -a PROFILE_CASES <<< "$2"; shift 2 ;;
     --only-bench) ONLY_BENCH=1; BENCH=1; shift ;;
     --pytest-args) read -r -a PYTEST_ARGS <<< "$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -53,6 +55,12 @@ if [ "$ONLY_BENCH" = 0 ]; then
   [ ${#PYTEST_ARGS[@]} -eq 0 ] && PYTEST_ARGS=(tests/gpu)
   python3 -m pytest -q -rs "${PYTEST_ARGS[@]}" 2>&1 | tee "$OUT/pytest-gpu.txt" | tail -80
   set -e
+fi
+
+if [ ${#PROFILE_CASES[@]} -gt 0 ]; then
+  echo "== per-step profile (bench/profile_steps.py)"
+  python3 bench/profile_steps.py "${PROFILE_CASES[@]}" > "$OUT/profile.txt" 2>&1 || true
+  grep -v Warning "$OUT/profile.txt" | tail -150
 fi
 
 if [ "$BENCH" = 1 ]; then

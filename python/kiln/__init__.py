@@ -19,6 +19,18 @@ from kiln._engine_module import KilnEngineModule
 from kiln import dynamo
 from kiln.dynamo import *  # noqa: F401,F403 - the compiler API, under the seed's names
 
+
+def _default_timing_cache() -> None:
+    """Engines loaded without kiln.compile (kiln.load) find the algorithms that kiln.compile's
+    default timing cache holds; KILN_TIMING_CACHE, when set, wins."""
+    import os
+    from kiln import _C, _defaults
+    if not os.environ.get("KILN_TIMING_CACHE"):
+        _C.set_timing_cache_path(_defaults.TIMING_CACHE_PATH)
+
+
+_default_timing_cache()
+
 __all__ = dynamo.__all__ + [
     "KilnEngineModule", "Program", "load_program", "dynamo", "errors", "KilnError",
     "InvalidArgumentError", "NotFoundError", "OutOfRangeError", "UnsupportedError", "DataLossError",

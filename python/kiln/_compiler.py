@@ -455,6 +455,9 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
     specs = _flat_specs(ep, arg_specs, kwarg_specs)
     stats["profiles"] = partition.profiles(specs)  # the input specs must fit the program
     build_settings = _build_settings(settings)
+    # The CUDA runtime times GEMM and convolution algorithms when it first binds an engine and
+    # keeps the choices here (kiln.load's processes find them at the default path).
+    _C.set_timing_cache_path(settings.timing_cache_path)
     cached_state: dict = {}
 
     def state_of() -> dict:

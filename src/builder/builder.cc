@@ -110,6 +110,7 @@ Result<format::Engine> build_engine(BuildRequest request) {
   engine.build.refittable = settings.refittable || settings.strip_weights;
   engine.build.weights_stripped = settings.strip_weights;
   engine.build.name = request.name;
+  engine.build.timing_iterations = static_cast<uint32_t>(std::max(settings.num_avg_timing_iters, 0));
   engine.program = std::move(request.program);
   if (engine.target.backend == "cuda") {
 #ifdef KILN_WITH_CUDA

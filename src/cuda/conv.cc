@@ -7,11 +7,8 @@
 // as two graphs. Each graph's plan is the heuristic's first that builds within the workspace
 // limit, or the fastest of its first candidates when autotuning.
 //
-// The frontend's own CUDA-runtime calls go through a libcudart it loads itself; kiln answers the
-// ones on the build path (device, SM version) from its own runtime, and times with its own events.
+// cuDNN's loading, handles and error mapping are shared with attention (cudnn_runtime.h).
 #include "cuda/conv.h"
-
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <exception>
@@ -20,21 +17,10 @@
 #include <string_view>
 
 #include "cuda/cuda_check.h"
-
-// The frontend then resolves every cuDNN entry point with dlsym on `cudnn_dlhandle` below.
-#define NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING
-#include <cudnn_frontend.h>
-
-namespace cudnn_frontend {
-// The frontend's shim declares this handle and expects its user to define and set it.
-void* cudnn_dlhandle = nullptr;
-}  // namespace cudnn_frontend
+#include "cuda/cudnn_runtime.h"
 
 namespace kiln::cuda {
 namespace {
-
-namespace fe = cudnn_frontend;
-namespace feg = cudnn_frontend::graph;
 
 // Tensor uids in the cuDNN graph; the variant pack is ordered by them.
 constexpr int64_t kUidX = 1;
@@ -46,44 +32,13 @@ constexpr int64_t kUidConvOut = 6;  // the conv's y, read by a separate epilogue
 
 // How many heuristic candidates autotuning builds and times: building a cuDNN plan can take tens
 // of milliseconds, and the heuristic's order puts the fast ones first.
-constexpr int64_t kMaxTunedPlans = 10;
+constexpr int64_t kMaxTunedPlans = 5;
 constexpr int kTimedRuns = 5;
 
 // The cuDNN tensors declare 16-byte aligned data (the frontend's default), which the fast engines
 // rely on; run() checks it.
 constexpr uintptr_t kAlignment = 16;
 
-Status load_cudnn_library() {
-  dlerror();
-  void* handle = dlopen("libcudnn.so.9", RTLD_NOW | RTLD_GLOBAL);
-  if (!handle) {
-    const char* error = dlerror();
-    const std::string first_error = error ? error : "unknown dlopen error";
-    handle = dlopen("libcudnn.so", RTLD_NOW | RTLD_GLOBAL);
-    if (!handle) {
-      return failed_precondition("cuDNN 9 (libcudnn.so.9) could not be loaded: ", first_error,
-                                 "; install PyPI's nvidia-cudnn-cu13 or import torch first");
-    }
-  }
-  using GetVersion = size_t (*)();
-  auto get_version = reinterpret_cast<GetVersion>(dlsym(handle, "cudnnGetVersion"));
-  if (!get_version) {
-    return failed_precondition("the loaded cuDNN library has no cudnnGetVersion");
-  }
-  const size_t version = get_version();
-  if (version < 90000) {
-    return failed_precondition("kiln needs cuDNN 9 (libcudnn.so.9); found cuDNN ", version,
-                               " (libcudnn.so); install PyPI's nvidia-cudnn-cu13 or import torch "
-                               "first");
-  }
-  cudnn_frontend::cudnn_dlhandle = handle;
-  return ok_status();
-}
-
-const Status& cudnn_load_status() {
-  static const Status status = load_cudnn_library();  // once, thread-safe
-  return status;
-}
 
 // ---- describing and validating a desc (no cuDNN, no GPU) ----
 
@@ -314,67 +269,10 @@ int64_t span_elements(const std::vector<int64_t>& dims, const std::vector<int64_
   return last + 1;
 }
 
-// ---- cuDNN handles ----
-
-// One handle per thread and device: a cudnnHandle_t carries the stream, so sharing one between
-// threads would race on cudnnSetStream.
-class ThreadHandles {
- public:
-  ~ThreadHandles() {
-    for (cudnnHandle_t handle : handles_) {
-      if (!handle) continue;
-      try {
-        (void)fe::detail::destroy_handle(handle);
-      } catch (...) {  // at thread exit nothing can be reported
-      }
-    }
-  }
-
-  Result<cudnnHandle_t> get(int device) {
-    if (device < 0) return internal_error("negative CUDA device ", device);
-    if (static_cast<size_t>(device) >= handles_.size()) handles_.resize(device + 1, nullptr);
-    if (!handles_[device]) {
-      cudnnHandle_t handle = nullptr;
-      const cudnnStatus_t status = fe::detail::create_handle(&handle);
-      if (status != CUDNN_STATUS_SUCCESS) {
-        return failed_precondition("cudnnCreate on device ", device,
-                                   " failed: ", fe::detail::get_error_string(status));
-      }
-      handles_[device] = handle;
-    }
-    return handles_[device];
-  }
-
- private:
-  std::vector<cudnnHandle_t> handles_;
-};
-
-Result<cudnnHandle_t> thread_handle(int device) {
-  thread_local ThreadHandles handles;
-  return handles.get(device);
-}
 
 // ---- building the graph ----
 
-fe::DataType_t fe_dtype(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat16: return fe::DataType_t::HALF;
-    case DType::kBFloat16: return fe::DataType_t::BFLOAT16;
-    default: return fe::DataType_t::FLOAT;
-  }
-}
 
-// The frontend's "no engine" answers, as opposed to misuse or a failing library.
-bool means_unsupported(fe::error_t error) {
-  switch (error.get_code()) {
-    case fe::error_code_t::GRAPH_NOT_SUPPORTED:
-    case fe::error_code_t::GRAPH_EXECUTION_PLAN_CREATION_FAILED:
-    case fe::error_code_t::HEURISTIC_QUERY_FAILED: return true;
-    case fe::error_code_t::CUDNN_BACKEND_API_FAILED:
-      return error.get_message().find("NOT_SUPPORTED") != std::string::npos;
-    default: return false;
-  }
-}
 
 // Which part of y = act(conv(x, w) + residual + bias) one cuDNN graph computes. The whole is
 // tried first; where no engine fuses it (cuDNN's fusion engines want tensor cores, so fp32
@@ -395,7 +293,7 @@ Status fe_status(fe::error_t error, std::string_view step, const ConvDesc& desc,
                  size_t workspace_limit) {
   if (error.is_good()) return ok_status();
   const std::string where = str_cat(describe_desc(desc), " ws<=", workspace_limit);
-  if (means_unsupported(error)) {
+  if (cudnn_means_unsupported(error)) {
     return unsupported("cuDNN has no engine for ", part_name(part), where, " (", step, ": ",
                        error.get_message(), ")");
   }
@@ -660,7 +558,8 @@ Result<std::vector<int64_t>> build_candidates(feg::Graph& graph, const ConvDesc&
 // Builds one part's graph, asks the heuristics for engine configs, filters them, and keeps the
 // first that builds (or, autotuning, the fastest of the first kMaxTunedPlans).
 Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t workspace_limit,
-                  bool autotune, cudnnHandle_t handle, cudaStream_t stream, ConvGraph& g) {
+                  bool autotune, int64_t known, cudnnHandle_t handle, cudaStream_t stream,
+                  ConvGraph& g) {
   g.part = part;
   g.graph = make_graph(d, sm_version, part);
   feg::Graph& graph = *g.graph;
@@ -682,8 +581,21 @@ Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t work
       std::min<size_t>(workspace_limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
   graph.deselect_workspace_greater_than(limit);
   KILN_RETURN_IF_ERROR(check(graph.check_support(), "support check"));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> built,
-                        build_candidates(graph, d, part, limit, autotune ? kMaxTunedPlans : 1));
+  // A plan timed before (the timing cache's answer) is built alone when it still builds.
+  std::vector<int64_t> built;
+  if (known >= 0 && known < graph.get_execution_plan_count()) {
+    int64_t ws = 0;
+    fe::error_t status = graph.build_plan_at_index(known);
+    if (status.is_good()) status = graph.get_workspace_size_plan_at_index(known, ws);
+    if (status.is_good() && ws <= limit) {
+      built.push_back(known);
+      autotune = false;
+    }
+  }
+  if (built.empty()) {
+    KILN_ASSIGN_OR_RETURN(built,
+                          build_candidates(graph, d, part, limit, autotune ? kMaxTunedPlans : 1));
+  }
   KILN_RETURN_IF_ERROR(check(graph.prepare_variant_pack_template(), "variant pack"));
   g.uids = graph.get_variant_pack_uids_sorted();
   g.plan_index = built.front();
@@ -698,18 +610,23 @@ Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t work
 // The fused graph where cuDNN has an engine for it, else the conv and its epilogue apart.
 Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
                                             size_t workspace_limit, bool autotune,
+                                            const std::vector<int64_t>& known,
                                             cudnnHandle_t handle, cudaStream_t stream) {
   std::vector<ConvGraph> stages(1);
-  Status fused = build_part(d, GraphPart::kFused, sm_version, workspace_limit, autotune, handle,
-                            stream, stages[0]);
+  // A known split (two stages) skips the fused graph, which did not build when it was timed.
+  Status fused = known.size() == 2 ? unsupported("the timing cache holds an unfused plan")
+                                   : build_part(d, GraphPart::kFused, sm_version, workspace_limit,
+                                                autotune, known.size() == 1 ? known[0] : -1,
+                                                handle, stream, stages[0]);
   if (fused.ok()) return stages;
   if (!has_epilogue(d) || fused.code() == StatusCode::kFailedPrecondition) return fused;
   stages.assign(2, ConvGraph());
-  Status split = build_part(d, GraphPart::kConvOnly, sm_version, workspace_limit, autotune, handle,
-                            stream, stages[0]);
+  const bool split_known = known.size() == 2;
+  Status split = build_part(d, GraphPart::kConvOnly, sm_version, workspace_limit, autotune,
+                            split_known ? known[0] : -1, handle, stream, stages[0]);
   if (split.ok()) {
-    split = build_part(d, GraphPart::kEpilogueOnly, sm_version, workspace_limit, autotune, handle,
-                       stream, stages[1]);
+    split = build_part(d, GraphPart::kEpilogueOnly, sm_version, workspace_limit, autotune,
+                       split_known ? known[1] : -1, handle, stream, stages[1]);
   }
   if (!split.ok()) {
     return Status(fused.code(), str_cat(fused.message(), "; unfused: ", split.message()));
@@ -717,14 +634,6 @@ Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
   return stages;
 }
 
-Status current_device(int* device, int* sm_version) {
-  int major = 0, minor = 0;
-  KILN_CUDA_CHECK(cudaGetDevice(device));
-  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, *device));
-  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, *device));
-  *sm_version = major * 10 + minor;
-  return ok_status();
-}
 
 Status check_pointer(std::string_view name, const void* p, bool wanted) {
   if (!wanted) return ok_status();
@@ -736,13 +645,6 @@ Status check_pointer(std::string_view name, const void* p, bool wanted) {
   return ok_status();
 }
 
-Status set_stream(cudnnHandle_t handle, cudaStream_t stream) {
-  const cudnnStatus_t status = fe::detail::set_stream(handle, stream);
-  if (status != CUDNN_STATUS_SUCCESS) {
-    return internal_error("cudnnSetStream failed: ", fe::detail::get_error_string(status));
-  }
-  return ok_status();
-}
 
 }  // namespace
 
@@ -756,21 +658,23 @@ ConvPlan::~ConvPlan() = default;
 
 Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
                                                          size_t workspace_limit, bool autotune,
-                                                         cudaStream_t stream) {
+                                                         cudaStream_t stream,
+                                                         const std::vector<int64_t>& known) {
   KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_desc(desc));
   KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_desc(desc));
   auto graph = std::make_unique<Graph>();
   int sm_version = 0;
-  KILN_RETURN_IF_ERROR(current_device(&graph->device, &sm_version), "convolution ",
+  KILN_RETURN_IF_ERROR(current_device_sm(&graph->device, &sm_version), "convolution ",
                        describe_desc(desc));
   try {
-    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, thread_handle(graph->device));
-    KILN_RETURN_IF_ERROR(set_stream(handle, stream));
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(graph->device));
+    KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
     // The frontend resolves driver entry points lazily on its first execute; doing it here keeps
     // that out of a run() that may be under CUDA graph capture.
     (void)fe::detail::has_current_context();
     KILN_ASSIGN_OR_RETURN(
-        graph->stages, build_stages(desc, sm_version, workspace_limit, autotune, handle, stream));
+        graph->stages,
+        build_stages(desc, sm_version, workspace_limit, autotune, known, handle, stream));
   } catch (const std::exception& e) {
     return internal_error("cuDNN frontend threw while building ", describe_desc(desc), ": ",
                           e.what());
@@ -804,8 +708,8 @@ Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
                                " run on device ", device);
   }
   try {
-    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, thread_handle(device));
-    KILN_RETURN_IF_ERROR(set_stream(handle, stream));
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(device));
+    KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
     for (const ConvGraph& stage : graph_->stages) {
       void* ptrs[8];
       if (stage.uids.size() > std::size(ptrs)) {
@@ -826,6 +730,20 @@ Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
   return ok_status();
 }
 
+std::vector<int64_t> ConvPlan::plan_indices() const {
+  std::vector<int64_t> out;
+  if (graph_) {
+    for (const ConvGraph& stage : graph_->stages) out.push_back(stage.plan_index);
+  }
+  return out;
+}
+
+std::string conv_tactic_key(const ConvDesc& d, size_t workspace_limit) {
+  return str_cat("conv cudnn ", fe::detail::get_backend_version(), " ", describe_desc(d), " x",
+                 list_str(d.x_strides), " w", list_str(d.w_strides), " y", list_str(d.y_strides),
+                 " tf32 ", int(d.allow_tf32), " ws", workspace_limit);
+}
+
 std::string ConvPlan::describe() const {
   std::string out = str_cat(describe_desc(desc_), " ws=", workspace_bytes_, " plan=");
   if (!graph_) return out;
@@ -834,10 +752,6 @@ std::string ConvPlan::describe() const {
   }
   if (graph_->stages.size() > 1) out += " (unfused)";
   return out;
-}
-
-Status cudnn_available() {
-  return cudnn_load_status();
 }
 
 }  // namespace kiln::cuda

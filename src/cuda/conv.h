@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/dtype.h"
+#include "cuda/cudnn_library.h"
 #include "kiln/status.h"
 
 namespace kiln::cuda {
@@ -56,10 +57,13 @@ class ConvPlan {
   // Builds and checks the cuDNN graph, and picks a plan whose workspace fits `workspace_limit`:
   // with `autotune`, times the heuristic's candidates (on scratch buffers allocated and freed
   // here, on `stream`) and keeps the fastest; otherwise the heuristic's first that builds. Fails
-  // (unsupported) when cuDNN has no engine for the desc, naming the desc.
+  // (unsupported) when cuDNN has no engine for the desc, naming the desc. `known`: the
+  // plan_indices() of an earlier create() for this desc (the timing cache's answer), built
+  // without autotuning when they still build.
   static Result<std::shared_ptr<const ConvPlan>> create(const ConvDesc& desc,
                                                         size_t workspace_limit, bool autotune,
-                                                        cudaStream_t stream);
+                                                        cudaStream_t stream,
+                                                        const std::vector<int64_t>& known = {});
   ~ConvPlan();
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
@@ -68,6 +72,7 @@ class ConvPlan {
 
   const ConvDesc& desc() const { return desc_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
+  std::vector<int64_t> plan_indices() const;  // per stage: the chosen heuristic candidate
   std::string describe() const;  // "conv2d 32x64x56x56 k3 s1 f16 nhwc bias+relu plan <name>"
 
  private:
@@ -78,7 +83,8 @@ class ConvPlan {
   std::unique_ptr<Graph> graph_;
 };
 
-// Whether cuDNN could be loaded, or why not (for error messages and test skips).
-Status cudnn_available();
+// The timing-cache key of a desc under a workspace limit: the whole desc and the cuDNN version.
+// Needs cuDNN loaded (cudnn_available()).
+std::string conv_tactic_key(const ConvDesc& desc, size_t workspace_limit);
 
 }  // namespace kiln::cuda

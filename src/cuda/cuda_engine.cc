@@ -2,15 +2,22 @@
 // signature, runs the launches (then replays them as a CUDA graph), and stages inputs and
 // outputs through the planned arena so that running allocates nothing.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
+#include "cuda/attention.h"
 #include "cuda/conv.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
 #include "cuda/kernel_module.h"
 #include "cuda/plan.h"
+#include "cuda/step_profile.h"
+#include "cuda/tactic_cache.h"
 #include "ir/shape_inference.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "runtime/device_engine.h"
@@ -38,10 +45,26 @@ struct Binding {
   int runs = 0;
   cudaGraphExec_t graph = nullptr;
   bool graph_failed = false;
+  std::string key;  // the input shapes, for messages
+  StepProfile profile;
   ~Binding() {
     if (graph) cudaGraphExecDestroy(graph);
   }
 };
+
+// "3" or "1,4" (a timing-cache entry) as indices; empty when malformed.
+std::vector<int64_t> parse_indices(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return {};
+    out.push_back(std::stoll(part));
+    start = comma + 1;
+  }
+  return out;
+}
 
 bool graphs_enabled() {
   const char* env = std::getenv("KILN_CUDA_GRAPHS");
@@ -88,7 +111,9 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     for (size_t i = 0; i < inputs.size(); ++i) {
       KILN_RETURN_IF_ERROR(copy(inputs[i], binding->staged_inputs[i], stream), "staging input ", i);
     }
-    if (binding->graph) {
+    if (profile_runs_ > 0) {
+      KILN_RETURN_IF_ERROR(run_profiled(*binding, stream));
+    } else if (binding->graph) {
       KILN_CUDA_CHECK(cudaGraphLaunch(binding->graph, stream));
     } else {
       for (Launch& launch : binding->launches) KILN_RETURN_IF_ERROR(launch(stream));
@@ -124,8 +149,14 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     auto it = gemm_plans_.find(key);
     if (it != gemm_plans_.end()) return it->second;
     KILN_ASSIGN_OR_RETURN(cublasLtHandle_t handle, cublaslt_handle());
-    KILN_ASSIGN_OR_RETURN(auto plan,
-                          GemmPlan::create(handle, desc, workspace_bytes_, 0, stream_));
+    // Timed once per GPU and problem (timing_iterations > 0), then taken from the timing cache.
+    const int iterations = static_cast<int>(engine_.build.timing_iterations);
+    const std::string tactic = str_cat(device_tag_, " ", gemm_tactic_key(desc, workspace_bytes_));
+    std::optional<std::string> known;
+    if (iterations > 0) known = TacticCache::process().find(tactic);
+    KILN_ASSIGN_OR_RETURN(auto plan, GemmPlan::create(handle, desc, workspace_bytes_, iterations,
+                                                      stream_, known ? std::atoi(known->c_str()) : -1));
+    if (iterations > 0 && !known) TacticCache::process().store(tactic, std::to_string(plan->choice()));
     gemm_plans_[key] = plan;
     return plan;
   }
@@ -140,8 +171,32 @@ class CudaEngine final : public DeviceEngine, public BindContext {
                               desc.allow_tf32);
     auto it = conv_plans_.find(key);
     if (it != conv_plans_.end()) return it->second;
-    KILN_ASSIGN_OR_RETURN(auto plan, ConvPlan::create(desc, workspace_bytes_, false, stream_));
+    const bool autotune = engine_.build.timing_iterations > 0;
+    KILN_RETURN_IF_ERROR(cudnn_available(), "convolution");
+    const std::string tactic = str_cat(device_tag_, " ", conv_tactic_key(desc, workspace_bytes_));
+    std::vector<int64_t> known;
+    if (autotune) {
+      if (auto text = TacticCache::process().find(tactic)) known = parse_indices(*text);
+    }
+    KILN_ASSIGN_OR_RETURN(auto plan,
+                          ConvPlan::create(desc, workspace_bytes_, autotune, stream_, known));
+    if (autotune && known.empty()) {
+      std::string text;
+      for (int64_t i : plan->plan_indices()) text += str_cat(text.empty() ? "" : ",", i);
+      TacticCache::process().store(tactic, text);
+    }
     conv_plans_[key] = plan;
+    return plan;
+  }
+  Result<std::shared_ptr<const AttentionPlan>> attention_plan(const AttentionDesc& desc) override {
+    std::string key = str_cat(describe_attention(desc), shape_to_string(desc.q_strides),
+                              shape_to_string(desc.k_strides), shape_to_string(desc.v_strides),
+                              shape_to_string(desc.o_strides), shape_to_string(desc.bias_strides),
+                              " scale=", desc.scale);
+    auto it = attention_plans_.find(key);
+    if (it != attention_plans_.end()) return it->second;
+    KILN_ASSIGN_OR_RETURN(auto plan, AttentionPlan::create(desc, workspace_bytes_, stream_));
+    attention_plans_[key] = plan;
     return plan;
   }
   void* workspace() const override { return workspace_.ptr; }
@@ -152,13 +207,17 @@ class CudaEngine final : public DeviceEngine, public BindContext {
 
  private:
   explicit CudaEngine(const format::Engine& engine)
-      : engine_(engine), program_(engine.program), name_(engine.build.name) {}
+      : engine_(engine),
+        program_(engine.program),
+        name_(engine.build.name),
+        profile_runs_(profile_runs_from_env()) {}
 
   Status init() {
     int count = 0;
     KILN_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (count == 0) return unsupported("no CUDA device is visible");
     KILN_ASSIGN_OR_RETURN(arch_, current_device_arch());
+    device_tag_ = device_tactic_tag();
     PlanOptions options;
     options.arch = engine_.target.arch;
     options.allow_tf32 = false;
@@ -263,6 +322,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     auto it = bindings_.find(key);
     if (it != bindings_.end()) return it->second.get();
     KILN_ASSIGN_OR_RETURN(auto binding, bind(inputs));
+    binding->key = key;
     Binding* raw = binding.get();
     bindings_[key] = std::move(binding);
     return raw;
@@ -317,9 +377,13 @@ class CudaEngine final : public DeviceEngine, public BindContext {
       }
     }
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      const auto started = std::chrono::steady_clock::now();
       KILN_ASSIGN_OR_RETURN(Launch launch, plan_.steps[i]->bind(slots, *this, i), "engine '",
                             name_, "' step ", i, " (", plan_.steps[i]->describe(), ")");
       binding->launches.push_back(std::move(launch));
+      binding->profile.bind_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count());
     }
     for (const ir::Value* out : graph.outputs()) {
       if (out->kind != ir::ValueKind::kTensor) {
@@ -347,6 +411,24 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     ModuleSource names;
     KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, kernel(copy_kernel(names, src.dtype(), dst.dtype())));
     return launch_copy(fn, src, dst, stream);
+  }
+
+  // One run with each launch bracketed by events (no CUDA graph); reports after profile_runs_.
+  Status run_profiled(Binding& binding, cudaStream_t stream) {
+    const size_t n = binding.launches.size();
+    for (size_t i = 0; i < n; ++i) {
+      KILN_RETURN_IF_ERROR(binding.profile.mark(i, n, stream));
+      KILN_RETURN_IF_ERROR(binding.launches[i](stream));
+    }
+    KILN_RETURN_IF_ERROR(binding.profile.mark(n, n, stream));
+    KILN_RETURN_IF_ERROR(binding.profile.finish_run());
+    if (binding.profile.runs() == profile_runs_) {
+      std::vector<const Step*> steps;
+      for (const auto& step : plan_.steps) steps.push_back(step.get());
+      const std::string text = binding.profile.report(name_, binding.key, steps);
+      std::fwrite(text.data(), 1, text.size(), stderr);
+    }
+    return ok_status();
   }
 
   void capture(Binding& binding) {
@@ -377,12 +459,15 @@ class CudaEngine final : public DeviceEngine, public BindContext {
   const format::Engine& engine_;
   std::shared_ptr<const ir::Program> program_;
   std::string name_;
+  int profile_runs_ = 0;  // KILN_CUDA_PROFILE
   std::string arch_;
+  std::string device_tag_;  // the GPU, in timing-cache keys
   Plan plan_;
   std::unique_ptr<KernelModule> module_;
   std::map<std::string, cudaKernel_t> kernels_;
   std::map<std::string, std::shared_ptr<const GemmPlan>> gemm_plans_;
   std::map<std::string, std::shared_ptr<const ConvPlan>> conv_plans_;
+  std::map<std::string, std::shared_ptr<const AttentionPlan>> attention_plans_;
   DeviceBuffer arena_, workspace_, weights_;
   size_t workspace_bytes_ = 0;
   size_t weight_bytes_ = 0;
@@ -401,5 +486,9 @@ Result<std::unique_ptr<DeviceEngine>> load_cuda_engine(const format::Engine& eng
 }
 
 bool has_cuda_backend() { return true; }
+
+void set_timing_cache_path(const std::string& path) {
+  cuda::TacticCache::process().set_path(path);
+}
 
 }  // namespace kiln

@@ -454,7 +454,8 @@ Result<std::shared_ptr<const GemmPlan>> GemmPlan::create(cublasLtHandle_t handle
                                                          const GemmDesc& desc,
                                                          size_t workspace_limit,
                                                          int timing_iterations,
-                                                         cudaStream_t stream) {
+                                                         cudaStream_t stream,
+                                                         int known_choice) {
   KILN_RETURN_IF_ERROR(validate(desc));
   if (timing_iterations < 0) {
     return invalid_argument("GEMM timing iterations: expected >= 0, found ", timing_iterations);
@@ -490,12 +491,16 @@ Result<std::shared_ptr<const GemmPlan>> GemmPlan::create(cublasLtHandle_t handle
   }
   size_t chosen = 0;
   std::string how = str_cat("(heuristic's first of ", candidates.size(), ")");
-  if (timing_iterations > 0 && candidates.size() > 1) {
+  if (known_choice >= 0 && static_cast<size_t>(known_choice) < candidates.size()) {
+    chosen = static_cast<size_t>(known_choice);
+    how = str_cat("(candidate ", chosen, " of ", candidates.size(), ", timed before)");
+  } else if (timing_iterations > 0 && candidates.size() > 1) {
     KILN_ASSIGN_OR_RETURN(
         chosen, time_candidates(handle, desc, lt->layouts, candidates, timing_iterations, stream),
         "while timing GEMM ", problem_text(desc));
     how = str_cat("(timed ", candidates.size(), " candidates)");
   }
+  plan->choice_ = static_cast<int>(chosen);
   lt->algo = candidates[chosen].algo;
   plan->workspace_bytes_ = candidates[chosen].workspaceSize;
   plan->algo_note_ = str_cat("algo ", algo_id(lt->algo), " ", how);
@@ -537,6 +542,14 @@ Status GemmPlan::run(cublasLtHandle_t handle, const GemmArgs& args, cudaStream_t
 
 std::string GemmPlan::describe() const {
   return str_cat("gemm ", problem_text(desc_), " ws=", workspace_bytes_, " ", algo_note_);
+}
+
+std::string gemm_tactic_key(const GemmDesc& d, size_t workspace_limit) {
+  return str_cat("gemm cublasLt ", cublasLtGetVersion(), " ", dtype_name(d.dtype), " m", d.m,
+                 " n", d.n, " k", d.k, " b", d.batch, " t", int(d.trans_a), int(d.trans_b), " ld",
+                 d.lda, ",", d.ldb, ",", d.ldc, ",", d.ldd, " s", d.stride_a, ",", d.stride_b, ",",
+                 d.stride_c, ",", d.stride_d, " c", int(d.has_c), " bias", int(d.has_bias), " ep",
+                 int(d.epilogue), " tf32 ", int(d.allow_tf32), " ws", workspace_limit);
 }
 
 Result<cublasLtHandle_t> cublaslt_handle() {

@@ -59,12 +59,15 @@ class GemmPlan {
   // Builds the cuBLASLt descriptors and picks an algorithm whose workspace fits
   // `workspace_limit`. With `timing_iterations` > 0, times up to 8 of the heuristic's candidates
   // on scratch buffers (allocated and freed here, on `stream`) and keeps the fastest; with 0,
-  // takes the heuristic's first. Fails (unsupported) when cuBLASLt has no algorithm for the desc.
+  // takes the heuristic's first. `known_choice` >= 0 takes that candidate (a choice() made before,
+  // from the timing cache) without timing, when the heuristic still offers it. Fails
+  // (unsupported) when cuBLASLt has no algorithm for the desc.
   static Result<std::shared_ptr<const GemmPlan>> create(cublasLtHandle_t handle,
                                                         const GemmDesc& desc,
                                                         size_t workspace_limit,
                                                         int timing_iterations,
-                                                        cudaStream_t stream);
+                                                        cudaStream_t stream,
+                                                        int known_choice = -1);
   ~GemmPlan();
   GemmPlan(const GemmPlan&) = delete;
   GemmPlan& operator=(const GemmPlan&) = delete;
@@ -73,6 +76,7 @@ class GemmPlan {
 
   const GemmDesc& desc() const { return desc_; }
   size_t workspace_bytes() const { return workspace_bytes_; }  // what run() needs at most
+  int choice() const { return choice_; }  // the chosen candidate's index in the heuristic's list
   std::string describe() const;  // "gemm 128x768x3072 f16 bias+gelu_tanh algo 21 (timed)"
 
  private:
@@ -82,7 +86,11 @@ class GemmPlan {
   size_t workspace_bytes_ = 0;
   std::unique_ptr<Descriptors> lt_;
   std::string algo_note_;
+  int choice_ = 0;
 };
+
+// The timing-cache key of a desc under a workspace limit: every field, and the cuBLASLt version.
+std::string gemm_tactic_key(const GemmDesc& desc, size_t workspace_limit);
 
 // The process's cuBLASLt handle (created on first use, thread-safe to share).
 Result<cublasLtHandle_t> cublaslt_handle();

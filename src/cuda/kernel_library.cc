@@ -739,6 +739,15 @@ std::string copy_kernel(ModuleSource& module, DType src, DType dst) {
                            ">(src, dst, n, flat);"));
 }
 
+std::string mask_bias_kernel(ModuleSource& module, DType bias) {
+  add_family(module, "copy.cuh", kCopySource);
+  return add_entry(module, str_cat("kiln_mask_bias_", dtype_tag(bias)), 256,
+                   "KTensor src, KTensor dst, i64 n, int flat",
+                   str_cat("kiln_copy::copy<bool, ", device_type_name(bias),
+                           ", kiln_copy::MaskBiasOp<", device_type_name(bias),
+                           ">>(src, dst, n, flat);"));
+}
+
 Status launch_copy(cudaKernel_t kernel, const Tensor& src, const Tensor& dst, cudaStream_t stream) {
   constexpr std::string_view kWhat = "copy";
   KILN_RETURN_IF_ERROR(check_rank(src, kWhat));

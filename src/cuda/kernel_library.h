@@ -80,7 +80,8 @@ Status launch_softmax(cudaKernel_t kernel, const Tensor& in, const Tensor& out, 
 // The softmax step of attention, in place on scores [B, H, Lq, Lk] (contiguous):
 // p = softmax(scores * scale + mask) along the last dim, where mask (if any) broadcasts to the
 // scores (any strides, stride 0 for broadcast dims) and is either bool (false -> -inf) or of the
-// scores' dtype (added); `causal` masks key j > query i + (Lk - Lq). A row with every key masked
+// scores' dtype (added); `causal` masks key j > query i (top-left aligned, as PyTorch's
+// is_causal, also when Lq != Lk). A row with every key masked
 // gives zeros (not NaN).
 std::string attention_softmax_kernel(ModuleSource& module, DType scores,
                                      std::optional<DType> mask);
@@ -139,6 +140,9 @@ Status launch_index_select(cudaKernel_t kernel, const Tensor& in, int64_t dim,
 std::string copy_kernel(ModuleSource& module, DType src, DType dst);
 Status launch_copy(cudaKernel_t kernel, const Tensor& src, const Tensor& dst,
                    cudaStream_t stream);
+// dst = (src ? 0 : -inf) for a bool src: an attention mask as an additive bias in dst's dtype.
+// Launched with launch_copy (same arguments and rules).
+std::string mask_bias_kernel(ModuleSource& module, DType bias);
 // out[...] = value (converted to out's dtype); any strides.
 std::string fill_kernel(ModuleSource& module, DType dtype);
 Status launch_fill(cudaKernel_t kernel, const Tensor& out, double value, cudaStream_t stream);

@@ -35,8 +35,10 @@ namespace kiln::cuda {
 class KernelModule;
 class GemmPlan;
 class ConvPlan;
+class AttentionPlan;
 struct GemmDesc;
 struct ConvDesc;
+struct AttentionDesc;
 
 using Launch = std::function<Status(cudaStream_t)>;
 using Slots = std::vector<ir::RtValue>;  // one per graph value, by Value::id
@@ -49,6 +51,7 @@ class BindContext {
   virtual Result<cudaKernel_t> kernel(const std::string& name) = 0;
   virtual Result<std::shared_ptr<const GemmPlan>> gemm_plan(const GemmDesc& desc) = 0;
   virtual Result<std::shared_ptr<const ConvPlan>> conv_plan(const ConvDesc& desc) = 0;
+  virtual Result<std::shared_ptr<const AttentionPlan>> attention_plan(const AttentionDesc& desc) = 0;
   virtual void* workspace() const = 0;
   virtual size_t workspace_bytes() const = 0;
   // A step's scratch buffer, planned in the arena (see Step::scratch_bytes).
@@ -79,6 +82,7 @@ struct PlanOptions {
   std::string arch;              // "sm_90"
   bool allow_tf32 = true;
   bool channels_last = true;     // NHWC activations around half-precision convolutions
+  bool fused_attention = true;   // cuDNN's fused attention where it applies (else GEMM-softmax-GEMM)
 };
 
 struct BufferPlacement {

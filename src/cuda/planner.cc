@@ -14,6 +14,9 @@ namespace {
 
 using ir::OpKey;
 
+// The most nodes one generated pointwise kernel fuses.
+constexpr size_t kMaxPointwiseNodes = 24;
+
 enum class NodeClass : uint8_t { kNumber, kView, kPointwise, kGemm, kConv, kAttention, kLibrary };
 
 bool has_tensor_output(const ir::Node& node) {
@@ -127,7 +130,7 @@ class Planner {
       if (kind == NodeClass::kPointwise) {
         for (int g : feeding) {
           Group& group = groups_[g];
-          if (group.closed || group.nodes.size() >= 24) continue;
+          if (group.closed || group.nodes.size() >= kMaxPointwiseNodes) continue;
           if (group.kind == NodeClass::kPointwise &&
               same_shape(*group.nodes.back()->outputs[0], *node.outputs[0])) {
             joined = g;
@@ -136,6 +139,14 @@ class Planner {
           if (try_epilogue(group, node)) {
             joined = g;
             break;
+          }
+        }
+        if (joined >= 0 && groups_[joined].kind == NodeClass::kPointwise) {
+          // Other open pointwise chains this node joins up (two branches from one tensor, as in
+          // 0.5 * x * (1 + tanh(...))) become one kernel: x is read once, the branch that ended
+          // first is never stored.
+          for (int g : feeding) {
+            if (g != joined && mergeable_into(groups_[g], groups_[joined], node)) merge(g, joined);
           }
         }
       }
@@ -150,6 +161,26 @@ class Planner {
         if (kind != NodeClass::kPointwise) groups_.back().closed = false;
       }
     }
+  }
+
+  bool mergeable_into(const Group& from, const Group& into, const ir::Node& node) const {
+    return !from.closed && !from.nodes.empty() && from.kind == NodeClass::kPointwise &&
+           from.nodes.size() + into.nodes.size() < kMaxPointwiseNodes &&
+           same_shape(*from.nodes.back()->outputs[0], *node.outputs[0]);
+  }
+
+  // Moves group `from`'s nodes into `into`, keeping program order (node ids are topological).
+  // Neither group has a reader outside itself yet, so the merged one may run where its last node
+  // stands. `from` is left empty and is never emitted.
+  void merge(int from, int into) {
+    Group& a = groups_[from];
+    Group& b = groups_[into];
+    for (const ir::Node* n : a.nodes) node_group_[n->id] = into;
+    b.nodes.insert(b.nodes.end(), a.nodes.begin(), a.nodes.end());
+    std::sort(b.nodes.begin(), b.nodes.end(),
+              [](const ir::Node* x, const ir::Node* y) { return x->id < y->id; });
+    a.nodes.clear();
+    a.closed = true;
   }
 
   // Whether pointwise `node` folds into the GEMM or convolution group's epilogue.

@@ -1,9 +1,16 @@
-// scaled_dot_product_attention as three launches: S = scale * Q·K^T (cuBLASLt, batched over
-// batch x heads), P = softmax(S + mask) in place (kernel library, fp32 statistics, causal mask
-// built in), O = P·V (cuBLASLt). Q, K and V whose batch and head dims do not merge into one
-// stride are first copied into scratch.
+// scaled_dot_product_attention, two ways:
+//   - fused, through cuDNN's flash-attention engines (attention.h) for fp16/bf16 with head dims
+//     cuDNN takes: q, k, v read in place (views of a packed projection included), a mask turned
+//     into an additive bias in scratch only when it is boolean or not already in cuDNN's layout;
+//   - unfused, as three launches, for everything else (fp32 above all): S = scale * Q·K^T
+//     (cuBLASLt, batched over batch x heads), P = softmax(S + mask) in place (kernel library, fp32
+//     statistics, causal mask built in), O = P·V (cuBLASLt). Q, K and V whose batch and head dims
+//     do not merge into one stride are first copied into scratch.
+// The choice is made when planning, from the dtype, head dims and strides at the profile's
+// largest shapes, so the arena holds the unfused path's score matrix only where it is used.
 #include <cmath>
 
+#include "cuda/attention.h"
 #include "cuda/steps.h"
 
 namespace kiln::cuda {
@@ -13,6 +20,50 @@ const ir::Value* value_arg(const ir::Node& node, size_t i) {
   if (i >= node.args.size()) return nullptr;
   const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
   return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
+}
+
+// aten.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+struct AttentionNode {
+  const ir::Value *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr, *out = nullptr;
+  bool causal = false;
+  std::optional<double> scale;
+};
+
+Result<AttentionNode> parse(const ir::Node& node, const Slots& slots) {
+  AttentionNode a;
+  a.q = value_arg(node, 0);
+  a.k = value_arg(node, 1);
+  a.v = value_arg(node, 2);
+  a.mask = value_arg(node, 3);
+  a.out = node.outputs.empty() ? nullptr : node.outputs[0];
+  if (!a.q || !a.k || !a.v || !a.out) {
+    return unsupported("attention '", node.name, "': expected tensor q, k and v");
+  }
+  if (node.args.size() > 5) {
+    if (const bool* c = std::get_if<bool>(&node.args[5])) a.causal = *c;
+  }
+  if (node.args.size() > 6) {
+    if (const double* s = std::get_if<double>(&node.args[6])) a.scale = *s;
+  }
+  for (const ir::Value* t : {a.q, a.k, a.v}) {
+    if (slots[t->id].tensor.dim() != 4) {
+      return unsupported("attention '", node.name, "': the CUDA backend runs 4-D q, k, v; found ",
+                         slots[t->id].tensor.description());
+    }
+  }
+  return a;
+}
+
+Status check_same_batch_heads(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const std::string& name) {
+  if (k.size(0) != q.size(0) || k.size(1) != q.size(1) || v.size(0) != q.size(0) ||
+      v.size(1) != q.size(1) || v.size(2) != k.size(2)) {
+    return invalid_argument("attention '", name, "': q ", q.description(), ", k ",
+                            k.description(), ", v ", v.description(),
+                            " differ in batch, heads or key length (grouped-query attention is "
+                            "not run)");
+  }
+  return ok_status();
 }
 
 // Whether the [B, H, L, E] tensor's (B, H) dims merge into one batch stride with unit-stride
@@ -25,29 +76,155 @@ int64_t batch_stride(const Tensor& t) {
   return t.size(1) == 1 ? t.strides()[0] : t.strides()[1];
 }
 
-}  // namespace
+// ---- fused (cuDNN) ----
 
-Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
-                                                  const PlanOptions& options,
-                                                  ModuleSource& module) {
-  const ir::Value* q = value_arg(node, 0);
-  const ir::Value* k = value_arg(node, 1);
-  const ir::Value* v = value_arg(node, 2);
-  const ir::Value* mask = value_arg(node, 3);
-  const ir::Value* out = node.outputs[0];
-  if (!q || !k || !v) return unsupported("attention '", node.name, "': bad arguments");
-  const bool causal = node.args.size() > 5 && std::get_if<bool>(&node.args[5]) &&
-                      *std::get_if<bool>(&node.args[5]);
-  std::optional<double> scale;
-  if (node.args.size() > 6) {
-    if (const double* s = std::get_if<double>(&node.args[6])) scale = *s;
+std::vector<int64_t> strides_of(const Tensor& t) {
+  return std::vector<int64_t>(t.strides().begin(), t.strides().end());
+}
+
+// The mask as a [B, H, Lq, Lk] view (leading dims added, broadcast dims at stride 0).
+Result<Tensor> broadcast_mask(const Tensor& mask, const Shape& target, const std::string& name) {
+  if (mask.dim() > 4) {
+    return unsupported("attention '", name, "': mask ", mask.description(), " has more than 4 dims");
   }
+  Shape strides(4, 0);
+  for (int64_t d = 0; d < mask.dim(); ++d) {
+    const int64_t t = 4 - mask.dim() + d;
+    if (mask.size(d) == target[t]) {
+      strides[t] = target[t] == 1 ? 0 : mask.strides()[d];
+    } else if (mask.size(d) != 1) {
+      return invalid_argument("attention '", name, "': mask ", mask.description(),
+                              " does not broadcast to the scores ", shape_to_string(target));
+    }
+  }
+  return mask.view_as(target, strides, mask.offset());
+}
+
+// How the mask reaches cuDNN: as it is, or first written into a [B or 1, H or 1, Lq, Lk] bias in
+// scratch (boolean masks, other dtypes, broadcast or strided rows).
+struct BiasSource {
+  Tensor view;          // the mask broadcast to [Bm, Hm, Lq, Lk]
+  bool convert = false;
+};
+
+BiasSource bias_source(const Tensor& broadcast, DType io) {
+  Shape strides = broadcast.strides();
+  Shape sizes = broadcast.sizes();
+  const bool rows_dense = (strides[3] == 1 || sizes[3] == 1) && (strides[2] != 0 || sizes[2] == 1);
+  // Broadcast batch or head dims become size 1, with the stride a dense tensor would have.
+  if (strides[1] == 0) {
+    sizes[1] = 1;
+    strides[1] = strides[2] * sizes[2];
+  }
+  if (strides[0] == 0) {
+    sizes[0] = 1;
+    strides[0] = strides[1] * sizes[1];
+  }
+  BiasSource src{broadcast.view_as(sizes, strides, broadcast.offset()), false};
+  src.convert = broadcast.dtype() != io || !rows_dense;
+  return src;
+}
+
+AttentionDesc fused_desc(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                         const Tensor* bias, bool causal, std::optional<double> scale) {
+  AttentionDesc d;
+  d.dtype = o.dtype();
+  d.batch = q.size(0);
+  d.heads = q.size(1);
+  d.lq = q.size(2);
+  d.lk = k.size(2);
+  d.e = q.size(3);
+  d.ev = v.size(3);
+  d.q_strides = strides_of(q);
+  d.k_strides = strides_of(k);
+  d.v_strides = strides_of(v);
+  d.o_strides = strides_of(o);
+  d.causal = causal;
+  d.scale = static_cast<float>(scale ? *scale : 1.0 / std::sqrt(static_cast<double>(d.e)));
+  if (bias) {
+    d.has_bias = true;
+    d.bias_dims.assign(bias->sizes().begin(), bias->sizes().end());
+    d.bias_strides = strides_of(*bias);
+  }
+  return d;
+}
+
+Result<std::unique_ptr<Step>> make_fused_step(const ir::Node& node, const AttentionNode& a,
+                                              const Slots& slots, ModuleSource& module) {
+  const DType io = a.out->dtype;
+  std::string convert_kernel;
+  size_t bias_bytes = 0;
+  if (a.mask) {
+    const Tensor& mq = slots[a.q->id].tensor;
+    const Shape scores{mq.size(0), mq.size(1), mq.size(2), slots[a.k->id].tensor.size(2)};
+    KILN_ASSIGN_OR_RETURN(Tensor mask, broadcast_mask(slots[a.mask->id].tensor, scores, node.name));
+    const BiasSource src = bias_source(mask, io);
+    if (src.convert) {
+      convert_kernel = a.mask->dtype == DType::kBool ? mask_bias_kernel(module, io)
+                                                     : copy_kernel(module, a.mask->dtype, io);
+      bias_bytes = static_cast<size_t>(src.view.numel()) * dtype_size(io);
+    }
+  }
+  const AttentionNode at = a;
+  const std::string name = node.name;
+  auto bind = [at, name, convert_kernel](const Slots& slots, BindContext& ctx,
+                                         size_t index) -> Result<Launch> {
+    const Tensor tq = slot_tensor(slots, at.q), tk = slot_tensor(slots, at.k),
+                 tv = slot_tensor(slots, at.v), to = slot_tensor(slots, at.out);
+    KILN_RETURN_IF_ERROR(check_same_batch_heads(tq, tk, tv, name));
+    std::optional<Tensor> bias, bias_from;
+    cudaKernel_t convert_fn = nullptr;
+    if (at.mask) {
+      const Shape scores{tq.size(0), tq.size(1), tq.size(2), tk.size(2)};
+      KILN_ASSIGN_OR_RETURN(Tensor mask, broadcast_mask(slot_tensor(slots, at.mask), scores, name));
+      BiasSource src = bias_source(mask, to.dtype());
+      bias = src.view;
+      if (src.convert != !convert_kernel.empty()) {
+        return internal_error("attention '", name, "': the mask ", mask.description(),
+                              " needs a different bias path than the plan made");
+      }
+      if (src.convert) {
+        KILN_ASSIGN_OR_RETURN(convert_fn, ctx.kernel(convert_kernel));
+        bias_from = src.view;
+        KILN_ASSIGN_OR_RETURN(bias, scratch_tensor(ctx, index, 0,
+                                                   Tensor::meta(to.dtype(), src.view.sizes()),
+                                                   contiguous_strides(src.view.sizes())));
+      }
+    }
+    const AttentionDesc desc =
+        fused_desc(tq, tk, tv, to, bias ? &*bias : nullptr, at.causal, at.scale);
+    KILN_ASSIGN_OR_RETURN(auto plan, ctx.attention_plan(desc), "attention '", name, "'");
+    AttentionArgs args{tq.raw_data(), tk.raw_data(), tv.raw_data(),
+                       bias ? bias->raw_data() : nullptr, to.raw_data(), ctx.workspace(),
+                       ctx.workspace_bytes()};
+    return Launch([=](cudaStream_t stream) -> Status {
+      if (bias_from) KILN_RETURN_IF_ERROR(launch_copy(convert_fn, *bias_from, *bias, stream));
+      return plan->run(args, stream);
+    });
+  };
+  auto step = std::make_unique<FunctionStep>(
+      "attention", str_cat("attention[fused", a.causal ? " causal" : "", a.mask ? " masked" : "",
+                           "] -> ", a.out->name),
+      bind);
+  step->reads = {a.q->id, a.k->id, a.v->id};
+  if (a.mask) step->reads.push_back(a.mask->id);
+  step->writes = {a.out->id};
+  step->name = node.name;
+  if (bias_bytes) step->scratch_bytes = {bias_bytes};
+  return std::unique_ptr<Step>(std::move(step));
+}
+
+// ---- unfused ----
+
+Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const AttentionNode& a,
+                                                const Slots& slots, const PlanOptions& options,
+                                                ModuleSource& module) {
+  const ir::Value *q = a.q, *k = a.k, *v = a.v, *mask = a.mask, *out = a.out;
+  const bool causal = a.causal;
+  const std::optional<double> scale = a.scale;
   const Tensor& mq = slots[q->id].tensor;
   const Tensor& mk = slots[k->id].tensor;
   const Tensor& mv = slots[v->id].tensor;
-  if (mq.dim() != 4 || mk.dim() != 4 || mv.dim() != 4) {
-    return unsupported("attention '", node.name, "': the CUDA backend runs 4-D q, k, v");
-  }
   const DType dtype = out->dtype;
   const size_t element = dtype_size(dtype);
   const int64_t bh = mq.size(0) * mq.size(1);
@@ -62,11 +239,7 @@ Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Sl
     const Tensor* tm = mask ? &slot_tensor(slots, mask) : nullptr;
     const int64_t B = tq.size(0), H = tq.size(1), Lq = tq.size(2), E = tq.size(3);
     const int64_t Lk = tk.size(2), Ev = tv.size(3);
-    if (tk.size(0) != B || tk.size(1) != H || tv.size(0) != B || tv.size(1) != H) {
-      return invalid_argument("attention '", name, "': q ", tq.description(), ", k ",
-                              tk.description(), ", v ", tv.description(),
-                              " differ in batch or heads (grouped-query attention is not run)");
-    }
+    KILN_RETURN_IF_ERROR(check_same_batch_heads(tq, tk, tv, name));
     KILN_ASSIGN_OR_RETURN(cudaKernel_t copy_fn, ctx.kernel(copy));
     KILN_ASSIGN_OR_RETURN(cudaKernel_t softmax_fn, ctx.kernel(softmax));
     std::vector<std::pair<Tensor, Tensor>> copies;
@@ -151,6 +324,24 @@ Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Sl
   step->scratch_bytes = {size_t(bh * mq.size(2) * mk.size(2)) * element, mq.nbytes(),
                          mk.nbytes(), mv.nbytes()};
   return std::unique_ptr<Step>(std::move(step));
+}
+
+
+}  // namespace
+
+Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
+                                                  const PlanOptions& options,
+                                                  ModuleSource& module) {
+  KILN_ASSIGN_OR_RETURN(AttentionNode a, parse(node, slots));
+  const Tensor& q = slots[a.q->id].tensor;
+  const Tensor& k = slots[a.k->id].tensor;
+  const Tensor& v = slots[a.v->id].tensor;
+  const Tensor& o = slots[a.out->id].tensor;
+  if (options.fused_attention &&
+      fused_attention_eligible(fused_desc(q, k, v, o, nullptr, a.causal, a.scale)).ok()) {
+    return make_fused_step(node, a, slots, module);
+  }
+  return make_unfused_step(node, a, slots, options, module);
 }
 
 }  // namespace kiln::cuda

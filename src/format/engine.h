@@ -22,7 +22,7 @@ namespace kiln::format {
 // The engine format's version. Readers accept files of the same major version and any minor
 // version (unknown fields from newer minors are ignored); see docs/engine-format.md.
 inline constexpr uint32_t kFormatMajor = 1;
-inline constexpr uint32_t kFormatMinor = 0;
+inline constexpr uint32_t kFormatMinor = 1;
 // The FlatBuffers file identifier (bytes 4..7 of every engine file).
 inline constexpr std::string_view kFileIdentifier = "KILN";
 
@@ -72,6 +72,9 @@ struct BuildInfo {
   bool refittable = false;        // weights may be replaced by name after building
   bool weights_stripped = false;  // weights left out; refit before running
   std::string name;               // "_run_on_acc_0", or the program's name for whole programs
+  // Runs averaged when the runtime times GEMM and convolution algorithms (num_avg_timing_iters);
+  // 0: the libraries' heuristic choice, untimed.
+  uint32_t timing_iterations = 0;
 };
 
 struct Engine {

@@ -2683,7 +2683,8 @@ struct BuildInfo FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_HARDWARE_COMPATIBLE = 12,
     VT_REFITTABLE = 14,
     VT_WEIGHTS_STRIPPED = 16,
-    VT_NAME = 18
+    VT_NAME = 18,
+    VT_TIMING_ITERATIONS = 20
   };
   const flatbuffers::String *kiln_version() const {
     return GetPointer<const flatbuffers::String *>(VT_KILN_VERSION);
@@ -2733,6 +2734,12 @@ struct BuildInfo FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   flatbuffers::String *mutable_name() {
     return GetPointer<flatbuffers::String *>(VT_NAME);
   }
+  uint32_t timing_iterations() const {
+    return GetField<uint32_t>(VT_TIMING_ITERATIONS, 0);
+  }
+  bool mutate_timing_iterations(uint32_t _timing_iterations = 0) {
+    return SetField<uint32_t>(VT_TIMING_ITERATIONS, _timing_iterations, 0);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffset(verifier, VT_KILN_VERSION) &&
@@ -2749,6 +2756,7 @@ struct BuildInfo FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyField<uint8_t>(verifier, VT_WEIGHTS_STRIPPED, 1) &&
            VerifyOffset(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
+           VerifyField<uint32_t>(verifier, VT_TIMING_ITERATIONS, 4) &&
            verifier.EndTable();
   }
 };
@@ -2781,6 +2789,9 @@ struct BuildInfoBuilder {
   void add_name(flatbuffers::Offset<flatbuffers::String> name) {
     fbb_.AddOffset(BuildInfo::VT_NAME, name);
   }
+  void add_timing_iterations(uint32_t timing_iterations) {
+    fbb_.AddElement<uint32_t>(BuildInfo::VT_TIMING_ITERATIONS, timing_iterations, 0);
+  }
   explicit BuildInfoBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -2801,8 +2812,10 @@ inline flatbuffers::Offset<BuildInfo> CreateBuildInfo(
     bool hardware_compatible = false,
     bool refittable = false,
     bool weights_stripped = false,
-    flatbuffers::Offset<flatbuffers::String> name = 0) {
+    flatbuffers::Offset<flatbuffers::String> name = 0,
+    uint32_t timing_iterations = 0) {
   BuildInfoBuilder builder_(_fbb);
+  builder_.add_timing_iterations(timing_iterations);
   builder_.add_name(name);
   builder_.add_precisions(precisions);
   builder_.add_settings_digest(settings_digest);
@@ -2828,7 +2841,8 @@ inline flatbuffers::Offset<BuildInfo> CreateBuildInfoDirect(
     bool hardware_compatible = false,
     bool refittable = false,
     bool weights_stripped = false,
-    const char *name = nullptr) {
+    const char *name = nullptr,
+    uint32_t timing_iterations = 0) {
   auto kiln_version__ = kiln_version ? _fbb.CreateString(kiln_version) : 0;
   auto torch_version__ = torch_version ? _fbb.CreateString(torch_version) : 0;
   auto settings_digest__ = settings_digest ? _fbb.CreateString(settings_digest) : 0;
@@ -2843,7 +2857,8 @@ inline flatbuffers::Offset<BuildInfo> CreateBuildInfoDirect(
       hardware_compatible,
       refittable,
       weights_stripped,
-      name__);
+      name__,
+      timing_iterations);
 }
 
 struct Engine FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

@@ -131,6 +131,7 @@ BuildInfo decode_build(const fb::BuildInfo* b) {
   build.refittable = b->refittable();
   build.weights_stripped = b->weights_stripped();
   build.name = fb_str(b->name());
+  build.timing_iterations = b->timing_iterations();
   return build;
 }
 

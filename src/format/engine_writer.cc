@@ -26,7 +26,7 @@ Offset<fb::BuildInfo> encode_build(FlatBufferBuilder& fbb, const BuildInfo& buil
   auto name = fbb.CreateString(build.name);
   return fb::CreateBuildInfo(fbb, kiln_version, torch_version, digest, precisions,
                              build.hardware_compatible, build.refittable, build.weights_stripped,
-                             name);
+                             name, build.timing_iterations);
 }
 
 Offset<flatbuffers::Vector<Offset<fb::Profile>>> encode_profiles(

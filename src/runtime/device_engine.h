@@ -35,4 +35,8 @@ Result<std::unique_ptr<DeviceEngine>> load_cuda_engine(const format::Engine& eng
 // Whether this kiln has the CUDA backend compiled in.
 bool has_cuda_backend();
 
+// Where the CUDA runtime keeps the algorithms it timed (see cuda/tactic_cache.h); empty: in
+// memory only. Without a call, the environment's KILN_TIMING_CACHE. No-op without CUDA.
+void set_timing_cache_path(const std::string& path);
+
 }  // namespace kiln

@@ -34,7 +34,10 @@ std::string describe_engine(const format::Engine& engine, size_t file_bytes) {
   for (const std::string& p : b.precisions) precisions += (precisions.empty() ? "" : ", ") + p;
   out += str_cat("  precisions: ", precisions, "; hardware compatible: ",
                  b.hardware_compatible ? "yes" : "no", "; refittable: ", b.refittable ? "yes" : "no",
-                 b.weights_stripped ? " (weights stripped)" : "", "\n");
+                 b.weights_stripped ? " (weights stripped)" : "", "; algorithm timing: ",
+                 b.timing_iterations ? str_cat(b.timing_iterations, " runs averaged")
+                                     : std::string("heuristic"),
+                 "\n");
   out += str_cat("  settings digest: ", b.settings_digest, "\n");
 
   out += "inputs:\n";

@@ -11,5 +11,7 @@ Result<std::unique_ptr<DeviceEngine>> load_cuda_engine(const format::Engine& eng
 
 bool has_cuda_backend() { return false; }
 
+void set_timing_cache_path(const std::string&) {}
+
 }  // namespace kiln
 #endif

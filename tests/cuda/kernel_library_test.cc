@@ -59,6 +59,7 @@ void add_float_families(ModuleSource& module, DType t) {
   copy_kernel(module, t, t);
   copy_kernel(module, t, DType::kFloat32);
   copy_kernel(module, DType::kFloat32, t);
+  mask_bias_kernel(module, t);
   fill_kernel(module, t);
   arange_kernel(module, t);
 }
@@ -797,7 +798,7 @@ class AttentionSoftmaxGpuTest : public KernelLibraryGpuTest {
           }
           v = *mask_dtype == DType::kBool ? (mv[at] != 0 ? v : -kInf) : v + mv[at];
         }
-        if (causal && j > i + (lk - lq)) v = -kInf;
+        if (causal && j > i) v = -kInf;  // top-left aligned, as PyTorch
         row[j] = v;
         m = std::max(m, v);
       }

@@ -12,6 +12,7 @@
 #include "format/engine.h"
 #include "frontend/pt2_reader.h"
 #include "passes/lowering.h"
+#include "passes/reduced_precision.h"
 #include "runtime/engine_runtime.h"
 
 namespace kiln::cuda {
@@ -101,6 +102,57 @@ TEST(CudaPlannerTest, TransformerPlansAttentionGemmsAndNorms) {
   auto compiled = compile_cuda_source(plan->module.text(), "sm_90", false);
   ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
   EXPECT_GT(compiled->cubin.size(), 1000u);
+}
+
+const Step* only_step_of_kind(const Plan& plan, std::string_view kind) {
+  const Step* found = nullptr;
+  for (const auto& step : plan.steps) {
+    if (step->kind() != kind) continue;
+    EXPECT_EQ(found, nullptr) << "more than one " << kind << " step\n" << plan.summary();
+    found = step.get();
+  }
+  return found;
+}
+
+TEST(CudaPlannerTest, HalfPrecisionAttentionIsFusedWithoutAScoreBuffer) {
+  auto program = fixture("cuda_transformer.pt2");
+  ASSERT_TRUE(program);
+  ASSERT_TRUE(passes::run_in_reduced_precision(*program, DType::kFloat16).ok());
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto fused = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(fused.ok()) << fused.status().to_string();
+  const Step* step = only_step_of_kind(*fused, "attention");
+  ASSERT_NE(step, nullptr) << fused->summary();
+  // cuDNN reads q, k, v in place (views of the packed projection) and builds the causal mask
+  // itself: no scratch at all.
+  EXPECT_NE(step->describe().find("fused causal"), std::string::npos) << step->describe();
+  EXPECT_TRUE(step->scratch_bytes.empty()) << step->describe();
+  expect_arena_consistent(*fused);
+
+  options.fused_attention = false;
+  auto unfused = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(unfused.ok()) << unfused.status().to_string();
+  const Step* three = only_step_of_kind(*unfused, "attention");
+  ASSERT_NE(three, nullptr);
+  EXPECT_EQ(three->describe().find("fused"), std::string::npos) << three->describe();
+  ASSERT_FALSE(three->scratch_bytes.empty());
+  // The score matrix, [B=2, H=4, 8, 8] halves, lives in the unfused plan's arena only.
+  EXPECT_EQ(three->scratch_bytes[0], size_t{2 * 4 * 8 * 8 * 2});
+  EXPECT_GT(unfused->arena_bytes, fused->arena_bytes);
+}
+
+TEST(CudaPlannerTest, Fp32AttentionStaysUnfused) {
+  auto program = fixture("cuda_transformer.pt2");
+  ASSERT_TRUE(program);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto plan = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  const Step* step = only_step_of_kind(*plan, "attention");
+  ASSERT_NE(step, nullptr);
+  EXPECT_EQ(step->describe().find("fused"), std::string::npos)
+      << "cuDNN's fused attention has no fp32 engines: " << step->describe();
 }
 
 TEST(CudaPlannerTest, PlanningIsDeterministic) {

@@ -174,7 +174,10 @@ TEST(EngineVerificationTest, OtherMajorVersionsAreUnsupported) {
   });
   EXPECT_STATUS(read_status(newer), kUnsupported,
                 "engine format 2.3 is newer than this kiln reads (1.x)");
-  std::string older = tamper([](fb::Engine& e) { e.mutate_format_major(0); });
+  std::string older = tamper([](fb::Engine& e) {
+    e.mutate_format_major(0);
+    e.mutate_format_minor(0);
+  });
   EXPECT_STATUS(read_status(older), kUnsupported,
                 "engine format 0.0 is older than this kiln reads (1.x): rebuild the engine");
   // The summary still says which version it is.

@@ -65,6 +65,15 @@ def _bool_mask(batch: int, length: int) -> torch.Tensor:
     return mask | torch.eye(length, dtype=torch.bool)  # every query sees at least itself
 
 
+def _packed_attention(x: torch.Tensor) -> torch.Tensor:
+    """Attention over q, k, v that are views of one [B, L, 3 * H * E] projection (as GPT-2's),
+    output back to [B, L, H * E]."""
+    b, length = x.shape[0], x.shape[1]
+    qkv = x.view(b, length, 3, 4, 32).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
+    return out.transpose(1, 2).reshape(b, length, 128)
+
+
 # name -> () -> (module, example inputs on the CPU, FP32)
 CASES = {
     "linear_relu": lambda: (Fn(lambda m, x: torch.relu(m.fc(x)), fc=nn.Linear(32, 64)),
@@ -115,6 +124,16 @@ CASES = {
     "sdpa_bool_mask": lambda: (Fn(lambda m, q, k, v, mask: F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask)), (randn(2, 4, 16, 32), randn(2, 4, 16, 32),
                                     randn(2, 4, 16, 32), _bool_mask(2, 16))),
+    # fp16 runs these through cuDNN's fused attention, fp32 through GEMM, softmax, GEMM.
+    "sdpa_float_mask": lambda: (Fn(lambda m, q, k, v, mask: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask)), (randn(2, 4, 16, 32), randn(2, 4, 16, 32),
+                                    randn(2, 4, 16, 32), randn(2, 1, 16, 16))),
+    "sdpa_packed_qkv": lambda: (Fn(lambda m, x: _packed_attention(x)), (randn(2, 16, 384),)),
+    "sdpa_cross_causal": lambda: (Fn(lambda m, q, k, v: F.scaled_dot_product_attention(
+        q, k, v, is_causal=True)), (randn(2, 4, 8, 32), randn(2, 4, 24, 32),
+                                    randn(2, 4, 24, 32))),
+    "sdpa_head64_scale": lambda: (Fn(lambda m, q, k, v: F.scaled_dot_product_attention(
+        q, k, v, scale=0.3)), (randn(1, 2, 40, 64), randn(1, 2, 40, 64), randn(1, 2, 40, 64))),
     "embedding": lambda: (nn.Embedding(100, 16), (torch.randint(0, 100, (4, 12)),)),
     "gelu_erf": lambda: (nn.GELU(), (randn(4, 64) * 2,)),
     "gelu_tanh": lambda: (nn.GELU(approximate="tanh"), (randn(4, 64) * 2,)),

@@ -214,31 +214,45 @@ namespace kiln_copy {
 
 using kiln_lib::convert;
 
-template <typename S, typename D, typename Idx>
+// The element conversions copy_loop applies.
+template <typename S, typename D>
+struct ConvertOp {
+  __device__ __forceinline__ D operator()(S s) const { return convert<D>(s); }
+};
+// A boolean attention mask as an additive bias: true (attend) -> 0, false -> -inf.
+template <typename D>
+struct MaskBiasOp {
+  __device__ __forceinline__ D operator()(bool s) const {
+    return ::from_float<D>(s ? 0.0f : __int_as_float(0xff800000));
+  }
+};
+
+template <typename S, typename D, typename Op, typename Idx>
 __device__ void copy_loop(const KTensor& src, const KTensor& dst, Idx n, bool flat) {
   const S* s = ktensor_ptr<S>(src);
   D* d = ktensor_ptr<D>(dst);
+  const Op op;
   const Idx step = (Idx)gridDim.x * blockDim.x;
   if (flat) {
     for (Idx i = (Idx)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-      d[i] = convert<D>(s[i]);
+      d[i] = op(s[i]);
     }
     return;
   }
   for (Idx i = (Idx)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
     i64 so, dof;
     kiln_lib::offsets2<Idx>(src, dst, i, so, dof);
-    d[dof] = convert<D>(s[so]);
+    d[dof] = op(s[so]);
   }
 }
 
 // src and dst share sizes (coalesced on the host); `flat` when both are contiguous.
-template <typename S, typename D>
+template <typename S, typename D, typename Op = ConvertOp<S, D>>
 __device__ void copy(const KTensor& src, const KTensor& dst, i64 n, int flat) {
   if (n < 2147483648LL) {
-    copy_loop<S, D, unsigned int>(src, dst, (unsigned int)n, flat != 0);
+    copy_loop<S, D, Op, unsigned int>(src, dst, (unsigned int)n, flat != 0);
   } else {
-    copy_loop<S, D, u64>(src, dst, (u64)n, flat != 0);
+    copy_loop<S, D, Op, u64>(src, dst, (u64)n, flat != 0);
   }
 }
 

@@ -258,7 +258,7 @@ __device__ void attention_rows(T* scores, i64 rows, i64 heads, i64 lq, i64 lk, c
   const i64 step = kWarp ? (i64)gridDim.x * warps : (i64)gridDim.x;
   for (i64 r = first; r < rows; r += step) {
     const i64 i = r % lq;
-    const i64 limit = causal ? i + (lk - lq) : lk;
+    const i64 limit = causal ? i : lk;  // top-left aligned, as PyTorch's is_causal
     if constexpr (kHasMask) {
       const i64 bh = r / lq, h = bh % heads, b = bh / heads;
       Masked<M> fn;
