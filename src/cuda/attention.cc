@@ -20,8 +20,6 @@ constexpr int64_t kUidV = 3;
 constexpr int64_t kUidBias = 4;
 constexpr int64_t kUidO = 5;
 
-// cuDNN's tensors declare 16-byte aligned data (the frontend's default); run() checks it.
-constexpr uintptr_t kAlignment = 16;
 // Head dims cuDNN's fp16/bf16 flash engines take on every supported architecture (sm_80 and
 // newer, cuDNN 9.0 and newer).
 constexpr int64_t kMaxHeadDim = 128;
@@ -37,21 +35,12 @@ Status check_strides(std::string_view name, const std::vector<int64_t>& strides)
     return invalid_argument("attention ", name, ": expected 4 strides, found ", strides.size());
   }
   for (int64_t s : strides) {
-    if (s < 0) return invalid_argument("attention ", name, ": negative stride in ",
-                                       strides_str(strides));
+    if (s < 0)
+      return invalid_argument("attention ", name, ": negative stride in ", strides_str(strides));
   }
   if (strides[3] != 1) {
     return unsupported("attention ", name, " strides ", strides_str(strides),
                        ": cuDNN's fused attention reads rows of unit stride");
-  }
-  return ok_status();
-}
-
-Status check_pointer(std::string_view name, const void* p) {
-  if (!p) return invalid_argument("attention ", name, " pointer is null");
-  if (reinterpret_cast<uintptr_t>(p) % kAlignment != 0) {
-    return invalid_argument("attention ", name, " pointer ", p, " is not ", kAlignment,
-                            "-byte aligned, as the cuDNN plan assumes");
   }
   return ok_status();
 }
@@ -66,8 +55,8 @@ Status fe_check(fe::error_t error, std::string_view step, const AttentionDesc& d
                         error.get_message());
 }
 
-std::shared_ptr<feg::Tensor_attributes> add_tensor(feg::Graph& graph, const char* name,
-                                                   int64_t uid, std::vector<int64_t> dims,
+std::shared_ptr<feg::Tensor_attributes> add_tensor(feg::Graph& graph, const char* name, int64_t uid,
+                                                   std::vector<int64_t> dims,
                                                    const std::vector<int64_t>& strides) {
   return graph.tensor(feg::Tensor_attributes()
                           .set_name(name)
@@ -149,6 +138,7 @@ struct AttentionPlan::Graph {
   int64_t plan_index = -1;
   std::string plan_name;
   int device = 0;
+  std::string error_name;  // describe(), made once for run()'s errors
 };
 
 AttentionPlan::~AttentionPlan() = default;
@@ -162,7 +152,7 @@ Result<std::shared_ptr<const AttentionPlan>> AttentionPlan::create(const Attenti
   int sm_version = 0;
   KILN_RETURN_IF_ERROR(current_device_sm(&g->device, &sm_version), describe_attention(desc));
   int64_t workspace = 0;
-  try {
+  KILN_RETURN_IF_ERROR(guard_cudnn_frontend("building", describe_attention(desc), [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(g->device));
     KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
     (void)fe::detail::has_current_context();  // resolve driver entry points outside any capture
@@ -170,61 +160,45 @@ Result<std::shared_ptr<const AttentionPlan>> AttentionPlan::create(const Attenti
     feg::Graph& graph = *g->graph;
     KILN_RETURN_IF_ERROR(fe_check(graph.validate(), "graph validation", desc));
     KILN_RETURN_IF_ERROR(fe_check(graph.build_operation_graph(handle), "operation graph", desc));
-    KILN_RETURN_IF_ERROR(fe_check(
-        graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
-        "heuristics query", desc));
+    KILN_RETURN_IF_ERROR(
+        fe_check(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
+                 "heuristics query", desc));
     const int64_t limit = static_cast<int64_t>(std::min<size_t>(
         workspace_limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
     graph.deselect_workspace_greater_than(limit);
     KILN_RETURN_IF_ERROR(fe_check(graph.check_support(), "support check", desc));
     std::string last_failure = "no candidates";
-    const int64_t count = graph.get_execution_plan_count();
-    for (int64_t i = 0; i < count && g->plan_index < 0; ++i) {
-      fe::error_t status = graph.build_plan_at_index(i);
-      if (status.is_good()) status = graph.get_workspace_size_plan_at_index(i, workspace);
-      if (status.is_good() && workspace <= limit) {
-        g->plan_index = i;
-      } else if (status.is_bad()) {
-        last_failure = status.get_message();
-      }
+    const std::vector<int64_t> built = build_plans_within(graph, limit, 1, &last_failure);
+    if (built.empty()) {
+      return unsupported("cuDNN built none of its ", graph.get_execution_plan_count(),
+                         " fused attention plans for ", describe_attention(desc),
+                         " within a workspace of ", workspace_limit, " bytes (last: ", last_failure,
+                         ")");
     }
-    if (g->plan_index < 0) {
-      return unsupported("cuDNN built none of its ", count, " fused attention plans for ",
-                         describe_attention(desc), " within a workspace of ", workspace_limit,
-                         " bytes (last: ", last_failure, ")");
-    }
+    g->plan_index = built.front();
+    KILN_RETURN_IF_ERROR(fe_check(graph.get_workspace_size_plan_at_index(g->plan_index, workspace),
+                                  "workspace query", desc));
     KILN_RETURN_IF_ERROR(fe_check(graph.prepare_variant_pack_template(), "variant pack", desc));
     g->uids = graph.get_variant_pack_uids_sorted();
-    KILN_RETURN_IF_ERROR(
-        fe_check(graph.get_plan_name_at_index(g->plan_index, g->plan_name), "plan name", desc));
-  } catch (const std::exception& e) {
-    return internal_error("cuDNN frontend threw while building ", describe_attention(desc), ": ",
-                          e.what());
-  } catch (...) {
-    return internal_error("cuDNN frontend threw while building ", describe_attention(desc));
-  }
+    return fe_check(graph.get_plan_name_at_index(g->plan_index, g->plan_name), "plan name", desc);
+  }));
   std::shared_ptr<AttentionPlan> plan(new AttentionPlan());
   plan->desc_ = desc;
   plan->workspace_bytes_ = static_cast<size_t>(workspace);
   plan->graph_ = std::move(g);
+  plan->graph_->error_name = plan->describe();
   return std::shared_ptr<const AttentionPlan>(std::move(plan));
 }
 
 Status AttentionPlan::run(const AttentionArgs& args, cudaStream_t stream) const {
-  KILN_RETURN_IF_ERROR(check_pointer("q", args.q));
-  KILN_RETURN_IF_ERROR(check_pointer("k", args.k));
-  KILN_RETURN_IF_ERROR(check_pointer("v", args.v));
-  KILN_RETURN_IF_ERROR(check_pointer("o", args.o));
-  if (desc_.has_bias) KILN_RETURN_IF_ERROR(check_pointer("bias", args.bias));
+  KILN_RETURN_IF_ERROR(check_cudnn_pointer("attention", "q", args.q));
+  KILN_RETURN_IF_ERROR(check_cudnn_pointer("attention", "k", args.k));
+  KILN_RETURN_IF_ERROR(check_cudnn_pointer("attention", "v", args.v));
+  KILN_RETURN_IF_ERROR(check_cudnn_pointer("attention", "o", args.o));
+  if (desc_.has_bias) KILN_RETURN_IF_ERROR(check_cudnn_pointer("attention", "bias", args.bias));
   if (workspace_bytes_ > 0 && (!args.workspace || args.workspace_bytes < workspace_bytes_)) {
     return invalid_argument(describe(), " needs a workspace of ", workspace_bytes_,
                             " bytes; given ", args.workspace ? args.workspace_bytes : 0);
-  }
-  int device = 0;
-  KILN_CUDA_CHECK(cudaGetDevice(&device));
-  if (device != graph_->device) {
-    return failed_precondition("attention plan built on CUDA device ", graph_->device,
-                               " run on device ", device);
   }
   void* ptrs[5];
   if (graph_->uids.size() > std::size(ptrs)) {
@@ -237,24 +211,12 @@ Status AttentionPlan::run(const AttentionArgs& args, cudaStream_t stream) const 
       case kUidV: ptrs[i] = const_cast<void*>(args.v); break;
       case kUidBias: ptrs[i] = const_cast<void*>(args.bias); break;
       case kUidO: ptrs[i] = args.o; break;
-      default: return internal_error("cuDNN attention graph has an unknown tensor uid ",
-                                     graph_->uids[i]);
+      default:
+        return internal_error("cuDNN attention graph has an unknown tensor uid ", graph_->uids[i]);
     }
   }
-  try {
-    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(device));
-    KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
-    fe::error_t status = graph_->graph->execute_plan_at_index(
-        handle, ptrs, static_cast<int>(graph_->uids.size()), args.workspace, graph_->plan_index);
-    if (status.is_bad()) {
-      return internal_error("cuDNN execute failed for ", describe(), ": ", status.get_message());
-    }
-  } catch (const std::exception& e) {
-    return internal_error("cuDNN frontend threw while running ", describe(), ": ", e.what());
-  } catch (...) {
-    return internal_error("cuDNN frontend threw while running ", describe());
-  }
-  return ok_status();
+  return execute_cudnn_plan(*graph_->graph, graph_->plan_index, ptrs, graph_->uids.size(),
+                            args.workspace, graph_->device, stream, graph_->error_name);
 }
 
 std::string AttentionPlan::describe() const {

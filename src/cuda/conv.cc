@@ -7,7 +7,8 @@
 // as two graphs. Each graph's plan is the heuristic's first that builds within the workspace
 // limit, or the fastest of its first candidates when autotuning.
 //
-// cuDNN's loading, handles and error mapping are shared with attention (cudnn_runtime.h).
+// Describing and validating descs: conv_desc.cc. cuDNN's loading, handles, plan building and
+// execution are shared with attention (cudnn_runtime.h).
 #include "cuda/conv.h"
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include <limits>
 #include <string_view>
 
+#include "base/tensor.h"
+#include "cuda/conv_desc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_runtime.h"
 
@@ -35,244 +38,7 @@ constexpr int64_t kUidConvOut = 6;  // the conv's y, read by a separate epilogue
 constexpr int64_t kMaxTunedPlans = 5;
 constexpr int kTimedRuns = 5;
 
-// The cuDNN tensors declare 16-byte aligned data (the frontend's default), which the fast engines
-// rely on; run() checks it.
-constexpr uintptr_t kAlignment = 16;
-
-
-// ---- describing and validating a desc (no cuDNN, no GPU) ----
-
-std::string list_str(const std::vector<int64_t>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-  return out;
-}
-
-std::string dims_str(const std::vector<int64_t>& v) {
-  return "[" + list_str(v) + "]";
-}
-
-std::string_view dtype_short(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return "f32";
-    case DType::kFloat16: return "f16";
-    case DType::kBFloat16: return "bf16";
-    default: return dtype_name(dtype);
-  }
-}
-
-std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {
-  std::vector<int64_t> strides(dims.size(), 1);
-  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
-  return strides;
-}
-
-std::vector<int64_t> channels_last_strides(const std::vector<int64_t>& dims) {
-  std::vector<int64_t> strides(dims.size(), 1);
-  if (dims.size() < 3) return contiguous_strides(dims);
-  int64_t running = dims[1];
-  for (size_t i = dims.size(); i-- > 2;) {
-    strides[i] = running;
-    running *= dims[i];
-  }
-  strides[1] = 1;
-  strides[0] = running;
-  return strides;
-}
-
-// Strides of size-1 dims carry no information (PyTorch sets them freely), so they are ignored.
-bool same_layout(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
-                 const std::vector<int64_t>& expected) {
-  if (strides.size() != dims.size()) return false;
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] != 1 && strides[i] != expected[i]) return false;
-  }
-  return true;
-}
-
-std::string_view layout_name(const std::vector<int64_t>& dims,
-                             const std::vector<int64_t>& strides) {
-  const bool three_d = dims.size() == 5;
-  if (same_layout(dims, strides, contiguous_strides(dims))) return three_d ? "ncdhw" : "nchw";
-  if (same_layout(dims, strides, channels_last_strides(dims))) return three_d ? "ndhwc" : "nhwc";
-  return "strided";
-}
-
-bool is_channels_last(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
-  return !same_layout(dims, strides, contiguous_strides(dims)) &&
-         same_layout(dims, strides, channels_last_strides(dims));
-}
-
-// "conv2d x=[32,64,56,56] nhwc w=[64,64,3,3] y=[32,64,56,56] s=1,1 p=1,1 d=1,1 g=1 f16 bias+relu"
-std::string describe_desc(const ConvDesc& d) {
-  const size_t spatial = d.x_dims.size() >= 2 ? d.x_dims.size() - 2 : 0;
-  std::string out = str_cat(d.transposed ? "conv_transpose" : "conv", spatial, "d");
-  const std::string_view x_layout = layout_name(d.x_dims, d.x_strides);
-  out += str_cat(" x=", dims_str(d.x_dims), " ", x_layout);
-  out += str_cat(" w=", dims_str(d.w_dims));
-  if (layout_name(d.w_dims, d.w_strides) != x_layout) {
-    out += str_cat(" ", layout_name(d.w_dims, d.w_strides));
-  }
-  out += str_cat(" y=", dims_str(d.y_dims));
-  if (layout_name(d.y_dims, d.y_strides) != x_layout) {
-    out += str_cat(" ", layout_name(d.y_dims, d.y_strides));
-  }
-  out +=
-      str_cat(" s=", list_str(d.stride), " p=", list_str(d.padding), " d=", list_str(d.dilation));
-  if (d.transposed && !d.output_padding.empty()) out += str_cat(" op=", list_str(d.output_padding));
-  out += str_cat(" g=", d.groups, " ", dtype_short(d.dtype));
-  if (d.dtype == DType::kFloat32 && !d.allow_tf32) out += " no-tf32";
-  std::vector<std::string_view> epilogue;
-  if (d.has_bias) epilogue.push_back("bias");
-  if (d.has_residual) epilogue.push_back("add");
-  if (d.activation == ConvActivation::kRelu) epilogue.push_back("relu");
-  for (size_t i = 0; i < epilogue.size(); ++i) out += str_cat(i ? "+" : " ", epilogue[i]);
-  return out;
-}
-
-Status validate_tensor(std::string_view name, const std::vector<int64_t>& dims,
-                       const std::vector<int64_t>& strides, size_t rank) {
-  if (dims.size() != rank) {
-    return invalid_argument(name, "=", dims_str(dims), " has rank ", dims.size(),
-                            "; expected rank ", rank, " like x");
-  }
-  if (strides.size() != dims.size()) {
-    return invalid_argument(name, " has ", dims.size(), " dims but ", strides.size(), " strides (",
-                            dims_str(strides), ")");
-  }
-  for (size_t i = 0; i < rank; ++i) {
-    if (dims[i] < 0) return invalid_argument(name, "=", dims_str(dims), ": negative dim ", i);
-    if (dims[i] == 0) {
-      return unsupported(name, "=", dims_str(dims), " is empty; callers skip empty convolutions");
-    }
-    if (strides[i] < 1) {
-      return unsupported(name, " strides ", dims_str(strides),
-                         ": cuDNN needs positive strides (no broadcast dims)");
-    }
-  }
-  return ok_status();
-}
-
-Status validate_params(const ConvDesc& d, size_t spatial) {
-  auto check = [&](std::string_view what, const std::vector<int64_t>& v, int64_t min) -> Status {
-    if (v.size() != spatial) {
-      return invalid_argument(what, " has ", v.size(), " values (", list_str(v), "); expected ",
-                              spatial, ", one per spatial dim");
-    }
-    for (int64_t value : v) {
-      if (value < min) {
-        return invalid_argument(what, " ", list_str(v), ": expected values >= ", min);
-      }
-    }
-    return ok_status();
-  };
-  KILN_RETURN_IF_ERROR(check("stride", d.stride, 1));
-  KILN_RETURN_IF_ERROR(check("padding", d.padding, 0));
-  KILN_RETURN_IF_ERROR(check("dilation", d.dilation, 1));
-  if (d.output_padding.empty()) return ok_status();
-  KILN_RETURN_IF_ERROR(check("output_padding", d.output_padding, 0));
-  for (size_t i = 0; i < spatial; ++i) {
-    const int64_t op = d.output_padding[i];
-    if (!d.transposed && op != 0) {
-      return invalid_argument("output_padding ", list_str(d.output_padding),
-                              " on a forward convolution; expected zeros");
-    }
-    if (d.transposed && op >= std::max(d.stride[i], d.dilation[i])) {
-      return invalid_argument("output_padding ", list_str(d.output_padding),
-                              ": each value must be smaller than its stride or dilation (s=",
-                              list_str(d.stride), " d=", list_str(d.dilation), ")");
-    }
-  }
-  return ok_status();
-}
-
-// Checks groups against the channels and returns y's expected dims from the conv arithmetic.
-Result<std::vector<int64_t>> expected_output_dims(const ConvDesc& d) {
-  const size_t rank = d.x_dims.size();
-  const int64_t g = d.groups;
-  const int64_t c_in = d.x_dims[1];
-  if (g < 1) return invalid_argument("groups=", g, ": expected >= 1");
-  if (c_in % g != 0) {
-    return invalid_argument("groups=", g, " does not divide x's ", c_in, " channels");
-  }
-  int64_t c_out = 0;
-  if (!d.transposed) {
-    c_out = d.w_dims[0];
-    if (c_out % g != 0) {
-      return invalid_argument("groups=", g, " does not divide w's ", c_out, " output channels");
-    }
-    if (d.w_dims[1] != c_in / g) {
-      return invalid_argument("w=", dims_str(d.w_dims), ": expected [C_out, C_in/groups=", c_in / g,
-                              ", kernel...] for x's ", c_in, " channels and groups=", g);
-    }
-  } else {
-    if (d.w_dims[0] != c_in) {
-      return invalid_argument("transposed w=", dims_str(d.w_dims), ": expected [C_in=", c_in,
-                              ", C_out/groups, kernel...]");
-    }
-    c_out = d.w_dims[1] * g;
-  }
-  std::vector<int64_t> y = {d.x_dims[0], c_out};
-  for (size_t i = 2; i < rank; ++i) {
-    const size_t j = i - 2;
-    const int64_t in = d.x_dims[i], k = d.w_dims[i];
-    const int64_t s = d.stride[j], p = d.padding[j], dil = d.dilation[j];
-    const int64_t extent = dil * (k - 1) + 1;
-    if (!d.transposed) {
-      if (in + 2 * p < extent) {
-        return invalid_argument("spatial dim ", j, ": the dilated kernel spans ", extent,
-                                " but the padded input has only ", in + 2 * p,
-                                " (x=", dims_str(d.x_dims), " w=", dims_str(d.w_dims), ")");
-      }
-      y.push_back((in + 2 * p - extent) / s + 1);
-    } else {
-      const int64_t op = d.output_padding.empty() ? 0 : d.output_padding[j];
-      const int64_t out = (in - 1) * s - 2 * p + extent + op;
-      if (out < 1) {
-        return invalid_argument("spatial dim ", j, ": the transposed convolution's output size ",
-                                out, " is not positive");
-      }
-      y.push_back(out);
-    }
-  }
-  return y;
-}
-
-Status validate_conv_desc(const ConvDesc& d) {
-  if (d.dtype != DType::kFloat32 && d.dtype != DType::kFloat16 && d.dtype != DType::kBFloat16) {
-    return unsupported("cuDNN convolutions take float32, float16 or bfloat16; found ",
-                       dtype_name(d.dtype));
-  }
-  const size_t rank = d.x_dims.size();
-  if (rank != 4 && rank != 5) {
-    return invalid_argument("x=", dims_str(d.x_dims), " has rank ", rank,
-                            "; expected 4 (N, C, H, W) or 5 (N, C, D, H, W)");
-  }
-  KILN_RETURN_IF_ERROR(validate_tensor("x", d.x_dims, d.x_strides, rank));
-  KILN_RETURN_IF_ERROR(validate_tensor("w", d.w_dims, d.w_strides, rank));
-  KILN_RETURN_IF_ERROR(validate_tensor("y", d.y_dims, d.y_strides, rank));
-  KILN_RETURN_IF_ERROR(validate_params(d, rank - 2));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> expected, expected_output_dims(d));
-  if (expected != d.y_dims) {
-    return invalid_argument("expected y=", dims_str(expected), " for x=", dims_str(d.x_dims),
-                            " w=", dims_str(d.w_dims), " s=", list_str(d.stride),
-                            " p=", list_str(d.padding), " d=", list_str(d.dilation),
-                            d.transposed ? " op=" + list_str(d.output_padding) : std::string(),
-                            " g=", d.groups, "; found y=", dims_str(d.y_dims));
-  }
-  return ok_status();
-}
-
-int64_t span_elements(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
-  int64_t last = 0;
-  for (size_t i = 0; i < dims.size(); ++i) last += (dims[i] - 1) * strides[i];
-  return last + 1;
-}
-
-
 // ---- building the graph ----
-
-
 
 // Which part of y = act(conv(x, w) + residual + bias) one cuDNN graph computes. The whole is
 // tried first; where no engine fuses it (cuDNN's fusion engines want tensor cores, so fp32
@@ -292,7 +58,7 @@ std::string_view part_name(GraphPart part) {
 Status fe_status(fe::error_t error, std::string_view step, const ConvDesc& desc, GraphPart part,
                  size_t workspace_limit) {
   if (error.is_good()) return ok_status();
-  const std::string where = str_cat(describe_desc(desc), " ws<=", workspace_limit);
+  const std::string where = str_cat(describe_conv_desc(desc), " ws<=", workspace_limit);
   if (cudnn_means_unsupported(error)) {
     return unsupported("cuDNN has no engine for ", part_name(part), where, " (", step, ": ",
                        error.get_message(), ")");
@@ -370,7 +136,7 @@ std::shared_ptr<feg::Tensor_attributes> add_epilogue(feg::Graph& graph, const Co
     dims[1] = c;
     strides[0] = c;
     // The same memory either way (a 1-D bias); the strides say which layout to match.
-    if (is_channels_last(d.y_dims, d.y_strides)) std::fill(strides.begin() + 2, strides.end(), c);
+    if (conv_channels_last(d.y_dims, d.y_strides)) std::fill(strides.begin() + 2, strides.end(), c);
     auto bias = add_input(graph, "bias", kUidBias, dims, strides, io);
     out = graph.pointwise(out, bias, add("bias"));
     shape_like_y(out, d);
@@ -466,17 +232,17 @@ Result<ConvArgs> scratch_args(const ConvDesc& d, size_t workspace, cudaStream_t 
   const size_t elem = dtype_size(d.dtype);
   ConvArgs args;
   KILN_ASSIGN_OR_RETURN(args.x,
-                        scratch.allocate(span_elements(d.x_dims, d.x_strides) * elem, stream));
+                        scratch.allocate(conv_span_elements(d.x_dims, d.x_strides) * elem, stream));
   KILN_ASSIGN_OR_RETURN(args.w,
-                        scratch.allocate(span_elements(d.w_dims, d.w_strides) * elem, stream));
+                        scratch.allocate(conv_span_elements(d.w_dims, d.w_strides) * elem, stream));
   KILN_ASSIGN_OR_RETURN(args.y,
-                        scratch.allocate(span_elements(d.y_dims, d.y_strides) * elem, stream));
+                        scratch.allocate(conv_span_elements(d.y_dims, d.y_strides) * elem, stream));
   if (d.has_bias) {
     KILN_ASSIGN_OR_RETURN(args.bias, scratch.allocate(d.y_dims[1] * elem, stream));
   }
   if (d.has_residual) {
-    KILN_ASSIGN_OR_RETURN(args.residual,
-                          scratch.allocate(span_elements(d.y_dims, d.y_strides) * elem, stream));
+    KILN_ASSIGN_OR_RETURN(
+        args.residual, scratch.allocate(conv_span_elements(d.y_dims, d.y_strides) * elem, stream));
   }
   KILN_ASSIGN_OR_RETURN(args.workspace, scratch.allocate(workspace, stream));
   args.workspace_bytes = workspace;
@@ -527,30 +293,21 @@ Result<int64_t> fastest_plan(const ConvDesc& d, const ConvGraph& g,
       best = index;
     }
   }
-  if (best < 0) return unsupported("no cuDNN plan for ", describe_desc(d), " ran while autotuning");
+  if (best < 0)
+    return unsupported("no cuDNN plan for ", describe_conv_desc(d), " ran while autotuning");
   return best;
 }
 
 // Builds the first `wanted` plans (in the heuristic's order) that fit the workspace limit.
 Result<std::vector<int64_t>> build_candidates(feg::Graph& graph, const ConvDesc& d, GraphPart part,
                                               int64_t limit, int64_t wanted) {
-  std::vector<int64_t> built;
   std::string last_failure;
-  const int64_t count = graph.get_execution_plan_count();
-  for (int64_t i = 0; i < count && static_cast<int64_t>(built.size()) < wanted; ++i) {
-    fe::error_t status = graph.build_plan_at_index(i);
-    int64_t ws = 0;
-    if (status.is_good()) status = graph.get_workspace_size_plan_at_index(i, ws);
-    if (status.is_good() && ws <= limit) {
-      built.push_back(i);
-    } else if (status.is_bad()) {
-      last_failure = status.get_message();
-    }
-  }
+  std::vector<int64_t> built = build_plans_within(graph, limit, wanted, &last_failure);
   if (built.empty()) {
-    return unsupported("cuDNN has no engine for ", part_name(part), describe_desc(d),
-                       " ws<=", limit, " (none of the heuristic's ", count,
-                       " configs built; last: ", last_failure, ")");
+    return unsupported("cuDNN has no engine for ", part_name(part), describe_conv_desc(d),
+                       " ws<=", limit, " (none of the heuristic's ",
+                       graph.get_execution_plan_count(), " configs built; last: ", last_failure,
+                       ")");
   }
   return built;
 }
@@ -583,14 +340,11 @@ Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t work
   KILN_RETURN_IF_ERROR(check(graph.check_support(), "support check"));
   // A plan timed before (the timing cache's answer) is built alone when it still builds.
   std::vector<int64_t> built;
-  if (known >= 0 && known < graph.get_execution_plan_count()) {
-    int64_t ws = 0;
-    fe::error_t status = graph.build_plan_at_index(known);
-    if (status.is_good()) status = graph.get_workspace_size_plan_at_index(known, ws);
-    if (status.is_good() && ws <= limit) {
-      built.push_back(known);
-      autotune = false;
-    }
+  std::string known_failure;
+  if (known >= 0 && known < graph.get_execution_plan_count() &&
+      build_plan_within(graph, known, limit, &known_failure)) {
+    built.push_back(known);
+    autotune = false;
   }
   if (built.empty()) {
     KILN_ASSIGN_OR_RETURN(built,
@@ -610,14 +364,14 @@ Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t work
 // The fused graph where cuDNN has an engine for it, else the conv and its epilogue apart.
 Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
                                             size_t workspace_limit, bool autotune,
-                                            const std::vector<int64_t>& known,
-                                            cudnnHandle_t handle, cudaStream_t stream) {
+                                            const std::vector<int64_t>& known, cudnnHandle_t handle,
+                                            cudaStream_t stream) {
   std::vector<ConvGraph> stages(1);
   // A known split (two stages) skips the fused graph, which did not build when it was timed.
-  Status fused = known.size() == 2 ? unsupported("the timing cache holds an unfused plan")
-                                   : build_part(d, GraphPart::kFused, sm_version, workspace_limit,
-                                                autotune, known.size() == 1 ? known[0] : -1,
-                                                handle, stream, stages[0]);
+  Status fused = known.size() == 2
+                     ? unsupported("the timing cache holds an unfused plan")
+                     : build_part(d, GraphPart::kFused, sm_version, workspace_limit, autotune,
+                                  known.size() == 1 ? known[0] : -1, handle, stream, stages[0]);
   if (fused.ok()) return stages;
   if (!has_epilogue(d) || fused.code() == StatusCode::kFailedPrecondition) return fused;
   stages.assign(2, ConvGraph());
@@ -634,17 +388,9 @@ Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
   return stages;
 }
 
-
 Status check_pointer(std::string_view name, const void* p, bool wanted) {
-  if (!wanted) return ok_status();
-  if (!p) return invalid_argument("convolution ", name, " pointer is null");
-  if (reinterpret_cast<uintptr_t>(p) % kAlignment != 0) {
-    return invalid_argument("convolution ", name, " pointer ", p, " is not ", kAlignment,
-                            "-byte aligned, as the cuDNN plan assumes");
-  }
-  return ok_status();
+  return wanted ? check_cudnn_pointer("convolution", name, p) : ok_status();
 }
-
 
 }  // namespace
 
@@ -660,27 +406,22 @@ Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
                                                          size_t workspace_limit, bool autotune,
                                                          cudaStream_t stream,
                                                          const std::vector<int64_t>& known) {
-  KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_desc(desc));
-  KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_desc(desc));
+  KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_conv_desc(desc));
+  KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_conv_desc(desc));
   auto graph = std::make_unique<Graph>();
   int sm_version = 0;
   KILN_RETURN_IF_ERROR(current_device_sm(&graph->device, &sm_version), "convolution ",
-                       describe_desc(desc));
-  try {
+                       describe_conv_desc(desc));
+  KILN_RETURN_IF_ERROR(guard_cudnn_frontend("building", describe_conv_desc(desc), [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(graph->device));
     KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
     // The frontend resolves driver entry points lazily on its first execute; doing it here keeps
     // that out of a run() that may be under CUDA graph capture.
     (void)fe::detail::has_current_context();
-    KILN_ASSIGN_OR_RETURN(
-        graph->stages,
-        build_stages(desc, sm_version, workspace_limit, autotune, known, handle, stream));
-  } catch (const std::exception& e) {
-    return internal_error("cuDNN frontend threw while building ", describe_desc(desc), ": ",
-                          e.what());
-  } catch (...) {
-    return internal_error("cuDNN frontend threw while building ", describe_desc(desc));
-  }
+    KILN_ASSIGN_OR_RETURN(graph->stages, build_stages(desc, sm_version, workspace_limit, autotune,
+                                                      known, handle, stream));
+    return ok_status();
+  }));
   std::shared_ptr<ConvPlan> plan(new ConvPlan());
   plan->desc_ = desc;
   for (const ConvGraph& stage : graph->stages) {
@@ -688,6 +429,7 @@ Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
         std::max(plan->workspace_bytes_, static_cast<size_t>(stage.workspace_bytes));
   }
   plan->graph_ = std::move(graph);
+  plan->error_name_ = str_cat("convolution ", plan->describe());
   return std::shared_ptr<const ConvPlan>(std::move(plan));
 }
 
@@ -701,31 +443,14 @@ Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
     return invalid_argument("convolution ", describe(), " needs a workspace of ", workspace_bytes_,
                             " bytes; given ", args.workspace ? args.workspace_bytes : 0);
   }
-  int device = 0;
-  KILN_CUDA_CHECK(cudaGetDevice(&device));
-  if (device != graph_->device) {
-    return failed_precondition("convolution plan built on CUDA device ", graph_->device,
-                               " run on device ", device);
-  }
-  try {
-    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(device));
-    KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
-    for (const ConvGraph& stage : graph_->stages) {
-      void* ptrs[8];
-      if (stage.uids.size() > std::size(ptrs)) {
-        return internal_error("cuDNN convolution graph has ", stage.uids.size(), " tensors");
-      }
-      stage.fill_pointers(args, ptrs);
-      fe::error_t status = stage.graph->execute_plan_at_index(
-          handle, ptrs, static_cast<int>(stage.uids.size()), args.workspace, stage.plan_index);
-      if (status.is_bad()) {
-        return internal_error("cuDNN execute failed for ", describe(), ": ", status.get_message());
-      }
+  for (const ConvGraph& stage : graph_->stages) {
+    void* ptrs[8];
+    if (stage.uids.size() > std::size(ptrs)) {
+      return internal_error("cuDNN convolution graph has ", stage.uids.size(), " tensors");
     }
-  } catch (const std::exception& e) {
-    return internal_error("cuDNN frontend threw while running ", describe(), ": ", e.what());
-  } catch (...) {
-    return internal_error("cuDNN frontend threw while running ", describe());
+    stage.fill_pointers(args, ptrs);
+    KILN_RETURN_IF_ERROR(execute_cudnn_plan(*stage.graph, stage.plan_index, ptrs, stage.uids.size(),
+                                            args.workspace, graph_->device, stream, error_name_));
   }
   return ok_status();
 }
@@ -739,13 +464,13 @@ std::vector<int64_t> ConvPlan::plan_indices() const {
 }
 
 std::string conv_tactic_key(const ConvDesc& d, size_t workspace_limit) {
-  return str_cat("conv cudnn ", fe::detail::get_backend_version(), " ", describe_desc(d), " x",
-                 list_str(d.x_strides), " w", list_str(d.w_strides), " y", list_str(d.y_strides),
-                 " tf32 ", int(d.allow_tf32), " ws", workspace_limit);
+  return str_cat("conv cudnn ", fe::detail::get_backend_version(), " ", describe_conv_desc(d), " x",
+                 shape_to_string(d.x_strides), " w", shape_to_string(d.w_strides), " y",
+                 shape_to_string(d.y_strides), " tf32 ", int(d.allow_tf32), " ws", workspace_limit);
 }
 
 std::string ConvPlan::describe() const {
-  std::string out = str_cat(describe_desc(desc_), " ws=", workspace_bytes_, " plan=");
+  std::string out = str_cat(describe_conv_desc(desc_), " ws=", workspace_bytes_, " plan=");
   if (!graph_) return out;
   for (size_t i = 0; i < graph_->stages.size(); ++i) {
     out += str_cat(i ? "+" : "", graph_->stages[i].plan_name);

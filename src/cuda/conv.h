@@ -29,7 +29,7 @@ struct ConvDesc {
   DType dtype = DType::kFloat32;  // x, w, y, bias, residual: kFloat32, kFloat16 or kBFloat16
   std::vector<int64_t> x_dims, x_strides;  // [N, C_in, spatial...]
   std::vector<int64_t> w_dims, w_strides;
-  std::vector<int64_t> y_dims, y_strides;  // [N, C_out, spatial...]
+  std::vector<int64_t> y_dims, y_strides;          // [N, C_out, spatial...]
   std::vector<int64_t> stride, padding, dilation;  // one per spatial dim
   std::vector<int64_t> output_padding;             // transposed only
   int64_t groups = 1;
@@ -81,6 +81,7 @@ class ConvPlan {
   ConvDesc desc_;
   size_t workspace_bytes_ = 0;
   std::unique_ptr<Graph> graph_;
+  std::string error_name_;  // "convolution " + describe(), made once for run()'s errors
 };
 
 // The timing-cache key of a desc under a workspace limit: the whole desc and the cuDNN version.

@@ -52,20 +52,6 @@ struct Binding {
   }
 };
 
-// "3" or "1,4" (a timing-cache entry) as indices; empty when malformed.
-std::vector<int64_t> parse_indices(const std::string& text) {
-  std::vector<int64_t> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string part = text.substr(start, comma - start);
-    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return {};
-    out.push_back(std::stoll(part));
-    start = comma + 1;
-  }
-  return out;
-}
-
 bool graphs_enabled() {
   const char* env = std::getenv("KILN_CUDA_GRAPHS");
   return !(env && std::string_view(env) == "0");
@@ -152,39 +138,33 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     // Timed once per GPU and problem (timing_iterations > 0), then taken from the timing cache.
     const int iterations = static_cast<int>(engine_.build.timing_iterations);
     const std::string tactic = str_cat(device_tag_, " ", gemm_tactic_key(desc, workspace_bytes_));
-    std::optional<std::string> known;
+    std::vector<int64_t> known;
     if (iterations > 0) known = TacticCache::process().find(tactic);
-    KILN_ASSIGN_OR_RETURN(auto plan, GemmPlan::create(handle, desc, workspace_bytes_, iterations,
-                                                      stream_, known ? std::atoi(known->c_str()) : -1));
-    if (iterations > 0 && !known) TacticCache::process().store(tactic, std::to_string(plan->choice()));
+    const int choice = known.size() == 1 ? static_cast<int>(known[0]) : -1;
+    KILN_ASSIGN_OR_RETURN(
+        auto plan, GemmPlan::create(handle, desc, workspace_bytes_, iterations, stream_, choice));
+    if (iterations > 0 && choice < 0) TacticCache::process().store(tactic, {plan->choice()});
     gemm_plans_[key] = plan;
     return plan;
   }
   Result<std::shared_ptr<const ConvPlan>> conv_plan(const ConvDesc& desc) override {
-    std::string key = str_cat(dtype_name(desc.dtype), shape_to_string(desc.x_dims),
-                              shape_to_string(desc.x_strides), shape_to_string(desc.w_dims),
-                              shape_to_string(desc.w_strides), shape_to_string(desc.y_dims),
-                              shape_to_string(desc.y_strides), shape_to_string(desc.stride),
-                              shape_to_string(desc.padding), shape_to_string(desc.dilation),
-                              shape_to_string(desc.output_padding), desc.groups, desc.transposed,
-                              desc.has_bias, desc.has_residual, int(desc.activation),
-                              desc.allow_tf32);
+    std::string key = str_cat(
+        dtype_name(desc.dtype), shape_to_string(desc.x_dims), shape_to_string(desc.x_strides),
+        shape_to_string(desc.w_dims), shape_to_string(desc.w_strides), shape_to_string(desc.y_dims),
+        shape_to_string(desc.y_strides), shape_to_string(desc.stride),
+        shape_to_string(desc.padding), shape_to_string(desc.dilation),
+        shape_to_string(desc.output_padding), desc.groups, desc.transposed, desc.has_bias,
+        desc.has_residual, int(desc.activation), desc.allow_tf32);
     auto it = conv_plans_.find(key);
     if (it != conv_plans_.end()) return it->second;
     const bool autotune = engine_.build.timing_iterations > 0;
     KILN_RETURN_IF_ERROR(cudnn_available(), "convolution");
     const std::string tactic = str_cat(device_tag_, " ", conv_tactic_key(desc, workspace_bytes_));
     std::vector<int64_t> known;
-    if (autotune) {
-      if (auto text = TacticCache::process().find(tactic)) known = parse_indices(*text);
-    }
+    if (autotune) known = TacticCache::process().find(tactic);
     KILN_ASSIGN_OR_RETURN(auto plan,
                           ConvPlan::create(desc, workspace_bytes_, autotune, stream_, known));
-    if (autotune && known.empty()) {
-      std::string text;
-      for (int64_t i : plan->plan_indices()) text += str_cat(text.empty() ? "" : ",", i);
-      TacticCache::process().store(tactic, text);
-    }
+    if (autotune && known.empty()) TacticCache::process().store(tactic, plan->plan_indices());
     conv_plans_[key] = plan;
     return plan;
   }
@@ -232,9 +212,9 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     const format::MemoryPlan& memory = engine_.memory.at(0);
     if (memory.arena_bytes != plan_.arena_bytes) {
       return failed_precondition("the engine's memory plan (", memory.arena_bytes,
-                                 " bytes) differs from this kiln's plan of it (",
-                                 plan_.arena_bytes, " bytes): built by kiln ",
-                                 engine_.build.kiln_version, "; rebuild it with this kiln");
+                                 " bytes) differs from this kiln's plan of it (", plan_.arena_bytes,
+                                 " bytes): built by kiln ", engine_.build.kiln_version,
+                                 "; rebuild it with this kiln");
     }
     workspace_bytes_ = memory.workspace_bytes ? memory.workspace_bytes : kDefaultWorkspace;
     KILN_RETURN_IF_ERROR(load_module());
@@ -288,11 +268,11 @@ class CudaEngine final : public DeviceEngine, public BindContext {
         return failed_precondition("weight ", graph.values()[id].name, " has no data (stripped)");
       }
       // Convolution filters of channels-last plans are stored KRSC (NHWC-strided).
-      const bool nhwc = std::find(plan_.channels_last_weights.begin(),
-                                  plan_.channels_last_weights.end(),
-                                  id) != plan_.channels_last_weights.end();
-      const Shape strides = layout_strides(host.sizes(), nhwc ? Layout::kChannelsLast
-                                                              : Layout::kContiguous);
+      const bool nhwc =
+          std::find(plan_.channels_last_weights.begin(), plan_.channels_last_weights.end(), id) !=
+          plan_.channels_last_weights.end();
+      const Shape strides =
+          layout_strides(host.sizes(), nhwc ? Layout::kChannelsLast : Layout::kContiguous);
       KILN_ASSIGN_OR_RETURN(Tensor staged, Tensor::empty(host.dtype(), host.sizes()));
       staged = staged.view_as(host.sizes(), strides, 0);
       KILN_RETURN_IF_ERROR(staged.copy_from(host));
@@ -311,27 +291,40 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     const BufferPlacement& place = plan_.value_buffers.at(value);
     auto storage = Storage::borrow(static_cast<char*>(arena_.ptr) + place.offset,
                                    std::max<uint64_t>(place.bytes, 1), nullptr);
-    return Tensor::from_storage(storage, dtype, sizes, layout_strides(sizes, plan_.layout[value]), 0)
+    return Tensor::from_storage(storage, dtype, sizes, layout_strides(sizes, plan_.layout[value]),
+                                0)
         .value();
   }
 
   // The bound plan for these inputs' shapes (made on first use).
   Result<Binding*> binding_for(std::span<const Tensor> inputs) {
+    // Runs mostly repeat the last shapes: compare with that binding before naming the shapes.
+    if (last_binding_ && same_signature(*last_binding_, inputs)) return last_binding_;
     std::string key;
-    for (const Tensor& t : inputs) key += shape_to_string(t.sizes()) + std::string(dtype_name(t.dtype()));
+    for (const Tensor& t : inputs)
+      key += shape_to_string(t.sizes()) + std::string(dtype_name(t.dtype()));
     auto it = bindings_.find(key);
-    if (it != bindings_.end()) return it->second.get();
+    if (it != bindings_.end()) return last_binding_ = it->second.get();
     KILN_ASSIGN_OR_RETURN(auto binding, bind(inputs));
     binding->key = key;
     Binding* raw = binding.get();
     bindings_[key] = std::move(binding);
-    return raw;
+    return last_binding_ = raw;
+  }
+
+  static bool same_signature(const Binding& binding, std::span<const Tensor> inputs) {
+    if (inputs.size() != binding.staged_inputs.size()) return false;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& staged = binding.staged_inputs[i];
+      if (inputs[i].sizes() != staged.sizes() || inputs[i].dtype() != staged.dtype()) return false;
+    }
+    return true;
   }
 
   Result<std::unique_ptr<Binding>> bind(std::span<const Tensor> inputs) {
     const ir::Graph& graph = program_->graph;
-    KILN_ASSIGN_OR_RETURN(ir::SymBindings symbols, bind_inputs(graph, inputs),
-                          "engine '", name_, "'");
+    KILN_ASSIGN_OR_RETURN(ir::SymBindings symbols, bind_inputs(graph, inputs), "engine '", name_,
+                          "'");
     (void)symbols;
     auto binding = std::make_unique<Binding>();
     Slots slots = slots_template_;
@@ -378,8 +371,8 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     }
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       const auto started = std::chrono::steady_clock::now();
-      KILN_ASSIGN_OR_RETURN(Launch launch, plan_.steps[i]->bind(slots, *this, i), "engine '",
-                            name_, "' step ", i, " (", plan_.steps[i]->describe(), ")");
+      KILN_ASSIGN_OR_RETURN(Launch launch, plan_.steps[i]->bind(slots, *this, i), "engine '", name_,
+                            "' step ", i, " (", plan_.steps[i]->describe(), ")");
       binding->launches.push_back(std::move(launch));
       binding->profile.bind_ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
@@ -474,6 +467,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
   cudaStream_t stream_ = nullptr;
   Slots slots_template_;
   std::map<std::string, std::unique_ptr<Binding>> bindings_;
+  Binding* last_binding_ = nullptr;  // the binding the last run used
   std::mutex mutex_;
 };
 
@@ -485,7 +479,9 @@ Result<std::unique_ptr<DeviceEngine>> load_cuda_engine(const format::Engine& eng
   return std::unique_ptr<DeviceEngine>(std::move(e));
 }
 
-bool has_cuda_backend() { return true; }
+bool has_cuda_backend() {
+  return true;
+}
 
 void set_timing_cache_path(const std::string& path) {
   cuda::TacticCache::process().set_path(path);

@@ -128,4 +128,54 @@ bool cudnn_means_unsupported(fe::error_t error) {
   }
 }
 
+Status check_cudnn_pointer(std::string_view op, std::string_view name, const void* p) {
+  if (!p) return invalid_argument(op, " ", name, " pointer is null");
+  if (reinterpret_cast<uintptr_t>(p) % kCudnnAlignment != 0) {
+    return invalid_argument(op, " ", name, " pointer ", p, " is not ", kCudnnAlignment,
+                            "-byte aligned, as the cuDNN plan assumes");
+  }
+  return ok_status();
+}
+
+bool build_plan_within(feg::Graph& graph, int64_t index, int64_t limit, std::string* failure) {
+  fe::error_t status = graph.build_plan_at_index(index);
+  int64_t workspace = 0;
+  if (status.is_good()) status = graph.get_workspace_size_plan_at_index(index, workspace);
+  if (status.is_bad()) {
+    *failure = status.get_message();
+    return false;
+  }
+  return workspace <= limit;
+}
+
+std::vector<int64_t> build_plans_within(feg::Graph& graph, int64_t limit, int64_t wanted,
+                                        std::string* last_failure) {
+  std::vector<int64_t> built;
+  const int64_t count = graph.get_execution_plan_count();
+  for (int64_t i = 0; i < count && static_cast<int64_t>(built.size()) < wanted; ++i) {
+    if (build_plan_within(graph, i, limit, last_failure)) built.push_back(i);
+  }
+  return built;
+}
+
+Status execute_cudnn_plan(feg::Graph& graph, int64_t index, void** ptrs, size_t count,
+                          void* workspace, int device, cudaStream_t stream, std::string_view what) {
+  int current = 0;
+  KILN_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device) {
+    return failed_precondition(what, ": plan built on CUDA device ", device, " run on device ",
+                               current);
+  }
+  return guard_cudnn_frontend("running", what, [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(device));
+    KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
+    fe::error_t status =
+        graph.execute_plan_at_index(handle, ptrs, static_cast<int>(count), workspace, index);
+    if (status.is_bad()) {
+      return internal_error("cuDNN execute failed for ", what, ": ", status.get_message());
+    }
+    return ok_status();
+  });
+}
+
 }  // namespace kiln::cuda

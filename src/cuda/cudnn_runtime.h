@@ -9,14 +9,19 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+#include <exception>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/dtype.h"
 #include "cuda/cudnn_library.h"
 #include "kiln/status.h"
 
 // The frontend then resolves every cuDNN entry point with dlsym on `cudnn_frontend::cudnn_dlhandle`
-// (set by cudnn_available(), cudnn_library.h). Every kiln file that includes the frontend includes it from here.
+// (set by cudnn_available(), cudnn_library.h). Every kiln file that includes the frontend includes
+// it from here.
 #define NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING
 #include <cudnn_frontend.h>
 
@@ -37,5 +42,38 @@ fe::DataType_t fe_dtype(DType dtype);  // kFloat16 -> HALF, kBFloat16 -> BFLOAT1
 
 // The frontend's "no engine for this graph" answers, as opposed to misuse or a failing library.
 bool cudnn_means_unsupported(fe::error_t error);
+
+// cuDNN's tensors declare 16-byte aligned data (the frontend's default), which its fast engines
+// rely on.
+inline constexpr uintptr_t kCudnnAlignment = 16;
+// OK when `p` is set and kCudnnAlignment-aligned; `op` and `name` name it ("convolution", "x").
+Status check_cudnn_pointer(std::string_view op, std::string_view name, const void* p);
+
+// Frontend calls may throw: runs `fn` (returning Status) and turns an exception into an internal
+// error, "cuDNN frontend threw while <action> <what>: <exception>".
+template <typename Fn>
+Status guard_cudnn_frontend(std::string_view action, std::string_view what, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return internal_error("cuDNN frontend threw while ", action, " ", what, ": ", e.what());
+  } catch (...) {
+    return internal_error("cuDNN frontend threw while ", action, " ", what);
+  }
+}
+
+// Builds execution plan `index` (after the heuristics query) and says whether it built with a
+// workspace within `limit`; a failure's message goes to `failure`.
+bool build_plan_within(feg::Graph& graph, int64_t index, int64_t limit, std::string* failure);
+// Builds, in the heuristic's order, the first `wanted` plans that build within `limit`; empty
+// when none does (`last_failure` then holds the last failure's message).
+std::vector<int64_t> build_plans_within(feg::Graph& graph, int64_t limit, int64_t wanted,
+                                        std::string* last_failure);
+
+// Runs execution plan `index` of a built graph on `stream` through this thread's handle, with
+// `ptrs` the variant pack in the graph's sorted-uid order. The graph was built on `device`; the
+// current device must be it. `what` names the graph in errors.
+Status execute_cudnn_plan(feg::Graph& graph, int64_t index, void** ptrs, size_t count,
+                          void* workspace, int device, cudaStream_t stream, std::string_view what);
 
 }  // namespace kiln::cuda

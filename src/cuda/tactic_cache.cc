@@ -2,11 +2,32 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 namespace kiln::cuda {
+namespace {
+
+// "3" or "1,4" as indices; empty when malformed.
+std::vector<int64_t> parse_choice(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    if (part.empty() || part.size() > 9 ||
+        part.find_first_not_of("0123456789") != std::string::npos) {
+      return {};
+    }
+    out.push_back(std::stoll(part));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 TacticCache& TacticCache::process() {
   static TacticCache* cache = [] {
@@ -40,19 +61,20 @@ void TacticCache::load_locked() {
     if (line.empty() || line[0] == '#' || tab == std::string::npos || tab + 1 >= line.size()) {
       continue;
     }
-    entries_[line.substr(0, tab)] = line.substr(tab + 1);
+    std::vector<int64_t> choice = parse_choice(line.substr(tab + 1));
+    if (!choice.empty()) entries_[line.substr(0, tab)] = std::move(choice);
   }
 }
 
-std::optional<std::string> TacticCache::find(const std::string& key) {
+std::vector<int64_t> TacticCache::find(const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   load_locked();
   auto it = entries_.find(key);
-  if (it == entries_.end()) return std::nullopt;
-  return it->second;
+  return it == entries_.end() ? std::vector<int64_t>{} : it->second;
 }
 
-void TacticCache::store(const std::string& key, const std::string& choice) {
+void TacticCache::store(const std::string& key, const std::vector<int64_t>& choice) {
+  if (choice.empty()) return;
   std::lock_guard<std::mutex> lock(mutex_);
   load_locked();
   entries_[key] = choice;
@@ -64,7 +86,9 @@ void TacticCache::store(const std::string& key, const std::string& choice) {
   std::ofstream out(path_, std::ios::app);
   if (!out) return;
   if (fresh) out << "# kiln timing cache: problem<TAB>chosen algorithm, one per line\n";
-  out << key << '\t' << choice << '\n';
+  out << key << '\t';
+  for (size_t i = 0; i < choice.size(); ++i) out << (i ? "," : "") << choice[i];
+  out << '\n';
 }
 
 std::string device_tactic_tag() {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "base/dtype.h"
+#include "cudnn_test_support.h"
 
 namespace kiln::cuda {
 namespace {
@@ -85,18 +86,6 @@ TEST(FusedAttentionTest, Describe) {
 
 // ---- GPU ----
 
-std::string why_no_cudnn() {
-  int devices = 0;
-  const cudaError_t error = cudaGetDeviceCount(&devices);
-  if (error != cudaSuccess) {
-    cudaGetLastError();
-    return std::string("no CUDA device: ") + cudaGetErrorString(error);
-  }
-  if (devices == 0) return "no CUDA device";
-  Status s = cudnn_available();
-  return s.ok() ? std::string() : s.message();
-}
-
 struct DeviceHalves {
   explicit DeviceHalves(const std::vector<uint16_t>& host) : bytes(host.size() * 2) {
     EXPECT_EQ(cudaMalloc(&ptr, bytes), cudaSuccess);
@@ -158,7 +147,7 @@ std::vector<double> reference(const AttentionDesc& d, const std::vector<uint16_t
 }
 
 void expect_matches_reference(AttentionDesc d) {
-  if (std::string why = why_no_cudnn(); !why.empty()) GTEST_SKIP() << why;
+  SKIP_WITHOUT_CUDNN();
   std::mt19937 rng(7);
   const auto q = random_halves(d.batch * d.heads * d.lq * d.e, rng);
   const auto k = random_halves(d.batch * d.heads * d.lk * d.e, rng);
@@ -177,8 +166,13 @@ void expect_matches_reference(AttentionDesc d) {
   if ((*plan)->workspace_bytes()) {
     ASSERT_EQ(cudaMalloc(&workspace, (*plan)->workspace_bytes()), cudaSuccess);
   }
-  AttentionArgs args{dq.ptr, dk.ptr, dv.ptr, d.has_bias ? dbias.ptr : nullptr, dout.ptr,
-                     workspace, (*plan)->workspace_bytes()};
+  AttentionArgs args{dq.ptr,
+                     dk.ptr,
+                     dv.ptr,
+                     d.has_bias ? dbias.ptr : nullptr,
+                     dout.ptr,
+                     workspace,
+                     (*plan)->workspace_bytes()};
   Status run = (*plan)->run(args, nullptr);
   ASSERT_TRUE(run.ok()) << run.to_string();
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -193,7 +187,9 @@ void expect_matches_reference(AttentionDesc d) {
   EXPECT_LT(max_error, 4e-3) << (*plan)->describe();
 }
 
-TEST(FusedAttentionGpuTest, MatchesReference) { expect_matches_reference(desc(2, 3, 33, 33, 64)); }
+TEST(FusedAttentionGpuTest, MatchesReference) {
+  expect_matches_reference(desc(2, 3, 33, 33, 64));
+}
 
 TEST(FusedAttentionGpuTest, CausalCrossLengths) {
   AttentionDesc d = desc(1, 2, 17, 40, 32);
