@@ -31,6 +31,7 @@ import contextlib
 import copy
 import datetime
 import gc
+import json
 import operator
 import os
 import shutil
@@ -257,6 +258,45 @@ def timed_first_call(module, x) -> tuple[float, object]:
     return time.perf_counter() - started, output
 
 
+# A new Python process: import torch and kiln and start CUDA (what any GPU program has done
+# before it loads a model), then kiln.load the saved program and run it once. Nothing of the
+# benchmark process is shared (loaded engines, cuDNN's and cuBLAS's in-process caches); the timing
+# cache file is, as a deployment keeps it.
+_FRESH_LOAD = r"""
+import json, sys, time
+import torch
+import kiln
+torch.zeros(1, device="cuda")
+torch.cuda.synchronize()
+x = torch.load(sys.argv[2]).cuda()
+started = time.perf_counter()
+module = kiln.load(sys.argv[1]).module()
+load_s = time.perf_counter() - started
+with torch.inference_mode():
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    module(x)
+    torch.cuda.synchronize()
+print(json.dumps({"load_s": load_s, "first_call_s": time.perf_counter() - started}))
+"""
+
+
+def fresh_process_load(path: str, x, timing_cache: str) -> dict:
+    """kiln.load of a saved program and its first call, timed in a new process."""
+    inputs = os.path.join(os.path.dirname(path), "input.pt")
+    torch.save(x.cpu() if x.device.type == "cuda" else x, inputs)
+    env = dict(os.environ, KILN_TIMING_CACHE=timing_cache)
+    done = subprocess.run([sys.executable, "-c", _FRESH_LOAD, path, inputs], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr[-2000:]}")
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    log(f"  kiln: fresh process: kiln.load {times['load_s']:.3f} s, first call "
+        f"{times['first_call_s']:.3f} s")
+    return {"load_fresh_s": round(times["load_s"], 3),
+            "load_fresh_first_call_s": round(times["first_call_s"], 3)}
+
+
 def run_kiln(model, x, reference, args) -> dict:
     row: dict = {}
     cache_dir = tempfile.mkdtemp(prefix="kiln-bench-cache-")
@@ -338,6 +378,12 @@ def measure_loads(module, ep, x, settings, compiled_out, cache_dir) -> dict:
         del loaded, out
     except Exception as error:  # noqa: BLE001 - recorded in the row
         problems.append(f"save/load: {error_text(error)}")
+        traceback.print_exc()
+    try:
+        row.update(fresh_process_load(os.path.join(cache_dir, "saved.pt2"), x,
+                                      settings["timing_cache_path"]))
+    except Exception as error:  # noqa: BLE001 - recorded in the row
+        problems.append(f"fresh-process load: {error_text(error)}")
         traceback.print_exc()
     if problems:
         row["load_error"] = "; ".join(problems)

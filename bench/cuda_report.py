@@ -137,7 +137,9 @@ def markdown(rows: list) -> str:
             "load_s": kiln_row.get("load_s") if kiln_row else None,
             "ready_s": (kiln_row["load_s"] + kiln_row["load_first_call_s"])
             if kiln_row and kiln_row.get("load_s") is not None
-            and kiln_row.get("load_first_call_s") is not None else None})
+            and kiln_row.get("load_first_call_s") is not None else None,
+            "fresh_s": (kiln_row["load_fresh_s"] + kiln_row["load_fresh_first_call_s"])
+            if kiln_row and kiln_row.get("load_fresh_s") is not None else None})
     lines += ["", summary(summary_cases), ""]
     lines += kiln_details(cases, by_case)
     errors = [r for r in rows if r.get("error") or r.get("load_error")]
@@ -162,6 +164,8 @@ def summary(cases: list) -> str:
     built = _count(cases, lambda c: c["build_s"] is not None and c["build_s"] < BUILD_TARGET_S)
     loaded = _count(cases, lambda c: c["load_s"] is not None and c["load_s"] < LOAD_TARGET_S)
     ready = _count(cases, lambda c: c["ready_s"] is not None and c["ready_s"] < LOAD_TARGET_S)
+    fresh = _count(cases, lambda c: c["fresh_s"] is not None and c["fresh_s"] < LOAD_TARGET_S)
+    measured_fresh = _count(cases, lambda c: c["fresh_s"] is not None)
     need_ahead = (n + 1) // 2
     ahead_verdict = (verdict(ahead >= need_ahead) if any(c["best_compile"] for c in cases)
                      else "no torch.compile results to compare with")
@@ -170,14 +174,16 @@ def summary(cases: list) -> str:
             f"{ahead}/{n}, {need_ahead} needed ({ahead_verdict}); cold build < "
             f"{BUILD_TARGET_S:.0f} s in {built}/{n} ({verdict(built == n)}); cached load < "
             f"{LOAD_TARGET_S} s in {loaded}/{n} ({verdict(loaded == n)}), {ready}/{n} counting "
-            "the first call, which loads the engines.")
+            "the first call, which loads the engines"
+            + (f"; in a new process (kiln.load + first call) {fresh}/{measured_fresh} "
+               f"({verdict(fresh == n)})" if measured_fresh else "") + ".")
 
 
 def kiln_details(cases: list, by_case: dict) -> list:
     lines = ["## kiln details", "",
              "| model | batch | engines | PyTorch segments | build s | cached compile s "
-             "(+ first call) | kiln.load s (+ first call) | cosine vs fp32 | p10–p90 ms | "
-             "wall mean ms |", "|---" * 10 + "|"]
+             "(+ first call) | kiln.load s (+ first call) | new process: kiln.load s (+ first "
+             "call) | cosine vs fp32 | p10–p90 ms | wall mean ms |", "|---" * 11 + "|"]
     for case in cases:
         r = by_case[case].get("kiln")
         if not r or r.get("median_ms") is None:
@@ -186,6 +192,7 @@ def kiln_details(cases: list, by_case: dict) -> list:
                  str(r.get("torch_segments", "–")), _s(r.get("build_s")),
                  f"{_s(r.get('load_s'))} (+{_s(r.get('load_first_call_s'))})",
                  f"{_s(r.get('load_s_saved'))} (+{_s(r.get('load_saved_first_call_s'))})",
+                 f"{_s(r.get('load_fresh_s'))} (+{_s(r.get('load_fresh_first_call_s'))})",
                  f"{r['cosine']:.6f}", f"{r['p10_ms']:.3f}–{r['p90_ms']:.3f}",
                  f"{r['wall_mean_ms']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")

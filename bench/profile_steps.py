@@ -6,11 +6,13 @@ Builds each model as bench/cuda_models.py does (FP16, random weights), then runs
 module with KILN_CUDA_PROFILE set: the CUDA runtime launches each step alone between CUDA events
 (no CUDA graph, so the sum is above the benchmark's time) and prints, per engine, the time by step
 kind and the slowest steps to stderr. Also prints the first call's time (engine load, binding and
-algorithm timing). A development tool, not a benchmark: nothing is written to bench/results.
+algorithm timing), and then the same for a kiln.save'd copy loaded back (kiln.load, then the
+first call with where loading and binding spent their time). A development tool, not a benchmark: nothing is written to bench/results.
 """
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import torch
@@ -39,6 +41,24 @@ def profile(name: str, batch: int, runs: int) -> None:
         for _ in range(runs - 1):
             module(x)
         torch.cuda.synchronize()
+    sys.stderr.flush()
+    # The cached path: save, forget the loaded engines, load and call again; the engine's report
+    # (printed after `runs` calls) then shows where loading and binding spent their time.
+    with tempfile.TemporaryDirectory(prefix="kiln-profile-") as tmp:
+        path = os.path.join(tmp, "saved.pt2")
+        kiln.save(module, path, inputs=[x])
+        del module
+        cuda_models.forget_loaded_engines()
+        started = time.perf_counter()
+        loaded = kiln.load(path).module()
+        load_s = time.perf_counter() - started
+        with torch.inference_mode():
+            first_s = cuda_models.timed_first_call(loaded, x)[0]
+            print(f"{name} batch {batch}: kiln.load {load_s:.3f} s, then first call "
+                  f"{first_s:.3f} s", flush=True)
+            for _ in range(runs - 1):
+                loaded(x)
+            torch.cuda.synchronize()
     sys.stderr.flush()
 
 

@@ -228,13 +228,20 @@ class PyPartition {
 
 class PyEngine {
  public:
-  PyEngine(nb::bytes data, bool allow_stripped, bool inspect_only) {
-    // One copy, into 64-byte-aligned memory the engine's weights then point into.
-    std::shared_ptr<Storage> storage = unwrap(Storage::allocate(std::max<size_t>(data.size(), 1)));
-    std::memcpy(storage->data(), data.c_str(), data.size());
-    const std::string_view view(static_cast<const char*>(storage->data()), data.size());
-    file_bytes_ = data.size();
+  PyEngine(nb::bytes data, bool allow_stripped, bool inspect_only)
+      : PyEngine(data.c_str(), data.size(), allow_stripped, inspect_only) {}
+  // The bytes of a uint8 array (a compiled module's engine buffer): read where they are.
+  PyEngine(const nb::ndarray<const uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>& data,
+           bool allow_stripped, bool inspect_only)
+      : PyEngine(data.data(), data.size(), allow_stripped, inspect_only) {}
+
+  PyEngine(const void* data, size_t size, bool allow_stripped, bool inspect_only) {
     nb::gil_scoped_release release;
+    // One copy, into 64-byte-aligned memory the engine's weights then point into.
+    std::shared_ptr<Storage> storage = unwrap(Storage::allocate(std::max<size_t>(size, 1)));
+    std::memcpy(storage->data(), data, size);
+    const std::string_view view(static_cast<const char*>(storage->data()), size);
+    file_bytes_ = size;
     runtime_ = unwrap(inspect_only     ? EngineRuntime::inspect(view, storage)
                       : allow_stripped ? EngineRuntime::load_stripped(view, storage)
                                        : EngineRuntime::load(view, storage));
@@ -463,6 +470,9 @@ void bind_compiler(nb::module_& m) {
   nb::class_<PyEngine>(m, "Engine")
       .def(nb::init<nb::bytes, bool, bool>(), nb::arg("data"), nb::arg("allow_stripped") = false,
            nb::arg("inspect_only") = false)
+      .def(nb::init<const nb::ndarray<const uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>&,
+                    bool, bool>(),
+           nb::arg("data"), nb::arg("allow_stripped") = false, nb::arg("inspect_only") = false)
       .def("run", &PyEngine::run, nb::arg("inputs"))
       .def("output_shapes", &PyEngine::output_shapes, nb::arg("input_shapes"))
       .def("cuda_output_shapes", &PyEngine::cuda_output_shapes, nb::arg("inputs"))

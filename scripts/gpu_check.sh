@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu_check.sh [--bench [bench args...]] [--only-bench] [--pytest-args "..."]
 #                             [--profile "gpt2:32 vit_b_16:32"]   (per-step times, after the tests)
+#                             [--no-tests]   (build, then only what --bench/--profile ask for)
 #
 # The GPU machine has no package registry and no Debian -dev packages: headers it lacks
 # (FlatBuffers, GoogleTest, cudnn-frontend, cuDNN) travel in .carry/ (made here by
@@ -12,12 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu-out}
 mkdir -p "$OUT"
-BENCH=0; ONLY_BENCH=0; BENCH_ARGS=(); PYTEST_ARGS=(); PROFILE_CASES=()
+BENCH=0; ONLY_BENCH=0; NO_TESTS=0; BENCH_ARGS=(); PYTEST_ARGS=(); PROFILE_CASES=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile && "$1" != --no-tests ]]; do BENCH_ARGS+=("$1"); shift; done ;;
     --profile) read -r -a PROFILE_CASES <<< "$2"; shift 2 ;;
-    --only-bench) ONLY_BENCH=1; BENCH=1; shift ;;
+    --only-bench) ONLY_BENCH=1; BENCH=1; NO_TESTS=1; shift ;;
+    --no-tests) NO_TESTS=1; shift ;;
     --pytest-args) read -r -a PYTEST_ARGS <<< "$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -43,13 +45,13 @@ python3 -m pip install -q --no-build-isolation --no-deps -C build-dir=build/gpu 
   -C cmake.define.KILN_BUILD_TESTS=ON -e . 2>&1 | tail -40
 echo "build took $(( $(date +%s) - start )) s"
 
-if [ "$ONLY_BENCH" = 0 ] && [ "${KILN_SKIP_CTEST:-0}" = 0 ]; then
+if [ "$NO_TESTS" = 0 ] && [ "${KILN_SKIP_CTEST:-0}" = 0 ]; then
   echo "== C++ units"
   set +e
   (cd build/gpu && ctest -j 8 --output-on-failure --timeout 300 > "$OUT/ctest.txt" 2>&1; \
    grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.txt" | head -60)
 fi
-if [ "$ONLY_BENCH" = 0 ]; then
+if [ "$NO_TESTS" = 0 ]; then
   set +e
   echo "== GPU tests (pytest tests/gpu)"
   [ ${#PYTEST_ARGS[@]} -eq 0 ] && PYTEST_ARGS=(tests/gpu)

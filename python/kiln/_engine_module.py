@@ -24,7 +24,8 @@ _LOADED: dict[str, "_C.Engine"] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def _load_engine(data: bytes, weight_names: list, weights: list) -> "_C.Engine":
+def _load_engine(data, weight_names: list, weights: list) -> "_C.Engine":
+    """``data``: the engine's bytes (bytes, or a uint8 array the C++ side reads in place)."""
     if not weight_names:
         return _C.Engine(data)
     # Built with strip_engine_weights: the program carries the weights, the engine only their names.
@@ -41,7 +42,7 @@ def _engine_from(engine: torch.Tensor, meta: dict, weights: list) -> "_C.Engine"
     with _LOADED_LOCK:
         runtime = _LOADED.get(digest)
         if runtime is None:
-            data = engine.detach().cpu().contiguous().numpy().tobytes()
+            data = engine.detach().cpu().contiguous().numpy()  # read in place, copied once
             runtime = _load_engine(data, meta.get("weights", []), weights)
             _LOADED[digest] = runtime
     return runtime

@@ -11,8 +11,10 @@
 #include <optional>
 
 #include "cuda/attention.h"
+#include "cuda/composed_view.h"
 #include "cuda/conv.h"
 #include "cuda/cuda_check.h"
+#include "cuda/engine_build.h"
 #include "cuda/gemm.h"
 #include "cuda/kernel_module.h"
 #include "cuda/plan.h"
@@ -50,6 +52,20 @@ struct Binding {
   ~Binding() {
     if (graph) cudaGraphExecDestroy(graph);
   }
+};
+
+// Host time of loading's phases, for the profile report.
+class LoadClock {
+ public:
+  void lap(const char* phase, std::string* out) {
+    const auto now = std::chrono::steady_clock::now();
+    *out += str_cat(out->empty() ? " " : ", ", phase, " ",
+                    std::chrono::duration<double, std::milli>(now - last_).count(), " ms");
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
 bool graphs_enabled() {
@@ -198,17 +214,9 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     if (count == 0) return unsupported("no CUDA device is visible");
     KILN_ASSIGN_OR_RETURN(arch_, current_device_arch());
     device_tag_ = device_tactic_tag();
-    PlanOptions options;
-    options.arch = engine_.target.arch;
-    options.allow_tf32 = false;
-    for (const std::string& p : engine_.build.precisions) {
-      if (p == "tf32") options.allow_tf32 = true;
-    }
-    std::map<std::string, int64_t> max_symbols;
-    for (const format::SymbolProfile& s : engine_.profiles.at(0).symbols) {
-      max_symbols[s.symbol] = s.max;
-    }
-    KILN_ASSIGN_OR_RETURN(plan_, make_plan(*program_, max_symbols, options));
+    LoadClock clock;
+    KILN_ASSIGN_OR_RETURN(plan_, plan_engine(engine_));
+    clock.lap("plan", &load_phases_);
     const format::MemoryPlan& memory = engine_.memory.at(0);
     if (memory.arena_bytes != plan_.arena_bytes) {
       return failed_precondition("the engine's memory plan (", memory.arena_bytes,
@@ -218,11 +226,13 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     }
     workspace_bytes_ = memory.workspace_bytes ? memory.workspace_bytes : kDefaultWorkspace;
     KILN_RETURN_IF_ERROR(load_module());
+    clock.lap("kernels", &load_phases_);
     KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     KILN_CUDA_CHECK(cudaMalloc(&arena_.ptr, std::max<uint64_t>(plan_.arena_bytes, 256)));
     KILN_CUDA_CHECK(cudaMalloc(&workspace_.ptr, workspace_bytes_));
+    clock.lap("buffers", &load_phases_);
     KILN_RETURN_IF_ERROR(upload_weights());
-    const std::string copy_name_probe;
+    clock.lap("weights", &load_phases_);
     return ok_status();
   }
 
@@ -272,11 +282,18 @@ class CudaEngine final : public DeviceEngine, public BindContext {
           std::find(plan_.channels_last_weights.begin(), plan_.channels_last_weights.end(), id) !=
           plan_.channels_last_weights.end();
       const Shape strides =
-          layout_strides(host.sizes(), nhwc ? Layout::kChannelsLast : Layout::kContiguous);
-      KILN_ASSIGN_OR_RETURN(Tensor staged, Tensor::empty(host.dtype(), host.sizes()));
-      staged = staged.view_as(host.sizes(), strides, 0);
-      KILN_RETURN_IF_ERROR(staged.copy_from(host));
-      KILN_CUDA_CHECK(cudaMemcpy(static_cast<char*>(weights_.ptr) + offset, staged.raw_data(),
+          layout_strides(host.sizes(), nhwc ? Layout::channels_last() : Layout{});
+      // Straight from the engine's bytes when the layout is already the device's, else through
+      // a host copy in that layout.
+      const void* source = host.raw_data();
+      Tensor staged;
+      if (host.strides() != strides) {
+        KILN_ASSIGN_OR_RETURN(staged, Tensor::empty(host.dtype(), host.sizes()));
+        staged = staged.view_as(host.sizes(), strides, 0);
+        KILN_RETURN_IF_ERROR(staged.copy_from(host));
+        source = staged.raw_data();
+      }
+      KILN_CUDA_CHECK(cudaMemcpy(static_cast<char*>(weights_.ptr) + offset, source,
                                  host.nbytes(), cudaMemcpyHostToDevice));
       KILN_ASSIGN_OR_RETURN(
           Tensor device,
@@ -341,6 +358,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
       slots[in.value->id] = ir::RtValue::of(staged);
     }
     const ir::OpFunctionTable& inference = ir::shape_inference_table();
+    std::map<uint32_t, std::pair<ComposedView, Tensor>> composed;  // view and a base tensor
     for (const ir::Node& node : graph.nodes()) {
       ir::OpContext ctx(node, slots);
       ir::OpFn infer = inference.find(node.op);
@@ -366,7 +384,8 @@ class CudaEngine final : public DeviceEngine, public BindContext {
         slots[v->id].tensor = arena_tensor(v->id, meta.dtype(), meta.sizes());
       }
       if (view && !buffered) {
-        KILN_RETURN_IF_ERROR(cpu::cpu_backend().execute(ctx), "binding view '", node.name, "'");
+        KILN_RETURN_IF_ERROR(bind_view(node, ctx, slots, composed), "binding view '", node.name,
+                             "'");
       }
     }
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
@@ -387,6 +406,33 @@ class CudaEngine final : public DeviceEngine, public BindContext {
       binding->output_shapes.push_back(slots[out->id].tensor.sizes());
     }
     return binding;
+  }
+
+  // A view node at this binding's shapes: the CPU backend's view, or the planner's composition
+  // where its input or output is a composed value (plan.h).
+  Status bind_view(const ir::Node& node, ir::OpContext& ctx, Slots& slots,
+                   std::map<uint32_t, std::pair<ComposedView, Tensor>>& composed) {
+    const ir::Value* in = node.input_values().empty() ? nullptr : node.input_values()[0];
+    const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
+    if (!in || !out || (!plan_.composed[in->id] && !plan_.composed[out->id])) {
+      return cpu::cpu_backend().execute(ctx);
+    }
+    const Tensor& x = slots[in->id].tensor;
+    auto from = plan_.composed[in->id] ? composed.at(in->id)
+                                       : std::pair(ComposedView::of(x), x);
+    KILN_ASSIGN_OR_RETURN(ComposedView view,
+                          compose_view(from.first, node, ctx.output_tensor(0).sizes()));
+    if (plan_.composed[out->id]) {
+      composed[out->id] = {std::move(view), from.second};
+      return ok_status();
+    }
+    auto strides = view.strides();
+    if (!strides) {
+      return internal_error("the composed view has no strides at these shapes (planned at the "
+                            "profile's largest)");
+    }
+    slots[out->id].tensor = from.second.view_as(view.sizes(), *strides, view.offset());
+    return ok_status();
   }
 
   // dst = src (same sizes): a memcpy when both are contiguous and of one dtype, else the copy
@@ -418,7 +464,9 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     if (binding.profile.runs() == profile_runs_) {
       std::vector<const Step*> steps;
       for (const auto& step : plan_.steps) steps.push_back(step.get());
-      const std::string text = binding.profile.report(name_, binding.key, steps);
+      const std::string text = str_cat("kiln CUDA profile: engine '", name_, "' loaded in",
+                                       load_phases_, "\n",
+                                       binding.profile.report(name_, binding.key, steps));
       std::fwrite(text.data(), 1, text.size(), stderr);
     }
     return ok_status();
@@ -452,7 +500,8 @@ class CudaEngine final : public DeviceEngine, public BindContext {
   const format::Engine& engine_;
   std::shared_ptr<const ir::Program> program_;
   std::string name_;
-  int profile_runs_ = 0;  // KILN_CUDA_PROFILE
+  int profile_runs_ = 0;     // KILN_CUDA_PROFILE
+  std::string load_phases_;  // " plan 1.2 ms, kernels 3.4 ms, ...": where loading spent its time
   std::string arch_;
   std::string device_tag_;  // the GPU, in timing-cache keys
   Plan plan_;

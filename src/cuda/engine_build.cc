@@ -10,15 +10,9 @@ Status add_cuda_kernels(format::Engine& engine, const builder::BuildSettings& se
   if (engine.target.arch.empty()) {
     return invalid_argument("building a CUDA engine needs a target arch (\"sm_90\")");
   }
-  PlanOptions options;
-  options.arch = engine.target.arch;
-  options.allow_tf32 = !settings.disable_tf32;
-  std::map<std::string, int64_t> max_symbols;
-  for (const format::SymbolProfile& s : engine.profiles.at(0).symbols) {
-    max_symbols[s.symbol] = s.max;
-  }
+  if (!settings.disable_tf32) engine.build.precisions.push_back("tf32");
   progress.phase("planning the CUDA steps");
-  KILN_ASSIGN_OR_RETURN(Plan plan, make_plan(*engine.program, max_symbols, options));
+  KILN_ASSIGN_OR_RETURN(Plan plan, plan_engine(engine));
   // The runtime's output copies may need a strided copy kernel for every output dtype.
   for (const ir::Value* out : engine.program->graph.outputs()) {
     if (out->kind == ir::ValueKind::kTensor) copy_kernel(plan.module, out->dtype, out->dtype);
@@ -42,9 +36,21 @@ Status add_cuda_kernels(format::Engine& engine, const builder::BuildSettings& se
   engine.memory.at(0).arena_bytes = plan.arena_bytes;
   engine.memory.at(0).workspace_bytes =
       settings.workspace_size > 0 ? settings.workspace_size : (size_t{32} << 20);
-  if (!options.allow_tf32) return ok_status();
-  engine.build.precisions.push_back("tf32");
   return ok_status();
+}
+
+Result<Plan> plan_engine(const format::Engine& engine) {
+  PlanOptions options;
+  options.arch = engine.target.arch;
+  options.allow_tf32 = false;
+  for (const std::string& p : engine.build.precisions) {
+    if (p == "tf32") options.allow_tf32 = true;
+  }
+  std::map<std::string, int64_t> max_symbols;
+  for (const format::SymbolProfile& s : engine.profiles.at(0).symbols) {
+    max_symbols[s.symbol] = s.max;
+  }
+  return make_plan(*engine.program, max_symbols, options);
 }
 
 }  // namespace kiln::cuda

@@ -75,8 +75,16 @@ class Step {
   std::vector<size_t> scratch_bytes;
 };
 
-// How a value is stored.
-enum class Layout : uint8_t { kContiguous, kChannelsLast };
+// How a value is stored: the order of its dims in memory, outermost first; empty (or of another
+// rank than the value) means row-major. Channels-last (NHWC) is {0, 2, 3, 1}; an attention output
+// that is transposed and reshaped next is stored in the transposed order, which makes the
+// reshape a view.
+struct Layout {
+  std::vector<int8_t> order;
+  bool operator==(const Layout&) const = default;
+  static Layout channels_last() { return Layout{{0, 2, 3, 1}}; }
+  bool is_channels_last() const { return *this == channels_last(); }
+};
 
 struct PlanOptions {
   std::string arch;              // "sm_90"
@@ -98,6 +106,9 @@ struct Plan {
   // weight, a user input or a number), and its layout.
   std::vector<bool> has_buffer;
   std::vector<Layout> layout;
+  // Values that are views of a buffer only through a ComposedView (composed_view.h): a reshape no
+  // single stride per dim expresses, resolved by the views that follow it. Only views read them.
+  std::vector<bool> composed;
   // Arena placement of every buffer (values, staged user inputs, scratch) at the largest shapes.
   std::map<uint32_t, BufferPlacement> value_buffers;      // by value id
   std::vector<std::vector<BufferPlacement>> scratch;     // by step index
@@ -119,7 +130,7 @@ bool is_reshape_op(ir::OpKey op);
 // aten.convolution and the kept-whole aten.conv1d/conv2d/conv3d.
 bool is_conv_op(ir::OpKey op);
 
-// Strides for sizes in a layout (channels-last only for rank 4; other ranks are contiguous).
-Shape layout_strides(const Shape& sizes, Layout layout);
+// Strides for sizes in a layout (row-major where the layout's rank differs from the sizes').
+Shape layout_strides(const Shape& sizes, const Layout& layout);
 
 }  // namespace kiln::cuda

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "cuda/composed_view.h"
 #include "cuda/steps.h"
 #include "ir/shape_inference.h"
 #include "ir/sym_expr.h"
@@ -219,7 +220,7 @@ class Planner {
     return false;
   }
 
-  Tensor fake_buffer(const Tensor& meta, Layout layout = Layout::kContiguous) {
+  Tensor fake_buffer(const Tensor& meta, const Layout& layout = Layout{}) {
     const Shape strides = layout_strides(meta.sizes(), layout);
     const size_t bytes = std::max<size_t>(meta.nbytes(), 1);
     auto storage = Storage::borrow(reinterpret_cast<void*>(uintptr_t{1} << 40), bytes, nullptr);
@@ -228,16 +229,22 @@ class Planner {
     return tensor.ok() ? std::move(tensor).value() : Tensor();
   }
 
-  Result<Tensor> input_tensor(const ir::Value& v) {
+  // A value's sizes at the largest shapes, from its (possibly symbolic) shape.
+  Result<Shape> max_sizes(const ir::Value& v) {
     Shape sizes;
     for (const ir::SymDim& d : v.shape) {
       if (d.is_static()) {
         sizes.push_back(d.value);
         continue;
       }
-      KILN_ASSIGN_OR_RETURN(int64_t value, d.expr->evaluate(bindings_), "input '", v.name, "'");
+      KILN_ASSIGN_OR_RETURN(int64_t value, d.expr->evaluate(bindings_), "value '", v.name, "'");
       sizes.push_back(value);
     }
+    return sizes;
+  }
+
+  Result<Tensor> input_tensor(const ir::Value& v) {
+    KILN_ASSIGN_OR_RETURN(Shape sizes, max_sizes(v));
     return fake_buffer(Tensor::meta(v.dtype, sizes));
   }
 
@@ -245,7 +252,8 @@ class Planner {
   Status walk() {
     const size_t n = graph_.num_values();
     plan_.has_buffer.assign(n, false);
-    plan_.layout.assign(n, Layout::kContiguous);
+    plan_.layout.assign(n, Layout{});
+    plan_.composed.assign(n, false);
     root_.assign(n, UINT32_MAX);
     for (const auto& [symbol, value] : max_symbols_) bindings_.set(symbol, value);
     slots_.assign(n, ir::RtValue{});
@@ -277,7 +285,9 @@ class Planner {
       for (const ir::Value* v : node.outputs) {
         if (!v || v->kind != ir::ValueKind::kTensor) continue;
         if (stored(v, g)) {
-          const Layout l = slots_[v->id].tensor.dim() == 4 ? layout : Layout::kContiguous;
+          const Layout l = static_cast<int64_t>(layout.order.size()) == slots_[v->id].tensor.dim()
+                               ? layout
+                               : Layout{};
           slots_[v->id].tensor = fake_buffer(slots_[v->id].tensor, l);
           plan_.has_buffer[v->id] = true;
           plan_.layout[v->id] = l;
@@ -294,52 +304,137 @@ class Planner {
 
   static bool is_channels_last(const Tensor& t) {
     return t.dim() == 4 && t.has_data() && t.size(1) > 1 &&
-           t.strides() == layout_strides(t.sizes(), Layout::kChannelsLast);
+           t.strides() == layout_strides(t.sizes(), Layout::channels_last());
   }
 
-  // Channels-last (NHWC) around half-precision convolutions: their outputs, and the pointwise
-  // ops and pooling that follow them; everything else contiguous.
+  // How a step stores its outputs:
+  //  - a linear whose rows are a permuted view (x.permute(1, 0, 2)) writes its output in the same
+  //    order, so it reads x in place;
+  //  - an attention or pointwise output whose only reader is a permute that reshapes then
+  //    flatten is stored in the permuted order, so the reshapes are views;
+  //  - channels-last (NHWC) around half-precision convolutions: their outputs, and the pointwise
+  //    ops and pooling that follow them;
+  //  - everything else row-major.
   Layout output_layout(const ir::Node& node, const Group& group) {
-    if (!options_.channels_last) return Layout::kContiguous;
     const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
-    if (!out || out->shape.size() != 4) return Layout::kContiguous;
+    if (!out) return Layout{};
+    if (group.kind == NodeClass::kGemm) return gemm_output_layout(*group.nodes.front());
+    if (group.kind == NodeClass::kAttention || group.kind == NodeClass::kPointwise) {
+      if (auto layout = layout_for_permuted_reader(node, *out)) return *layout;
+    }
+    return channels_last_layout(node, group, *out);
+  }
+
+  Layout gemm_output_layout(const ir::Node& gemm) {
+    if (gemm.op != OpKey::aten_linear_default && gemm.op != OpKey::aten_matmul_default) {
+      return Layout{};
+    }
+    const auto inputs = gemm.input_values();
+    if (inputs.size() < 2 || slots_[inputs[1]->id].tensor.dim() != 2) return Layout{};
+    const Tensor& a = slots_[inputs[0]->id].tensor;
+    if (!a.has_data() || a.dim() != static_cast<int64_t>(gemm.outputs[0]->shape.size())) {
+      return Layout{};
+    }
+    auto order = leading_dims_in_memory_order(a);
+    if (!order) return Layout{};
+    return Layout{std::vector<int8_t>(order->begin(), order->end())};
+  }
+
+  // The permuted order for `out` when its only reader is a permute (keeping the last dim last)
+  // whose readers are all reshapes, and the step can write that order.
+  std::optional<Layout> layout_for_permuted_reader(const ir::Node& node, const ir::Value& out) {
+    if (!single_user(&out, graph_)) return std::nullopt;
+    const ir::Node& permute = *out.users[0];
+    const int64_t rank = static_cast<int64_t>(out.shape.size());
+    if (rank < 3 || permute.outputs.empty() || permute.outputs[0]->users.empty()) {
+      return std::nullopt;
+    }
+    for (const ir::Node* reader : permute.outputs[0]->users) {
+      if (!is_reshape_op(reader->op)) return std::nullopt;
+    }
+    const Tensor& meta = slots_[out.id].tensor;
+    std::vector<int64_t> order = permute_order(permute, rank);
+    if (order.empty() || order.back() != rank - 1) return std::nullopt;
+    bool moved = false;
+    for (int64_t d = 0; d < rank; ++d) moved = moved || order[d] != d;
+    if (!moved) return std::nullopt;
+    Layout layout{std::vector<int8_t>(order.begin(), order.end())};
+    if (node.op == OpKey::aten_scaled_dot_product_attention_default &&
+        !attention_writes_strides(node, slots_, options_, layout_strides(meta.sizes(), layout))) {
+      return std::nullopt;
+    }
+    return layout;
+  }
+
+  static std::vector<int64_t> permute_order(const ir::Node& permute, int64_t rank) {
+    std::vector<int64_t> order(rank);
+    for (int64_t d = 0; d < rank; ++d) order[d] = d;
+    if (permute.op == OpKey::aten_permute_default && permute.args.size() > 1) {
+      const auto* dims = std::get_if<std::vector<ir::SymInt>>(&permute.args[1]);
+      if (!dims || static_cast<int64_t>(dims->size()) != rank) return {};
+      for (int64_t d = 0; d < rank; ++d) {
+        if ((*dims)[d].value) return {};
+        order[d] = (*dims)[d].constant < 0 ? (*dims)[d].constant + rank : (*dims)[d].constant;
+      }
+      return order;
+    }
+    if (permute.op == OpKey::aten_transpose_int && permute.args.size() > 2) {
+      const int64_t* a = std::get_if<int64_t>(&permute.args[1]);
+      const int64_t* b = std::get_if<int64_t>(&permute.args[2]);
+      if (!a || !b) return {};
+      std::swap(order[*a < 0 ? *a + rank : *a], order[*b < 0 ? *b + rank : *b]);
+      return order;
+    }
+    return {};
+  }
+
+  Layout channels_last_layout(const ir::Node& node, const Group& group, const ir::Value& out) {
+    if (!options_.channels_last || out.shape.size() != 4) return Layout{};
     if (group.kind == NodeClass::kConv) {
       const ir::Node& conv = *group.nodes.front();
       const ir::Value* x = conv.input_values().empty() ? nullptr : conv.input_values()[0];
-      const bool half = out->dtype == DType::kFloat16 || out->dtype == DType::kBFloat16;
-      return half && x && x->shape.size() == 4 ? Layout::kChannelsLast : Layout::kContiguous;
+      const bool half = out.dtype == DType::kFloat16 || out.dtype == DType::kBFloat16;
+      return half && x && x->shape.size() == 4 ? Layout::channels_last() : Layout{};
     }
     const bool follows = group.kind == NodeClass::kPointwise ||
                          node.op == OpKey::aten_max_pool2d_default ||
                          node.op == OpKey::aten_max_pool2d_with_indices_default ||
                          node.op == OpKey::aten_avg_pool2d_default;
-    if (!follows) return Layout::kContiguous;
+    if (!follows) return Layout{};
     for (const ir::Node* member : group.nodes) {
       for (const ir::Value* v : member->input_values()) {
         if (v && v->kind == ir::ValueKind::kTensor && is_channels_last(slots_[v->id].tensor) &&
-            slots_[v->id].tensor.sizes() == slots_[out->id].tensor.sizes()) {
-          return Layout::kChannelsLast;
+            slots_[v->id].tensor.sizes() == slots_[out.id].tensor.sizes()) {
+          return Layout::channels_last();
         }
         if (v && v->kind == ir::ValueKind::kTensor && node.op != OpKey::aten_relu_default &&
             group.kind != NodeClass::kPointwise && is_channels_last(slots_[v->id].tensor)) {
-          return Layout::kChannelsLast;  // pooling keeps its input's layout
+          return Layout::channels_last();  // pooling keeps its input's layout
         }
       }
     }
-    return Layout::kContiguous;
+    return Layout{};
   }
 
   Status plan_view(const ir::Node& node, ir::OpContext& ctx) {
     const ir::Value* in = node.input_values().empty() ? nullptr : node.input_values()[0];
     if (!in) return internal_error("view without input");
     const Tensor& x = slots_[in->id].tensor;
+    const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
+    if (plan_.composed[in->id]) {
+      const Composed& from = composed_.at(in->id);
+      KILN_ASSIGN_OR_RETURN(ComposedView view,
+                            compose_view(from.view, node, ctx.output_tensor(0).sizes()));
+      return place_composed(*in, *out, from.base, view);
+    }
     if (!x.has_data()) {
       return internal_error("view of a value without storage: ", in->name);
     }
     if (is_reshape_op(node.op)) {
       const Tensor& meta = ctx.output_tensor(0);
       if (!cpu::view_strides(x.sizes(), x.strides(), meta.sizes())) {
-        const ir::Value* out = node.outputs[0];
+        auto view = ComposedView::of(x).reshape(meta.sizes());
+        if (view.ok() && resolves(*out, *view)) return place_composed(*in, *out, x, *view);
         slots_[out->id].tensor = fake_buffer(meta);
         plan_.has_buffer[out->id] = true;
         root_[out->id] = out->id;
@@ -352,6 +447,40 @@ class Planner {
       if (v && v->kind == ir::ValueKind::kTensor) root_[v->id] = root_[in->id];
     }
     return ok_status();
+  }
+
+  // `out` as `view` of `base`'s storage: a strided view when the composition has one stride per
+  // dim, else a composed value only views read.
+  Status place_composed(const ir::Value& in, const ir::Value& out, const Tensor& base,
+                        const ComposedView& view) {
+    root_[out.id] = root_[in.id];
+    if (auto strides = view.strides()) {
+      slots_[out.id].tensor = base.view_as(view.sizes(), *strides, view.offset());
+      return ok_status();
+    }
+    plan_.composed[out.id] = true;
+    composed_[out.id] = Composed{view, base};
+    return ok_status();
+  }
+
+  // Whether every path of views from `v` (seen as `view`) reaches strides before anything but a
+  // composable view reads it: then no copy is needed anywhere along it.
+  bool resolves(const ir::Value& v, const ComposedView& view) {
+    if (view.strides()) return true;
+    for (const ir::Value* out : graph_.outputs()) {
+      if (out == &v) return false;
+    }
+    for (const ir::Node* user : v.users) {
+      if (!is_composable_view(*user) || user->input_values().empty() ||
+          user->input_values()[0] != &v || user->outputs.empty()) {
+        return false;
+      }
+      auto sizes = max_sizes(*user->outputs[0]);
+      if (!sizes.ok()) return false;
+      auto next = compose_view(view, *user, *sizes);
+      if (!next.ok() || !resolves(*user->outputs[0], *next)) return false;
+    }
+    return true;
   }
 
   void add_step(std::unique_ptr<Step> step) { plan_.steps.push_back(std::move(step)); }
@@ -398,8 +527,8 @@ class Planner {
           }
         }
         const ir::Node* last = group.nodes.back();
-        const bool nhwc = plan_.layout[last->outputs[0]->id] == Layout::kChannelsLast;
-        if (nhwc) {
+        const bool nhwc = plan_.layout[last->outputs[0]->id].is_channels_last();
+        if (nhwc && !(add == nullptr && is_patch_conv(first, slots_, nhwc))) {
           const ir::Value* w = first.input_values()[1];
           if (!w->producer && slots_[w->id].tensor.dim() == 4) {
             if (std::find(plan_.channels_last_weights.begin(), plan_.channels_last_weights.end(),
@@ -407,7 +536,7 @@ class Planner {
               plan_.channels_last_weights.push_back(w->id);
             }
             Tensor& wt = slots_[w->id].tensor;
-            wt = wt.view_as(wt.sizes(), layout_strides(wt.sizes(), Layout::kChannelsLast),
+            wt = wt.view_as(wt.sizes(), layout_strides(wt.sizes(), Layout::channels_last()),
                             wt.offset());
           }
         }
@@ -526,16 +655,26 @@ class Planner {
   ir::SymBindings bindings_;
   std::vector<uint32_t> root_;
   std::vector<uint32_t> input_values_;
+  struct Composed {
+    ComposedView view;
+    Tensor base;  // a tensor on the storage the view reads
+  };
+  std::map<uint32_t, Composed> composed_;  // by value id, for plan_.composed values
 };
 
 }  // namespace
 
-Shape layout_strides(const Shape& sizes, Layout layout) {
-  if (layout == Layout::kChannelsLast && sizes.size() == 4) {
-    const int64_t c = sizes[1], h = sizes[2], w = sizes[3];
-    return Shape{h * w * c, 1, w * c, c};
+Shape layout_strides(const Shape& sizes, const Layout& layout) {
+  if (layout.order.empty() || layout.order.size() != sizes.size()) {
+    return contiguous_strides(sizes);
   }
-  return contiguous_strides(sizes);
+  Shape strides(sizes.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = layout.order.size(); i-- > 0;) {
+    strides[layout.order[i]] = stride;
+    stride *= std::max<int64_t>(sizes[layout.order[i]], 1);
+  }
+  return strides;
 }
 
 std::string Plan::summary() const {

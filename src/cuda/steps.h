@@ -43,6 +43,12 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
                                              ModuleSource& module);
 // The epilogue an activation node gives a GEMM, or nullopt.
 std::optional<GemmEpilogue> gemm_epilogue_for(const ir::Node& node);
+// A view of t with its dims in `order`.
+Tensor permuted(const Tensor& t, const std::vector<int64_t>& order);
+// For x [..., k] whose leading dims do not fold into rows as they stand but do when walked in
+// memory order (a permuted view such as x.permute(1, 0, 2)): that dim order (leading dims by
+// falling stride, then the last). The planner stores a linear's output in this order.
+std::optional<std::vector<int64_t>> leading_dims_in_memory_order(const Tensor& x);
 
 // aten.convolution with optional residual add and ReLU nodes folded in.
 // With `channels_last`, an input that is not NHWC is first copied into NHWC scratch.
@@ -51,10 +57,21 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
                                              const PlanOptions& options, bool channels_last,
                                              ModuleSource& module);
 
+// Whether make_conv_step runs this convolution as a GEMM over patches (a kernel that tiles its
+// input, as ViT's patch embedding: stride == kernel, no padding, one group) when planning
+// channels-last: its filter then stays OIHW.
+bool is_patch_conv(const ir::Node& node, const Slots& slots, bool channels_last);
+
 // scaled_dot_product_attention as GEMM, masked softmax, GEMM.
 Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
                                                   const PlanOptions& options,
                                                   ModuleSource& module);
+
+// Whether that step can write its output with `o_strides` (the planner's choice of layout): the
+// fused path writes any strides with unit-stride rows, the unfused one needs batch and heads to
+// merge into one stride.
+bool attention_writes_strides(const ir::Node& node, const Slots& slots,
+                              const PlanOptions& options, const Shape& o_strides);
 
 // Everything the kernel library runs: reductions, softmax, norms, pooling, gathers, cat,
 // factories.

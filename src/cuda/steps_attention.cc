@@ -329,6 +329,22 @@ Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const Atte
 
 }  // namespace
 
+bool attention_writes_strides(const ir::Node& node, const Slots& slots,
+                              const PlanOptions& options, const Shape& o_strides) {
+  auto a = parse(node, slots);
+  if (!a.ok()) return false;
+  const Tensor& meta = slots[a->out->id].tensor;
+  if (meta.dim() != 4 || o_strides.size() != 4) return false;
+  const Tensor o = slots[a->q->id].tensor.view_as(meta.sizes(), o_strides, 0);
+  if (options.fused_attention &&
+      fused_attention_eligible(fused_desc(slots[a->q->id].tensor, slots[a->k->id].tensor,
+                                          slots[a->v->id].tensor, o, nullptr, a->causal, a->scale))
+          .ok()) {
+    return true;
+  }
+  return (o_strides[3] == 1 || meta.size(3) == 1) && mergeable(o);
+}
+
 Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
                                                   const PlanOptions& options,
                                                   ModuleSource& module) {

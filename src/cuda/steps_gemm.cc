@@ -75,6 +75,44 @@ std::optional<Tensor> as_rows(const Tensor& x) {
   return x.view_as(Shape{m, k}, *strides, x.offset());
 }
 
+}  // namespace
+
+Tensor permuted(const Tensor& t, const std::vector<int64_t>& order) {
+  Shape sizes, strides;
+  for (int64_t d : order) {
+    sizes.push_back(t.size(d));
+    strides.push_back(t.strides()[d]);
+  }
+  return t.view_as(sizes, strides, t.offset());
+}
+
+std::optional<std::vector<int64_t>> leading_dims_in_memory_order(const Tensor& x) {
+  if (x.dim() <= 2 || as_rows(x)) return std::nullopt;
+  std::vector<int64_t> order(x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.end() - 1, [&](int64_t a, int64_t b) {
+    return x.strides()[a] > x.strides()[b];
+  });
+  if (!as_rows(permuted(x, order))) return std::nullopt;
+  return order;
+}
+
+namespace {
+
+// x [..., k] and d [..., n] as rows: as they stand, or both walked in x's memory order (a
+// permuted x, d stored in the same order by the planner). False when neither folds.
+bool fold_into_rows(Tensor& x, Tensor& d) {
+  if (x.dim() != d.dim()) return false;
+  if (as_rows(x) && as_rows(d)) return true;
+  auto order = leading_dims_in_memory_order(x);
+  if (!order) return false;
+  const Tensor px = permuted(x, *order), pd = permuted(d, *order);
+  if (!as_rows(px) || !as_rows(pd)) return false;
+  x = px;
+  d = pd;
+  return true;
+}
+
 std::string layout_error(const std::string& step, const char* operand, const Tensor& t) {
   return str_cat("GEMM step '", step, "': operand ", operand, " ", t.description(),
                  " has strides ", shape_to_string(t.strides()),
@@ -135,13 +173,21 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
                  : GemmEpilogue::kNone;
   const std::string name = activation ? activation->name : node.name;
   const bool allow_tf32 = options.allow_tf32;
-  const bool may_pack = slots[a->id].tensor.dim() > 2 && slots[b->id].tensor.dim() == 2;
+  const bool weight_2d_operand = slots[b->id].tensor.dim() == 2;
+  // A is copied into scratch only when its rows fold neither as they stand nor in memory order.
+  bool may_pack = false;
+  if (weight_2d_operand && slots[a->id].tensor.dim() > 2) {
+    Tensor ta = slot_tensor(slots, a), td = slot_tensor(slots, out);
+    may_pack = !td.has_data() || !fold_into_rows(ta, td);
+  }
   const std::string copy = may_pack ? copy_kernel(module, a->dtype, a->dtype) : "";
   auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
     Tensor ta = slot_tensor(slots, a), tb = slot_tensor(slots, b), td = slot_tensor(slots, out);
     std::optional<std::pair<Tensor, Tensor>> pack;  // A copied into contiguous scratch
     cudaKernel_t copy_fn = nullptr;
-    if (may_pack && ta.dim() > 2 && !as_rows(ta)) {
+    const bool fold = weight_2d_operand && ta.dim() > 2;
+    if (fold && !fold_into_rows(ta, td)) {
+      if (!may_pack) return internal_error(layout_error(name, "A", ta), "; no scratch planned");
       KILN_ASSIGN_OR_RETURN(Tensor packed,
                             scratch_tensor(ctx, index, 0, ta, contiguous_strides(ta.sizes())));
       KILN_ASSIGN_OR_RETURN(copy_fn, ctx.kernel(copy));

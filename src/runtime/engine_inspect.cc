@@ -3,8 +3,11 @@
 #include <cstdio>
 #include <map>
 
-#include "ir/printer.h"
 #include "ir/op_schema.h"
+#include "ir/printer.h"
+#ifdef KILN_WITH_CUDA
+#include "cuda/engine_build.h"
+#endif
 
 namespace kiln {
 namespace {
@@ -81,6 +84,20 @@ std::string describe_engine(const format::Engine& engine, size_t file_bytes) {
   out += str_cat("ops (", graph.nodes().size(), " nodes, ", ops.size(), " distinct):\n");
   for (const auto& [op, count] : ops) out += str_cat("  ", count, "  ", op, "\n");
   return out;
+}
+
+Result<std::string> describe_plan(const format::Engine& engine) {
+  if (engine.target.backend != "cuda") {
+    return unsupported("engines for the ", engine.target.backend,
+                       " backend have no step plan: they run the program node by node");
+  }
+#ifdef KILN_WITH_CUDA
+  KILN_ASSIGN_OR_RETURN(cuda::Plan plan, cuda::plan_engine(engine));
+  return str_cat("plan: ", plan.steps.size(), " steps, arena ", plan.arena_bytes, " bytes\n",
+                 plan.summary());
+#else
+  return unsupported("this kiln was built without the CUDA backend");
+#endif
 }
 
 }  // namespace kiln

@@ -142,6 +142,65 @@ TEST(CudaPlannerTest, HalfPrecisionAttentionIsFusedWithoutAScoreBuffer) {
   EXPECT_GT(unfused->arena_bytes, fused->arena_bytes);
 }
 
+int count_kind(const Plan& plan, std::string_view kind) {
+  int n = 0;
+  for (const auto& step : plan.steps) n += step->kind() == kind;
+  return n;
+}
+
+// The fused attention writes its output in the [B, L, H, D] order the transpose(1, 2).reshape
+// after it reads, so that reshape is a view and no copy step remains.
+TEST(CudaPlannerTest, HalfPrecisionAttentionOutputIsStoredForTheReshapeAfterIt) {
+  auto program = fixture("cuda_transformer.pt2");
+  ASSERT_TRUE(program);
+  ASSERT_TRUE(passes::run_in_reduced_precision(*program, DType::kFloat16).ok());
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto plan = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  EXPECT_EQ(count_kind(*plan, "copy"), 0) << plan->summary();
+  expect_arena_consistent(*plan);
+  // The unfused path cannot write that order (batch and heads would not merge): it keeps the
+  // copy.
+  options.fused_attention = false;
+  auto unfused = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(unfused.ok()) << unfused.status().to_string();
+  EXPECT_EQ(count_kind(*unfused, "copy"), 1) << unfused->summary();
+}
+
+// torchvision's ViT block: the in-projection reads the transposed input in place (its output
+// stored in the same order), the head split composes through a view no strides express, and
+// the attention output is stored for the out-projection's reshape: no copies at all in fp16.
+TEST(CudaPlannerTest, MultiheadAttentionBlockNeedsNoCopies) {
+  auto program = fixture("cuda_encoder_block.pt2");
+  ASSERT_TRUE(program);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto fp32 = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().to_string();
+  ASSERT_TRUE(passes::run_in_reduced_precision(*program, DType::kFloat16).ok());
+  auto plan = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  EXPECT_EQ(count_kind(*plan, "copy"), 0) << plan->summary();
+  EXPECT_EQ(count_kind(*plan, "gemm"), 4) << plan->summary();
+  for (const auto& step : plan->steps) {
+    if (step->kind() == "gemm") {
+      EXPECT_TRUE(step->scratch_bytes.empty()) << "no packed A: " << step->describe();
+    }
+  }
+  const Step* attention = only_step_of_kind(*plan, "attention");
+  ASSERT_NE(attention, nullptr);
+  EXPECT_NE(attention->describe().find("fused"), std::string::npos) << attention->describe();
+  EXPECT_TRUE(std::count(plan->composed.begin(), plan->composed.end(), true) > 0)
+      << "the head split goes through composed views";
+  expect_arena_consistent(*plan);
+  // fp32 runs attention unfused: q, k and v are still views, but fewer copies are saved.
+  EXPECT_LE(count_kind(*fp32, "copy"), 1) << fp32->summary();
+  expect_arena_consistent(*fp32);
+  auto compiled = compile_cuda_source(plan->module.text(), "sm_90", false);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
+}
+
 TEST(CudaPlannerTest, Fp32AttentionStaysUnfused) {
   auto program = fixture("cuda_transformer.pt2");
   ASSERT_TRUE(program);

@@ -78,10 +78,10 @@ int report_error(const std::string& message, int exit_code) {
 }
 
 int inspect_command(const std::vector<std::string>& args) {
-  auto parsed = parse_args(args, {{"no-ir"}});
+  auto parsed = parse_args(args, {{"no-ir"}, {"plan"}});
   if (!parsed.ok()) return report_error(parsed.status().message(), 2);
   if (parsed->positional.size() != 1)
-    return report_error("usage: kiln inspect MODEL.pt2|MODEL.engine [--no-ir]", 2);
+    return report_error("usage: kiln inspect MODEL.pt2|MODEL.engine [--no-ir] [--plan]", 2);
   if (is_engine_file(parsed->positional[0])) {
     auto bytes = read_whole_file(parsed->positional[0]);
     if (!bytes.ok()) return report_error(bytes.status().message());
@@ -91,6 +91,11 @@ int inspect_command(const std::vector<std::string>& args) {
       return report_error(str_cat(parsed->positional[0], ": ", engine.status().message()));
     }
     std::printf("%s", describe_engine((*engine)->engine(), (*bytes)->size()).c_str());
+    if (parsed->has("plan")) {
+      auto plan = describe_plan((*engine)->engine());
+      if (!plan.ok()) return report_error(str_cat("--plan: ", plan.status().message()));
+      std::printf("%s", plan->c_str());
+    }
     if (!parsed->has("no-ir")) {
       std::printf("\n%s", ir::print_graph((*engine)->graph()).c_str());
     }

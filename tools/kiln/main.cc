@@ -21,6 +21,7 @@ constexpr const char* kUsage =
     "  inspect MODEL.pt2|MODEL.engine a program's IR, op histogram, inputs and outputs with\n"
     "                                 shape ranges and kiln's support; an engine's bindings,\n"
     "                                 profiles, ops, sizes, kiln version and target\n"
+    "      --plan                     a CUDA engine's steps (kernels, GEMMs, copies)\n"
     "  run MODEL.pt2|MODEL.engine [options]\n"
     "                                 run a program (reference CPU backend) or an engine\n"
     "      --input NAME=FILE.npy      an input (repeat for each input)\n"

@@ -75,6 +75,24 @@ class Transformer(nn.Module):
         return x.mean(dim=1)
 
 
+class EncoderBlock(nn.Module):
+    """torchvision's ViT encoder block: nn.MultiheadAttention (batch_first) splits heads through a
+    chain of views whose middle step no strides express, and transposes around its projections."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(32)
+        self.attention = nn.MultiheadAttention(32, 4, batch_first=True)
+        self.ln_2 = nn.LayerNorm(32)
+        self.mlp = nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 32))
+
+    def forward(self, x):
+        y = self.ln_1(x)
+        y, _ = self.attention(y, y, y, need_weights=False)
+        x = x + y
+        return x + self.mlp(self.ln_2(x))
+
+
 def save(module, args, name, dynamic_shapes=None):
     torch.manual_seed(0)
     module.eval()
@@ -97,6 +115,8 @@ def main():
          dynamic_shapes=({0: Dim("batch", min=1, max=8)},))
     torch.manual_seed(0)
     save(Transformer(), (torch.randint(0, 100, (2, 8)),), "cuda_transformer.pt2")
+    torch.manual_seed(0)
+    save(EncoderBlock(), (torch.randn(3, 5, 32),), "cuda_encoder_block.pt2")
 
 
 if __name__ == "__main__":
