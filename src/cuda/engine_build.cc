@@ -13,10 +13,6 @@ Status add_cuda_kernels(format::Engine& engine, const builder::BuildSettings& se
   if (!settings.disable_tf32) engine.build.precisions.push_back("tf32");
   progress.phase("planning the CUDA steps");
   KILN_ASSIGN_OR_RETURN(Plan plan, plan_engine(engine));
-  // The runtime's output copies may need a strided copy kernel for every output dtype.
-  for (const ir::Value* out : engine.program->graph.outputs()) {
-    if (out->kind == ir::ValueKind::kTensor) copy_kernel(plan.module, out->dtype, out->dtype);
-  }
   if (!plan.module.empty()) {
     progress.phase(str_cat("compiling ", plan.module.size(), " kernel sources with NVRTC for ",
                            engine.target.arch, " (", plan.steps.size(), " steps)"));

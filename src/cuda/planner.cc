@@ -100,6 +100,11 @@ class Planner {
   Result<Plan> run() {
     group_nodes();
     KILN_RETURN_IF_ERROR(walk());
+    // The runtime copies outputs into the caller's tensors, with the strided copy kernel where
+    // an output is a view.
+    for (const ir::Value* out : graph_.outputs()) {
+      if (out->kind == ir::ValueKind::kTensor) copy_kernel(plan_.module, out->dtype, out->dtype);
+    }
     place_buffers();
     return std::move(plan_);
   }
@@ -184,30 +189,55 @@ class Planner {
     a.closed = true;
   }
 
-  // Whether pointwise `node` folds into the GEMM or convolution group's epilogue.
+  // Whether pointwise `node` folds into the GEMM or convolution group's epilogue: an activation,
+  // or a residual add (for GEMMs: of a GEMM without activation whose C operand is free).
   bool try_epilogue(Group& group, const ir::Node& node) {
     const ir::Node* last = group.nodes.back();
     const ir::Value* produced = last->outputs[0];
     if (!single_user(produced, graph_)) return false;
     if (group.kind == NodeClass::kGemm && group.nodes.size() == 1) {
-      return gemm_epilogue_for(node).has_value() && node.input_values().size() == 1;
+      if (gemm_epilogue_for(node).has_value() && node.input_values().size() == 1) return true;
+      return residual_operand(node, *produced) && gemm_takes_residual(*last);
     }
     if (group.kind != NodeClass::kConv) return false;
-    const bool has_relu = group.nodes.size() > 1 && group.nodes.back()->op == OpKey::aten_relu_default;
+    const bool has_relu =
+        group.nodes.size() > 1 && group.nodes.back()->op == OpKey::aten_relu_default;
     if (has_relu) return false;
     if (node.op == OpKey::aten_relu_default) return true;
-    if (group.nodes.size() == 1 && node.op == OpKey::aten_add_Tensor) {
-      const auto inputs = node.input_values();
-      if (inputs.size() != 2 || inputs[0] == inputs[1]) return false;
-      if (node.args.size() > 2) {
-        const int64_t* alpha = std::get_if<int64_t>(&node.args[2]);
-        const double* alpha_f = std::get_if<double>(&node.args[2]);
-        if ((alpha && *alpha != 1) || (alpha_f && *alpha_f != 1.0)) return false;
-      }
-      const ir::Value* other = inputs[0] == produced ? inputs[1] : inputs[0];
-      return same_shape(*other, *produced) && other->dtype == produced->dtype;
+    return group.nodes.size() == 1 && residual_operand(node, *produced);
+  }
+
+  // For `node` = add(produced, other) (either order, alpha 1) with other of produced's shape and
+  // dtype: other. Else null.
+  static const ir::Value* residual_operand(const ir::Node& node, const ir::Value& produced) {
+    if (node.op != OpKey::aten_add_Tensor) return nullptr;
+    const auto inputs = node.input_values();
+    if (inputs.size() != 2 || inputs[0] == inputs[1]) return nullptr;
+    if (node.args.size() > 2) {
+      const int64_t* alpha = std::get_if<int64_t>(&node.args[2]);
+      const double* alpha_f = std::get_if<double>(&node.args[2]);
+      if ((alpha && *alpha != 1) || (alpha_f && *alpha_f != 1.0)) return nullptr;
     }
-    return false;
+    const ir::Value* other = inputs[0] == &produced ? inputs[1] : inputs[0];
+    const bool fits = same_shape(*other, produced) && other->dtype == produced.dtype;
+    return fits ? other : nullptr;
+  }
+
+  // GEMMs whose C operand is free for a residual: linear and matmul with a 2-D weight, mm, and
+  // addmm with a row bias (a full-matrix addmm input is C already).
+  static bool gemm_takes_residual(const ir::Node& gemm) {
+    const auto inputs = gemm.input_values();
+    switch (gemm.op) {
+      case OpKey::aten_linear_default:
+      case OpKey::aten_matmul_default:
+        return inputs.size() >= 2 && inputs[1]->shape.size() == 2;
+      case OpKey::aten_mm_default:
+        return true;
+      case OpKey::aten_addmm_default:
+        return !inputs.empty() && inputs[0]->shape.size() == 1;
+      default:
+        return false;
+    }
   }
 
   bool stored(const ir::Value* v, int g) const {
@@ -510,9 +540,11 @@ class Planner {
         return ok_status();
       }
       case NodeClass::kGemm: {
-        const ir::Node* activation = group.nodes.size() > 1 ? group.nodes[1] : nullptr;
-        KILN_ASSIGN_OR_RETURN(auto step, make_gemm_step(first, activation, slots_, options_,
-                                                             plan_.module));
+        const ir::Node* second = group.nodes.size() > 1 ? group.nodes[1] : nullptr;
+        const bool add = second && second->op == OpKey::aten_add_Tensor;
+        KILN_ASSIGN_OR_RETURN(auto step,
+                              make_gemm_step(first, add ? nullptr : second, add ? second : nullptr,
+                                             slots_, options_, plan_.module));
         add_step(std::move(step));
         return ok_status();
       }

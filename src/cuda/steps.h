@@ -36,11 +36,12 @@ class FunctionStep final : public Step {
 Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, int rank,
                                                   ModuleSource& module);
 
-// mm, addmm, bmm, linear, matmul, with an optional activation node folded into the epilogue.
-// An N-d first operand whose leading dims do not merge into rows is copied into scratch first.
+// mm, addmm, bmm, linear, matmul, with an optional activation node folded into the epilogue or
+// a residual add folded in as cuBLASLt's C operand (D = A·B + bias + residual). An N-d first
+// operand whose leading dims do not merge into rows is copied into scratch first.
 Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Node* activation,
-                                             const Slots& slots, const PlanOptions& options,
-                                             ModuleSource& module);
+                                             const ir::Node* residual_add, const Slots& slots,
+                                             const PlanOptions& options, ModuleSource& module);
 // The epilogue an activation node gives a GEMM, or nullopt.
 std::optional<GemmEpilogue> gemm_epilogue_for(const ir::Node& node);
 // A view of t with its dims in `order`.

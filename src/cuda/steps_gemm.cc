@@ -131,8 +131,8 @@ std::optional<GemmEpilogue> gemm_epilogue_for(const ir::Node& node) {
 }
 
 Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Node* activation,
-                                             const Slots& slots, const PlanOptions& options,
-                                             ModuleSource& module) {
+                                             const ir::Node* residual_add, const Slots& slots,
+                                             const PlanOptions& options, ModuleSource& module) {
   const OpKey op = node.op;
   auto value_arg = [&](size_t i) -> const ir::Value* {
     if (i >= node.args.size()) return nullptr;
@@ -167,11 +167,22 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
     return unsupported("not a GEMM op: ", ir::op_name(op));
   }
   if (!a || !b) return unsupported("GEMM node '", node.name, "' without tensor operands");
-  const ir::Value* out = activation ? activation->outputs[0] : node.outputs[0];
+  const ir::Node* last = activation ? activation : residual_add ? residual_add : &node;
+  const ir::Value* out = last->outputs[0];
   const GemmEpilogue epilogue =
       activation ? gemm_epilogue_for(*activation).value_or(GemmEpilogue::kNone)
                  : GemmEpilogue::kNone;
-  const std::string name = activation ? activation->name : node.name;
+  const std::string name = last->name;
+  // D = A·B (+ bias) + residual, the residual as cuBLASLt's C: read in place when it has D's
+  // layout, else first copied into D (then C is D).
+  const ir::Value* residual = nullptr;
+  if (residual_add) {
+    for (const ir::Value* v : residual_add->input_values()) {
+      if (v != node.outputs[0]) residual = v;
+    }
+    if (!residual) return internal_error("GEMM step '", name, "': residual add without operand");
+  }
+  const std::string residual_copy = residual ? copy_kernel(module, out->dtype, out->dtype) : "";
   const bool allow_tf32 = options.allow_tf32;
   const bool weight_2d_operand = slots[b->id].tensor.dim() == 2;
   // A is copied into scratch only when its rows fold neither as they stand nor in memory order.
@@ -183,6 +194,7 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
   const std::string copy = may_pack ? copy_kernel(module, a->dtype, a->dtype) : "";
   auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
     Tensor ta = slot_tensor(slots, a), tb = slot_tensor(slots, b), td = slot_tensor(slots, out);
+    const Tensor d_full = td;
     std::optional<std::pair<Tensor, Tensor>> pack;  // A copied into contiguous scratch
     cudaKernel_t copy_fn = nullptr;
     const bool fold = weight_2d_operand && ta.dim() > 2;
@@ -265,7 +277,28 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
                               " is neither a row bias nor a full matrix");
       }
     }
-    if (desc.m == 0 || desc.n == 0) return Launch([](cudaStream_t) { return ok_status(); });
+    std::optional<std::pair<Tensor, Tensor>> residual_into_d;
+    cudaKernel_t residual_copy_fn = nullptr;
+    if (residual) {
+      if (desc.has_c) {
+        return internal_error("GEMM step '", name, "': a residual and a full-matrix input");
+      }
+      const Tensor& tr = slot_tensor(slots, residual);
+      desc.has_c = true;
+      desc.beta = 1.0f;
+      desc.ldc = desc.ldd;
+      desc.stride_c = desc.stride_d;
+      if (tr.sizes() == d_full.sizes() && tr.strides() == d_full.strides()) {
+        c_ptr = tr.raw_data();
+      } else {
+        KILN_ASSIGN_OR_RETURN(residual_copy_fn, ctx.kernel(residual_copy));
+        residual_into_d = std::pair(tr, d_full);
+        c_ptr = td.raw_data();
+      }
+    }
+    if (desc.m == 0 || desc.n == 0) {
+      if (!residual_into_d) return Launch([](cudaStream_t) { return ok_status(); });
+    }
     if (desc.k == 0) {
       return unsupported("GEMM step '", name, "' with an empty inner dim (k = 0)");
     }
@@ -279,9 +312,14 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
     args.d = td.raw_data();
     args.workspace = ctx.workspace();
     args.workspace_bytes = ctx.workspace_bytes();
-    return Launch([plan, args, pack, copy_fn](cudaStream_t stream) -> Status {
+    return Launch([plan, args, pack, copy_fn, residual_into_d,
+                   residual_copy_fn](cudaStream_t stream) -> Status {
       if (pack) {
         KILN_RETURN_IF_ERROR(launch_copy(copy_fn, pack->first, pack->second, stream));
+      }
+      if (residual_into_d) {
+        KILN_RETURN_IF_ERROR(launch_copy(residual_copy_fn, residual_into_d->first,
+                                         residual_into_d->second, stream));
       }
       KILN_ASSIGN_OR_RETURN(cublasLtHandle_t handle, cublaslt_handle());
       return plan->run(handle, args, stream);
@@ -289,9 +327,11 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
   };
   std::string what = str_cat("gemm[", ir::op_name(op));
   if (activation) what += str_cat(" + ", ir::op_name(activation->op));
+  if (residual) what += str_cat(" + residual ", residual->name);
   auto step = std::make_unique<FunctionStep>("gemm", str_cat(what, "] -> ", out->name), bind);
   step->reads = {a->id, b->id};
   if (bias) step->reads.push_back(bias->id);
+  if (residual) step->reads.push_back(residual->id);
   step->writes = {out->id};
   step->name = name;
   if (may_pack) step->scratch_bytes = {slots[a->id].tensor.nbytes()};

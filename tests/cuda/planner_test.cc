@@ -81,6 +81,9 @@ TEST(CudaPlannerTest, ConvNetFusesEpiloguesAndRunsNhwcInHalfPrecision) {
       << plan->summary();
   // float32 convolutions stay NCHW.
   EXPECT_TRUE(plan->channels_last_weights.empty());
+  // The runtime's copy of the output into the caller's tensor has its kernel in the module, also
+  // when no step generates code (the runtime plans again at load and loads this module).
+  EXPECT_NE(plan->module.text().find("kiln_copy_f32_f32"), std::string::npos);
   expect_arena_consistent(*plan);
 }
 
@@ -97,6 +100,15 @@ TEST(CudaPlannerTest, TransformerPlansAttentionGemmsAndNorms) {
   EXPECT_EQ(std::count(k.begin(), k.end(), "gemm"), 4) << plan->summary();
   EXPECT_NE(plan->summary().find("aten.gelu.default"), std::string::npos)
       << "the tanh GELU folds into the up-projection's epilogue\n" << plan->summary();
+  // Both residual adds (x + proj(...), x + down(...)) are the projections' C operand: the only
+  // pointwise step left adds the embeddings.
+  size_t residuals = 0;
+  for (size_t at = plan->summary().find("+ residual"); at != std::string::npos;
+       at = plan->summary().find("+ residual", at + 1)) {
+    ++residuals;
+  }
+  EXPECT_EQ(residuals, 2u) << plan->summary();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "pointwise"), 1) << plan->summary();
   expect_arena_consistent(*plan);
   // The generated module compiles for the H100 here, without a GPU.
   auto compiled = compile_cuda_source(plan->module.text(), "sm_90", false);

@@ -77,7 +77,32 @@ class Patchify(nn.Module):
         return y.flatten(2).transpose(1, 2)
 
 
+class Residual(nn.Module):
+    """A projection plus a residual, which kiln folds into the GEMM as its C operand: read in
+    place when it has the output's layout, else first copied into the output."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.fc = nn.Linear(32, 32)
+        self.weight = nn.Parameter(torch.randn(32, 32) * 0.2)
+
+    def forward(self, x):
+        if self.kind == "linear":
+            return self.fc(x) + x
+        if self.kind == "transposed":  # a residual of another layout: copied into the output
+            return self.fc(x) + x.transpose(1, 2)
+        if self.kind == "addmm":  # GPT-2's Conv1D
+            flat = x.reshape(-1, 32)
+            return torch.addmm(self.fc.bias, flat, self.weight) + flat
+        return torch.mm(x.reshape(-1, 32), self.weight) + x.reshape(-1, 32).relu()
+
+
 CASES = {
+    "residual_linear": lambda: (Residual("linear"), torch.randn(4, 6, 32)),
+    "residual_transposed": lambda: (Residual("transposed"), torch.randn(3, 32, 32)),
+    "residual_addmm": lambda: (Residual("addmm"), torch.randn(4, 6, 32)),
+    "residual_mm": lambda: (Residual("mm"), torch.randn(3, 7, 32)),
     "encoder_block": lambda: (EncoderBlock(), torch.randn(3, 17, 64)),
     "encoder_block_batch1": lambda: (EncoderBlock(), torch.randn(1, 9, 64)),
     "heads_attention": lambda: (HeadsAttention(), torch.randn(2, 24, 64)),
