@@ -1,6 +1,7 @@
 // The CUDA planner: classify nodes, group them into steps, walk the program at its largest
 // shapes, and lay out the activation arena. See plan.h.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "cuda/composed_view.h"
@@ -98,6 +99,7 @@ class Planner {
       : program_(program), graph_(program.graph), max_symbols_(max_symbols), options_(options) {}
 
   Result<Plan> run() {
+    match_attention_chains();
     group_nodes();
     KILN_RETURN_IF_ERROR(walk());
     // The runtime copies outputs into the caller's tensors, with the strided copy kernel where
@@ -121,6 +123,127 @@ class Planner {
     groups_[g].nodes.push_back(node);
   }
 
+  // Pass 0: attention written out, as default decompositions leave it:
+  //   matmul(q, k^T) [/ c or * c] [+ mask] -> softmax(-1) -> matmul(., v)
+  // over 4-D q, k, v, each intermediate read only by the next node, runs as one attention step
+  // (cuDNN's fused kernel in half precision) like scaled_dot_product_attention.
+  void match_attention_chains() {
+    in_chain_.assign(graph_.nodes().size(), false);
+    for (const ir::Node& node : graph_.nodes()) {
+      auto chain = attention_chain(node);
+      if (!chain) continue;
+      bool taken = false;
+      for (const ir::Node* n : chain->second) taken = taken || in_chain_[n->id];
+      if (taken) continue;
+      for (const ir::Node* n : chain->second) in_chain_[n->id] = true;
+      chain_ends_[node.id] = std::move(*chain);
+    }
+  }
+
+  // The chain that ends at matmul `pv`, with the attention's operands.
+  std::optional<std::pair<AttentionOperands, std::vector<const ir::Node*>>> attention_chain(
+      const ir::Node& pv) const {
+    auto is_4d = [](const ir::Value* v) {
+      return v && v->kind == ir::ValueKind::kTensor && v->shape.size() == 4;
+    };
+    auto only_next = [&](const ir::Value* v) { return single_user(v, graph_); };
+    if (pv.op != OpKey::aten_matmul_default || pv.input_values().size() != 2) return std::nullopt;
+    const ir::Value* p = pv.input_values()[0];
+    const ir::Value* v = pv.input_values()[1];
+    if (!is_4d(p) || !is_4d(v) || !p->producer || !only_next(p)) return std::nullopt;
+    const ir::Node* softmax = p->producer;
+    if (softmax->op != OpKey::aten_softmax_int && softmax->op != OpKey::aten__softmax_default) {
+      return std::nullopt;
+    }
+    const int64_t* dim = softmax->args.size() > 1 ? std::get_if<int64_t>(&softmax->args[1]) : nullptr;
+    if (!dim || (*dim != -1 && *dim != 3)) return std::nullopt;
+    if (softmax->op == OpKey::aten__softmax_default && softmax->args.size() > 2) {
+      const bool* half_to_float = std::get_if<bool>(&softmax->args[2]);
+      if (half_to_float && *half_to_float) return std::nullopt;
+    }
+    if (softmax->op == OpKey::aten_softmax_int && softmax->args.size() > 2 &&
+        !std::holds_alternative<ir::NoneArg>(softmax->args[2])) {
+      return std::nullopt;  // a dtype conversion
+    }
+    std::vector<const ir::Node*> nodes{softmax, &pv};
+    AttentionOperands a;
+    a.v = v;
+    a.out = pv.outputs[0];
+    a.name = pv.name;
+    a.scale = 1.0;
+    const ir::Value* scores = softmax->input_values().empty() ? nullptr : softmax->input_values()[0];
+    auto producer_is = [&](const ir::Value* x, std::initializer_list<OpKey> ops) {
+      if (!x || !x->producer || !only_next(x)) return false;
+      for (OpKey op : ops) {
+        if (x->producer->op == op) return true;
+      }
+      return false;
+    };
+    if (producer_is(scores, {OpKey::aten_add_Tensor})) {
+      const ir::Node* add = scores->producer;
+      const auto in = add->input_values();
+      if (in.size() != 2 || in[0] == in[1]) return std::nullopt;
+      if (add->args.size() > 2) {
+        const int64_t* alpha = std::get_if<int64_t>(&add->args[2]);
+        const double* alpha_f = std::get_if<double>(&add->args[2]);
+        if ((alpha && *alpha != 1) || (alpha_f && *alpha_f != 1.0)) return std::nullopt;
+      }
+      const auto scores_side = [&](const ir::Value* x) {
+        return producer_is(x, {OpKey::aten_matmul_default, OpKey::aten_div_Tensor,
+                               OpKey::aten_mul_Tensor});
+      };
+      const int side = scores_side(in[0]) ? 0 : scores_side(in[1]) ? 1 : -1;
+      if (side < 0) return std::nullopt;
+      a.mask = in[1 - side];
+      if (a.mask->shape.size() > 4 || a.mask->dtype != scores->dtype) return std::nullopt;
+      nodes.insert(nodes.begin(), add);
+      scores = in[side];
+    }
+    if (producer_is(scores, {OpKey::aten_div_Tensor, OpKey::aten_mul_Tensor})) {
+      const ir::Node* scale = scores->producer;
+      if (scale->args.size() < 2 || scale->input_values().size() != 1) return std::nullopt;
+      double c = 0;
+      if (const double* d = std::get_if<double>(&scale->args[1])) {
+        c = *d;
+      } else if (const int64_t* i = std::get_if<int64_t>(&scale->args[1])) {
+        c = static_cast<double>(*i);
+      } else {
+        return std::nullopt;
+      }
+      if (c == 0 || !std::isfinite(c)) return std::nullopt;
+      a.scale = scale->op == OpKey::aten_div_Tensor ? 1.0 / c : c;
+      nodes.insert(nodes.begin(), scale);
+      scores = scale->input_values()[0];
+    }
+    if (!producer_is(scores, {OpKey::aten_matmul_default})) return std::nullopt;
+    const ir::Node* qk = scores->producer;
+    if (qk->input_values().size() != 2) return std::nullopt;
+    const ir::Value* kt = qk->input_values()[1];
+    if (!is_4d(qk->input_values()[0]) || !is_4d(kt) || !kt->producer) return std::nullopt;
+    const ir::Node* transpose = kt->producer;
+    bool swaps_last_two = false;
+    if (transpose->op == OpKey::aten_permute_default && transpose->args.size() > 1) {
+      const auto* dims = std::get_if<std::vector<ir::SymInt>>(&transpose->args[1]);
+      swaps_last_two = dims && dims->size() == 4 && !(*dims)[0].value && !(*dims)[1].value &&
+                       !(*dims)[2].value && !(*dims)[3].value && (*dims)[0].constant == 0 &&
+                       (*dims)[1].constant == 1 && ((*dims)[2].constant & 3) == 3 &&
+                       ((*dims)[3].constant & 3) == 2;
+    } else if (transpose->op == OpKey::aten_transpose_int && transpose->args.size() > 2) {
+      const int64_t* d0 = std::get_if<int64_t>(&transpose->args[1]);
+      const int64_t* d1 = std::get_if<int64_t>(&transpose->args[2]);
+      swaps_last_two = d0 && d1 && ((*d0 & 3) + (*d1 & 3)) == 5 && (*d0 & 3) != (*d1 & 3);
+    }
+    if (!swaps_last_two || transpose->input_values().empty()) return std::nullopt;
+    a.q = qk->input_values()[0];
+    a.k = transpose->input_values()[0];
+    if (!is_4d(a.k)) return std::nullopt;
+    for (const ir::Value* x : {a.q, a.k, a.v}) {
+      if (x->dtype != a.out->dtype || !is_floating(x->dtype)) return std::nullopt;
+    }
+    nodes.insert(nodes.begin(), qk);
+    return std::pair(std::move(a), std::move(nodes));
+  }
+
   // Pass 1: which nodes share a step. Pointwise chains fuse while the group has no outside reader
   // yet (so the group can run where its last node stands); an activation (and a residual add for
   // convolutions) right after a GEMM or convolution joins it.
@@ -131,6 +254,17 @@ class Planner {
       std::set<int> feeding;
       for (const ir::Value* v : node.input_values()) {
         if (v && v->producer && group_of(v->producer) >= 0) feeding.insert(group_of(v->producer));
+      }
+      if (auto chain = chain_ends_.find(node.id); chain != chain_ends_.end() || in_chain_[node.id]) {
+        // A matched attention chain: one group, made at its last node.
+        for (int g : feeding) groups_[g].closed = true;
+        if (chain == chain_ends_.end()) continue;
+        const std::vector<const ir::Node*>& nodes = chain->second.second;
+        start_group(NodeClass::kAttention, nodes.front());
+        const int g = static_cast<int>(groups_.size()) - 1;
+        for (size_t i = 1; i < nodes.size(); ++i) join(g, nodes[i]);
+        matched_attention_[g] = chain->second.first;
+        continue;
       }
       int joined = -1;
       if (kind == NodeClass::kPointwise) {
@@ -350,7 +484,7 @@ class Planner {
     if (!out) return Layout{};
     if (group.kind == NodeClass::kGemm) return gemm_output_layout(*group.nodes.front());
     if (group.kind == NodeClass::kAttention || group.kind == NodeClass::kPointwise) {
-      if (auto layout = layout_for_permuted_reader(node, *out)) return *layout;
+      if (auto layout = layout_for_permuted_reader(group, *out)) return *layout;
     }
     return channels_last_layout(node, group, *out);
   }
@@ -372,7 +506,7 @@ class Planner {
 
   // The permuted order for `out` when its only reader is a permute (keeping the last dim last)
   // whose readers are all reshapes, and the step can write that order.
-  std::optional<Layout> layout_for_permuted_reader(const ir::Node& node, const ir::Value& out) {
+  std::optional<Layout> layout_for_permuted_reader(const Group& group, const ir::Value& out) {
     if (!single_user(&out, graph_)) return std::nullopt;
     const ir::Node& permute = *out.users[0];
     const int64_t rank = static_cast<int64_t>(out.shape.size());
@@ -389,11 +523,21 @@ class Planner {
     for (int64_t d = 0; d < rank; ++d) moved = moved || order[d] != d;
     if (!moved) return std::nullopt;
     Layout layout{std::vector<int8_t>(order.begin(), order.end())};
-    if (node.op == OpKey::aten_scaled_dot_product_attention_default &&
-        !attention_writes_strides(node, slots_, options_, layout_strides(meta.sizes(), layout))) {
-      return std::nullopt;
+    if (group.kind == NodeClass::kAttention) {
+      auto a = attention_of(group);
+      if (!a.ok() ||
+          !attention_writes_strides(*a, slots_, options_, layout_strides(meta.sizes(), layout))) {
+        return std::nullopt;
+      }
     }
     return layout;
+  }
+
+  // The operands of an attention group: a matched chain's, or its sdpa node's.
+  Result<AttentionOperands> attention_of(const Group& group) {
+    const int g = group_of(group.nodes.front());
+    if (auto it = matched_attention_.find(g); it != matched_attention_.end()) return it->second;
+    return attention_operands(*group.nodes.front(), slots_);
   }
 
   static std::vector<int64_t> permute_order(const ir::Node& permute, int64_t rank) {
@@ -579,8 +723,8 @@ class Planner {
         return ok_status();
       }
       case NodeClass::kAttention: {
-        KILN_ASSIGN_OR_RETURN(auto step,
-                              make_attention_step(first, slots_, options_, plan_.module));
+        KILN_ASSIGN_OR_RETURN(AttentionOperands a, attention_of(group));
+        KILN_ASSIGN_OR_RETURN(auto step, make_attention_step(a, slots_, options_, plan_.module));
         add_step(std::move(step));
         return ok_status();
       }
@@ -692,6 +836,11 @@ class Planner {
     Tensor base;  // a tensor on the storage the view reads
   };
   std::map<uint32_t, Composed> composed_;  // by value id, for plan_.composed values
+  // Matched attention chains: by the id of their last node (operands and nodes), the nodes they
+  // cover, and the operands of their groups.
+  std::map<uint32_t, std::pair<AttentionOperands, std::vector<const ir::Node*>>> chain_ends_;
+  std::vector<bool> in_chain_;
+  std::map<int, AttentionOperands> matched_attention_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cuda/gemm.h"
@@ -63,15 +64,25 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
 // channels-last: its filter then stays OIHW.
 bool is_patch_conv(const ir::Node& node, const Slots& slots, bool channels_last);
 
-// scaled_dot_product_attention as GEMM, masked softmax, GEMM.
-Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
+// What attention reads and writes: an aten.scaled_dot_product_attention node's operands, or a
+// matmul-softmax-matmul chain the planner matched (then `name` is the last matmul's).
+struct AttentionOperands {
+  const ir::Value *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr, *out = nullptr;
+  bool causal = false;
+  std::optional<double> scale;  // default 1/sqrt(head dim)
+  std::string name;
+};
+Result<AttentionOperands> attention_operands(const ir::Node& sdpa, const Slots& slots);
+
+// Attention through cuDNN's fused kernel (fp16/bf16, head dims it takes) or as GEMM, masked
+// softmax, GEMM.
+Result<std::unique_ptr<Step>> make_attention_step(const AttentionOperands& a, const Slots& slots,
                                                   const PlanOptions& options,
                                                   ModuleSource& module);
-
 // Whether that step can write its output with `o_strides` (the planner's choice of layout): the
 // fused path writes any strides with unit-stride rows, the unfused one needs batch and heads to
 // merge into one stride.
-bool attention_writes_strides(const ir::Node& node, const Slots& slots,
+bool attention_writes_strides(const AttentionOperands& a, const Slots& slots,
                               const PlanOptions& options, const Shape& o_strides);
 
 // Everything the kernel library runs: reductions, softmax, norms, pooling, gathers, cat,

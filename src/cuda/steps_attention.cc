@@ -22,36 +22,16 @@ const ir::Value* value_arg(const ir::Node& node, size_t i) {
   return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
 }
 
-// aten.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
-struct AttentionNode {
-  const ir::Value *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr, *out = nullptr;
-  bool causal = false;
-  std::optional<double> scale;
-};
+using AttentionNode = AttentionOperands;
 
-Result<AttentionNode> parse(const ir::Node& node, const Slots& slots) {
-  AttentionNode a;
-  a.q = value_arg(node, 0);
-  a.k = value_arg(node, 1);
-  a.v = value_arg(node, 2);
-  a.mask = value_arg(node, 3);
-  a.out = node.outputs.empty() ? nullptr : node.outputs[0];
-  if (!a.q || !a.k || !a.v || !a.out) {
-    return unsupported("attention '", node.name, "': expected tensor q, k and v");
-  }
-  if (node.args.size() > 5) {
-    if (const bool* c = std::get_if<bool>(&node.args[5])) a.causal = *c;
-  }
-  if (node.args.size() > 6) {
-    if (const double* s = std::get_if<double>(&node.args[6])) a.scale = *s;
-  }
+Status check_rank(const AttentionNode& a, const Slots& slots) {
   for (const ir::Value* t : {a.q, a.k, a.v}) {
     if (slots[t->id].tensor.dim() != 4) {
-      return unsupported("attention '", node.name, "': the CUDA backend runs 4-D q, k, v; found ",
+      return unsupported("attention '", a.name, "': the CUDA backend runs 4-D q, k, v; found ",
                          slots[t->id].tensor.description());
     }
   }
-  return a;
+  return ok_status();
 }
 
 Status check_same_batch_heads(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -149,7 +129,7 @@ AttentionDesc fused_desc(const Tensor& q, const Tensor& k, const Tensor& v, cons
   return d;
 }
 
-Result<std::unique_ptr<Step>> make_fused_step(const ir::Node& node, const AttentionNode& a,
+Result<std::unique_ptr<Step>> make_fused_step(const AttentionNode& a,
                                               const Slots& slots, ModuleSource& module) {
   const DType io = a.out->dtype;
   std::string convert_kernel;
@@ -157,7 +137,7 @@ Result<std::unique_ptr<Step>> make_fused_step(const ir::Node& node, const Attent
   if (a.mask) {
     const Tensor& mq = slots[a.q->id].tensor;
     const Shape scores{mq.size(0), mq.size(1), mq.size(2), slots[a.k->id].tensor.size(2)};
-    KILN_ASSIGN_OR_RETURN(Tensor mask, broadcast_mask(slots[a.mask->id].tensor, scores, node.name));
+    KILN_ASSIGN_OR_RETURN(Tensor mask, broadcast_mask(slots[a.mask->id].tensor, scores, a.name));
     const BiasSource src = bias_source(mask, io);
     if (src.convert) {
       convert_kernel = a.mask->dtype == DType::kBool ? mask_bias_kernel(module, io)
@@ -166,7 +146,7 @@ Result<std::unique_ptr<Step>> make_fused_step(const ir::Node& node, const Attent
     }
   }
   const AttentionNode at = a;
-  const std::string name = node.name;
+  const std::string name = a.name;
   auto bind = [at, name, convert_kernel](const Slots& slots, BindContext& ctx,
                                          size_t index) -> Result<Launch> {
     const Tensor tq = slot_tensor(slots, at.q), tk = slot_tensor(slots, at.k),
@@ -209,14 +189,14 @@ Result<std::unique_ptr<Step>> make_fused_step(const ir::Node& node, const Attent
   step->reads = {a.q->id, a.k->id, a.v->id};
   if (a.mask) step->reads.push_back(a.mask->id);
   step->writes = {a.out->id};
-  step->name = node.name;
+  step->name = a.name;
   if (bias_bytes) step->scratch_bytes = {bias_bytes};
   return std::unique_ptr<Step>(std::move(step));
 }
 
 // ---- unfused ----
 
-Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const AttentionNode& a,
+Result<std::unique_ptr<Step>> make_unfused_step(const AttentionNode& a,
                                                 const Slots& slots, const PlanOptions& options,
                                                 ModuleSource& module) {
   const ir::Value *q = a.q, *k = a.k, *v = a.v, *mask = a.mask, *out = a.out;
@@ -232,7 +212,7 @@ Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const Atte
       attention_softmax_kernel(module, dtype, mask ? std::optional(mask->dtype) : std::nullopt);
   const std::string copy = copy_kernel(module, dtype, dtype);
   const bool allow_tf32 = options.allow_tf32;
-  const std::string name = node.name;
+  const std::string name = a.name;
   auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
     Tensor tq = slot_tensor(slots, q), tk = slot_tensor(slots, k), tv = slot_tensor(slots, v);
     const Tensor to = slot_tensor(slots, out);
@@ -320,7 +300,7 @@ Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const Atte
   step->reads = {q->id, k->id, v->id};
   if (mask) step->reads.push_back(mask->id);
   step->writes = {out->id};
-  step->name = node.name;
+  step->name = a.name;
   step->scratch_bytes = {size_t(bh * mq.size(2) * mk.size(2)) * element, mq.nbytes(),
                          mk.nbytes(), mv.nbytes()};
   return std::unique_ptr<Step>(std::move(step));
@@ -329,35 +309,57 @@ Result<std::unique_ptr<Step>> make_unfused_step(const ir::Node& node, const Atte
 
 }  // namespace
 
-bool attention_writes_strides(const ir::Node& node, const Slots& slots,
+Result<AttentionOperands> attention_operands(const ir::Node& node, const Slots& slots) {
+  // aten.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+  AttentionOperands a;
+  a.q = value_arg(node, 0);
+  a.k = value_arg(node, 1);
+  a.v = value_arg(node, 2);
+  a.mask = value_arg(node, 3);
+  a.out = node.outputs.empty() ? nullptr : node.outputs[0];
+  a.name = node.name;
+  if (!a.q || !a.k || !a.v || !a.out) {
+    return unsupported("attention '", node.name, "': expected tensor q, k and v");
+  }
+  if (node.args.size() > 5) {
+    if (const bool* c = std::get_if<bool>(&node.args[5])) a.causal = *c;
+  }
+  if (node.args.size() > 6) {
+    if (const double* s = std::get_if<double>(&node.args[6])) a.scale = *s;
+  }
+  KILN_RETURN_IF_ERROR(check_rank(a, slots));
+  return a;
+}
+
+bool attention_writes_strides(const AttentionOperands& a, const Slots& slots,
                               const PlanOptions& options, const Shape& o_strides) {
-  auto a = parse(node, slots);
-  if (!a.ok()) return false;
-  const Tensor& meta = slots[a->out->id].tensor;
+  if (!check_rank(a, slots).ok()) return false;
+  const Tensor& meta = slots[a.out->id].tensor;
   if (meta.dim() != 4 || o_strides.size() != 4) return false;
-  const Tensor o = slots[a->q->id].tensor.view_as(meta.sizes(), o_strides, 0);
+  const Tensor& q = slots[a.q->id].tensor;
+  const Tensor o = q.view_as(meta.sizes(), o_strides, 0);
   if (options.fused_attention &&
-      fused_attention_eligible(fused_desc(slots[a->q->id].tensor, slots[a->k->id].tensor,
-                                          slots[a->v->id].tensor, o, nullptr, a->causal, a->scale))
+      fused_attention_eligible(fused_desc(q, slots[a.k->id].tensor, slots[a.v->id].tensor, o,
+                                          nullptr, a.causal, a.scale))
           .ok()) {
     return true;
   }
   return (o_strides[3] == 1 || meta.size(3) == 1) && mergeable(o);
 }
 
-Result<std::unique_ptr<Step>> make_attention_step(const ir::Node& node, const Slots& slots,
+Result<std::unique_ptr<Step>> make_attention_step(const AttentionOperands& a, const Slots& slots,
                                                   const PlanOptions& options,
                                                   ModuleSource& module) {
-  KILN_ASSIGN_OR_RETURN(AttentionNode a, parse(node, slots));
+  KILN_RETURN_IF_ERROR(check_rank(a, slots));
   const Tensor& q = slots[a.q->id].tensor;
   const Tensor& k = slots[a.k->id].tensor;
   const Tensor& v = slots[a.v->id].tensor;
   const Tensor& o = slots[a.out->id].tensor;
   if (options.fused_attention &&
       fused_attention_eligible(fused_desc(q, k, v, o, nullptr, a.causal, a.scale)).ok()) {
-    return make_fused_step(node, a, slots, module);
+    return make_fused_step(a, slots, module);
   }
-  return make_unfused_step(node, a, slots, options, module);
+  return make_unfused_step(a, slots, options, module);
 }
 
 }  // namespace kiln::cuda

@@ -213,6 +213,26 @@ TEST(CudaPlannerTest, MultiheadAttentionBlockNeedsNoCopies) {
   ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
 }
 
+// q @ k^T / 4 + mask, softmax, @ v: matched as one attention step (scale 1/4, the mask as its
+// bias), cuDNN's fused kernel in half precision, three launches in fp32; no softmax or GEMM steps.
+TEST(CudaPlannerTest, WrittenOutAttentionRunsAsOneAttentionStep) {
+  auto program = fixture("cuda_written_attention.pt2");
+  ASSERT_TRUE(program);
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto fp32 = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().to_string();
+  EXPECT_EQ(kinds(*fp32), std::vector<std::string>{"attention"}) << fp32->summary();
+  ASSERT_TRUE(passes::run_in_reduced_precision(*program, DType::kFloat16).ok());
+  auto half = make_plan(*program, max_symbols(*program), options);
+  ASSERT_TRUE(half.ok()) << half.status().to_string();
+  // The reduced-precision pass adds the input and output casts around it.
+  EXPECT_EQ(count_kind(*half, "attention"), 1) << half->summary();
+  EXPECT_EQ(count_kind(*half, "gemm") + count_kind(*half, "softmax"), 0) << half->summary();
+  EXPECT_NE(half->summary().find("fused masked"), std::string::npos) << half->summary();
+  expect_arena_consistent(*half);
+}
+
 TEST(CudaPlannerTest, Fp32AttentionStaysUnfused) {
   auto program = fixture("cuda_transformer.pt2");
   ASSERT_TRUE(program);

@@ -97,3 +97,24 @@ def test_corrupt_engine_is_reported(program, tmp_path):
     truncated.write_bytes(bytes(data[: len(data) // 3]))
     result = run_cli("inspect", truncated, check=False)
     assert result.returncode == 1 and "corrupt" in result.stderr.lower(), result.stderr
+
+
+def test_inspect_plan_lists_a_cuda_engines_steps(program):
+    """--plan shows the steps the CUDA runtime will run (planned here, without a GPU); a CPU engine
+    has none and says so."""
+    _, path, directory = program
+    engine = directory / "net_sm90.engine"
+    built = run_cli("compile", path, "-o", engine, "--target", "sm_90", check=False)
+    if "without the CUDA backend" in built.stderr:
+        pytest.skip("this kiln was built without the CUDA backend")
+    assert built.returncode == 0, built.stderr
+    text = run_cli("inspect", engine, "--plan", "--no-ir").stdout
+    assert "plan: " in text and " steps, arena " in text, text
+    assert "0: gemm[aten.addmm.default + aten.relu.default]" in text, text
+
+    cpu_engine = directory / "net.engine"
+    if not cpu_engine.exists():
+        run_cli("compile", path, "-o", cpu_engine)
+    refused = run_cli("inspect", cpu_engine, "--plan", check=False)
+    assert refused.returncode != 0
+    assert "cpu backend have no step plan" in refused.stderr, refused.stderr

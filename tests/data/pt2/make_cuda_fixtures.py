@@ -93,6 +93,14 @@ class EncoderBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+class WrittenOutAttention(nn.Module):
+    """Attention as models write it by hand: q @ k^T / sqrt(d) + mask, softmax, @ v."""
+
+    def forward(self, q, k, v, mask):
+        scores = q @ k.transpose(-2, -1) / 4.0 + mask
+        return torch.softmax(scores, dim=-1) @ v
+
+
 def save(module, args, name, dynamic_shapes=None):
     torch.manual_seed(0)
     module.eval()
@@ -117,6 +125,10 @@ def main():
     save(Transformer(), (torch.randint(0, 100, (2, 8)),), "cuda_transformer.pt2")
     torch.manual_seed(0)
     save(EncoderBlock(), (torch.randn(3, 5, 32),), "cuda_encoder_block.pt2")
+    torch.manual_seed(0)
+    save(WrittenOutAttention(), (torch.randn(2, 4, 8, 16), torch.randn(2, 4, 10, 16),
+                                 torch.randn(2, 4, 10, 16), torch.randn(2, 1, 8, 10)),
+         "cuda_written_attention.pt2")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Layout choices of kiln's CUDA planner against eager on the same GPU: the patterns where the
-planner stores a value in a permuted order, composes views that strides alone cannot express, or
-runs a convolution as a GEMM, so that no copy runs (tests/cuda/planner_test.cc checks the plans;
+"""What kiln's CUDA planner rewrites, against eager on the same GPU: values stored in a permuted
+order, views composed through reshapes strides alone cannot express, a linear over permuted rows,
+a convolution run as a GEMM, residual adds folded into GEMMs, and attention written out by hand
+(matmul, softmax, matmul) run as one attention step (tests/cuda/planner_test.cc checks the plans;
 these check the numbers).
 
 Tolerances as test_cuda_ops.py: FP32 with TF32 off on both sides at 1e-4, FP16 at 1e-2.
@@ -77,6 +78,29 @@ class Patchify(nn.Module):
         return y.flatten(2).transpose(1, 2)
 
 
+class WrittenOutAttention(nn.Module):
+    """q @ k^T * scale (+ mask), softmax, @ v, with q, k, v split from one projection."""
+
+    def __init__(self, length: int, masked: bool, divide: bool):
+        super().__init__()
+        self.qkv = nn.Linear(64, 192)
+        self.masked = masked
+        self.divide = divide
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        # A causal additive mask, as older models build it.
+        self.register_buffer("mask", torch.zeros(length, length).masked_fill(~causal, -10000.0))
+
+    def forward(self, x):
+        b, length, _ = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, 4, 16).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-2, -1)
+        scores = scores / 4.0 if self.divide else scores * 0.25
+        if self.masked:
+            scores = scores + self.mask
+        out = torch.softmax(scores, dim=-1) @ v
+        return out.transpose(1, 2).reshape(b, length, 64)
+
+
 class Residual(nn.Module):
     """A projection plus a residual, which kiln folds into the GEMM as its C operand: read in
     place when it has the output's layout, else first copied into the output."""
@@ -99,6 +123,10 @@ class Residual(nn.Module):
 
 
 CASES = {
+    "written_attention": lambda: (WrittenOutAttention(24, masked=False, divide=True),
+                                  torch.randn(2, 24, 64)),
+    "written_attention_masked": lambda: (WrittenOutAttention(40, masked=True, divide=False),
+                                         torch.randn(3, 40, 64)),
     "residual_linear": lambda: (Residual("linear"), torch.randn(4, 6, 32)),
     "residual_transposed": lambda: (Residual("transposed"), torch.randn(3, 32, 32)),
     "residual_addmm": lambda: (Residual("addmm"), torch.randn(4, 6, 32)),
