@@ -126,6 +126,12 @@ const Step* only_step_of_kind(const Plan& plan, std::string_view kind) {
   return found;
 }
 
+int count_kind(const Plan& plan, std::string_view kind) {
+  int n = 0;
+  for (const auto& step : plan.steps) n += step->kind() == kind;
+  return n;
+}
+
 TEST(CudaPlannerTest, HalfPrecisionAttentionIsFusedWithoutAScoreBuffer) {
   auto program = fixture("cuda_transformer.pt2");
   ASSERT_TRUE(program);
@@ -140,6 +146,9 @@ TEST(CudaPlannerTest, HalfPrecisionAttentionIsFusedWithoutAScoreBuffer) {
   // itself: no scratch at all.
   EXPECT_NE(step->describe().find("fused causal"), std::string::npos) << step->describe();
   EXPECT_TRUE(step->scratch_bytes.empty()) << step->describe();
+  // It also writes its output in the [B, L, H, D] order the transpose(1, 2).reshape after it
+  // reads, so that reshape is a view and no copy step remains.
+  EXPECT_EQ(count_kind(*fused, "copy"), 0) << fused->summary();
   expect_arena_consistent(*fused);
 
   options.fused_attention = false;
@@ -152,31 +161,8 @@ TEST(CudaPlannerTest, HalfPrecisionAttentionIsFusedWithoutAScoreBuffer) {
   // The score matrix, [B=2, H=4, 8, 8] halves, lives in the unfused plan's arena only.
   EXPECT_EQ(three->scratch_bytes[0], size_t{2 * 4 * 8 * 8 * 2});
   EXPECT_GT(unfused->arena_bytes, fused->arena_bytes);
-}
-
-int count_kind(const Plan& plan, std::string_view kind) {
-  int n = 0;
-  for (const auto& step : plan.steps) n += step->kind() == kind;
-  return n;
-}
-
-// The fused attention writes its output in the [B, L, H, D] order the transpose(1, 2).reshape
-// after it reads, so that reshape is a view and no copy step remains.
-TEST(CudaPlannerTest, HalfPrecisionAttentionOutputIsStoredForTheReshapeAfterIt) {
-  auto program = fixture("cuda_transformer.pt2");
-  ASSERT_TRUE(program);
-  ASSERT_TRUE(passes::run_in_reduced_precision(*program, DType::kFloat16).ok());
-  PlanOptions options;
-  options.arch = "sm_90";
-  auto plan = make_plan(*program, max_symbols(*program), options);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  EXPECT_EQ(count_kind(*plan, "copy"), 0) << plan->summary();
-  expect_arena_consistent(*plan);
   // The unfused path cannot write that order (batch and heads would not merge): it keeps the
   // copy.
-  options.fused_attention = false;
-  auto unfused = make_plan(*program, max_symbols(*program), options);
-  ASSERT_TRUE(unfused.ok()) << unfused.status().to_string();
   EXPECT_EQ(count_kind(*unfused, "copy"), 1) << unfused->summary();
 }
 
