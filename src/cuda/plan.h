@@ -124,6 +124,9 @@ struct Plan {
 Result<Plan> make_plan(const ir::Program& program, const std::map<std::string, int64_t>& max_symbols,
                        const PlanOptions& options);
 
+// Whether v has exactly one reading node and is not a graph output.
+bool single_user(const ir::Value* v, const ir::Graph& graph);
+
 // Views stay views (no step) unless a reshape's strides cannot express it on its input.
 bool is_view_node(const ir::Node& node);
 bool is_reshape_op(ir::OpKey op);
