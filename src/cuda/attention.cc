@@ -3,6 +3,7 @@
 #include "cuda/attention.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -90,6 +91,83 @@ std::shared_ptr<feg::Graph> make_graph(const AttentionDesc& d, int sm_version) {
   return graph;
 }
 
+// The SDPA graph with its one plan, built or restored.
+struct SdpaGraph {
+  std::shared_ptr<feg::Graph> graph;
+  std::vector<int64_t> uids;  // the variant pack's tensors, in the order execute() takes them
+  int64_t plan_index = -1;    // the plan run() executes (0 in a restored graph)
+  std::string plan_name;
+  int64_t workspace_bytes = 0;
+};
+
+int64_t workspace_limit_i64(size_t workspace_limit) {
+  return static_cast<int64_t>(
+      std::min<size_t>(workspace_limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
+}
+
+// The graph and the heuristic's first plan that builds within the workspace limit.
+Result<SdpaGraph> build_sdpa(const AttentionDesc& desc, int sm_version, size_t workspace_limit,
+                             cudnnHandle_t handle) {
+  SdpaGraph g;
+  g.graph = make_graph(desc, sm_version);
+  feg::Graph& graph = *g.graph;
+  KILN_RETURN_IF_ERROR(fe_check(graph.validate(), "graph validation", desc));
+  KILN_RETURN_IF_ERROR(fe_check(graph.build_operation_graph(handle), "operation graph", desc));
+  KILN_RETURN_IF_ERROR(
+      fe_check(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
+               "heuristics query", desc));
+  const int64_t limit = workspace_limit_i64(workspace_limit);
+  graph.deselect_workspace_greater_than(limit);
+  KILN_RETURN_IF_ERROR(fe_check(graph.check_support(), "support check", desc));
+  std::string last_failure = "no candidates";
+  const std::vector<int64_t> built = build_plans_within(graph, limit, 1, &last_failure);
+  if (built.empty()) {
+    return unsupported("cuDNN built none of its ", graph.get_execution_plan_count(),
+                       " fused attention plans for ", describe_attention(desc),
+                       " within a workspace of ", workspace_limit, " bytes (last: ", last_failure,
+                       ")");
+  }
+  g.plan_index = built.front();
+  KILN_RETURN_IF_ERROR(
+      fe_check(graph.get_workspace_size_plan_at_index(g.plan_index, g.workspace_bytes),
+               "workspace query", desc));
+  KILN_RETURN_IF_ERROR(fe_check(graph.prepare_variant_pack_template(), "variant pack", desc));
+  g.uids = graph.get_variant_pack_uids_sorted();
+  KILN_RETURN_IF_ERROR(
+      fe_check(graph.get_plan_name_at_index(g.plan_index, g.plan_name), "plan name", desc));
+  return g;
+}
+
+// The plan a cache kept for this desc. The key names the problem; the checks here only make sure
+// run() can feed the plan (its tensors are this desc's) within the limit.
+Result<SdpaGraph> restore_sdpa(const AttentionDesc& desc, const std::vector<uint8_t>& blob,
+                               size_t workspace_limit, cudnnHandle_t handle) {
+  KILN_ASSIGN_OR_RETURN(std::vector<RestoredCudnnPlan> plans,
+                        deserialize_cudnn_plans(blob, handle));
+  if (plans.size() != 1) {
+    return invalid_argument("a cached attention plan has ", plans.size(), " stages, not 1");
+  }
+  RestoredCudnnPlan& plan = plans.front();
+  std::vector<int64_t> expected = {kUidQ, kUidK, kUidV, kUidO};
+  if (desc.has_bias) expected.push_back(kUidBias);
+  std::sort(expected.begin(), expected.end());
+  if (plan.uids != expected) {
+    return invalid_argument("a cached attention plan's tensors are not ", describe_attention(desc),
+                            "'s");
+  }
+  if (plan.workspace_bytes > workspace_limit_i64(workspace_limit)) {
+    return invalid_argument("a cached attention plan needs ", plan.workspace_bytes,
+                            " workspace bytes, over the limit of ", workspace_limit);
+  }
+  SdpaGraph g;
+  g.graph = std::move(plan.graph);
+  g.uids = std::move(plan.uids);
+  g.plan_index = 0;
+  g.plan_name = std::move(plan.name);
+  g.workspace_bytes = plan.workspace_bytes;
+  return g;
+}
+
 }  // namespace
 
 std::string describe_attention(const AttentionDesc& d) {
@@ -103,6 +181,17 @@ std::string describe_attention(const AttentionDesc& d) {
     out += "]";
   }
   return out;
+}
+
+std::string attention_tactic_key(const AttentionDesc& d, size_t workspace_limit) {
+  // The scale in hex: the plan holds it as a value, so only the same float may share a plan.
+  char scale[32];
+  std::snprintf(scale, sizeof(scale), "%a", static_cast<double>(d.scale));
+  std::string out =
+      str_cat(describe_attention(d), " q", strides_str(d.q_strides), " k", strides_str(d.k_strides),
+              " v", strides_str(d.v_strides), " o", strides_str(d.o_strides));
+  if (d.has_bias) out += str_cat(" bias", strides_str(d.bias_strides));
+  return str_cat(out, " scale ", scale, " ws", workspace_limit);
 }
 
 Status fused_attention_eligible(const AttentionDesc& d) {
@@ -133,11 +222,9 @@ Status fused_attention_eligible(const AttentionDesc& d) {
 }
 
 struct AttentionPlan::Graph {
-  std::shared_ptr<feg::Graph> graph;
-  std::vector<int64_t> uids;  // the variant pack's tensors, in the order execute() takes them
-  int64_t plan_index = -1;
-  std::string plan_name;
+  SdpaGraph sdpa;
   int device = 0;
+  bool restored = false;   // from the cache, not built
   std::string error_name;  // describe(), made once for run()'s errors
 };
 
@@ -145,46 +232,42 @@ AttentionPlan::~AttentionPlan() = default;
 
 Result<std::shared_ptr<const AttentionPlan>> AttentionPlan::create(const AttentionDesc& desc,
                                                                    size_t workspace_limit,
-                                                                   cudaStream_t stream) {
+                                                                   cudaStream_t stream,
+                                                                   const PlanCacheSlot& cached) {
   KILN_RETURN_IF_ERROR(fused_attention_eligible(desc));
   KILN_RETURN_IF_ERROR(cudnn_available(), describe_attention(desc));
   auto g = std::make_unique<Graph>();
   int sm_version = 0;
   KILN_RETURN_IF_ERROR(current_device_sm(&g->device, &sm_version), describe_attention(desc));
-  int64_t workspace = 0;
   KILN_RETURN_IF_ERROR(guard_cudnn_frontend("building", describe_attention(desc), [&]() -> Status {
     KILN_ASSIGN_OR_RETURN(cudnnHandle_t handle, cudnn_thread_handle(g->device));
     KILN_RETURN_IF_ERROR(cudnn_set_stream(handle, stream));
     (void)fe::detail::has_current_context();  // resolve driver entry points outside any capture
-    g->graph = make_graph(desc, sm_version);
-    feg::Graph& graph = *g->graph;
-    KILN_RETURN_IF_ERROR(fe_check(graph.validate(), "graph validation", desc));
-    KILN_RETURN_IF_ERROR(fe_check(graph.build_operation_graph(handle), "operation graph", desc));
-    KILN_RETURN_IF_ERROR(
-        fe_check(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
-                 "heuristics query", desc));
-    const int64_t limit = static_cast<int64_t>(std::min<size_t>(
-        workspace_limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
-    graph.deselect_workspace_greater_than(limit);
-    KILN_RETURN_IF_ERROR(fe_check(graph.check_support(), "support check", desc));
-    std::string last_failure = "no candidates";
-    const std::vector<int64_t> built = build_plans_within(graph, limit, 1, &last_failure);
-    if (built.empty()) {
-      return unsupported("cuDNN built none of its ", graph.get_execution_plan_count(),
-                         " fused attention plans for ", describe_attention(desc),
-                         " within a workspace of ", workspace_limit, " bytes (last: ", last_failure,
-                         ")");
+    TacticCache* cache = cached.cache && cached.cache->keeps_blobs() ? cached.cache : nullptr;
+    std::string cache_key;
+    if (cache) {
+      cache_key = cudnn_plan_cache_key(cached.key);
+      const std::vector<uint8_t> blob = cache->find_blob(cache_key);
+      // A blob that does not restore (damaged, or refused by cuDNN) is replaced by a build's.
+      Result<SdpaGraph> restored = blob.empty() ? Result<SdpaGraph>(not_found("no cached plan"))
+                                                : restore_sdpa(desc, blob, workspace_limit, handle);
+      if (restored.ok()) {
+        g->sdpa = std::move(*restored);
+        g->restored = true;
+        return ok_status();
+      }
     }
-    g->plan_index = built.front();
-    KILN_RETURN_IF_ERROR(fe_check(graph.get_workspace_size_plan_at_index(g->plan_index, workspace),
-                                  "workspace query", desc));
-    KILN_RETURN_IF_ERROR(fe_check(graph.prepare_variant_pack_template(), "variant pack", desc));
-    g->uids = graph.get_variant_pack_uids_sorted();
-    return fe_check(graph.get_plan_name_at_index(g->plan_index, g->plan_name), "plan name", desc);
+    KILN_ASSIGN_OR_RETURN(g->sdpa, build_sdpa(desc, sm_version, workspace_limit, handle));
+    if (cache) {
+      Result<std::vector<uint8_t>> blob =
+          serialize_cudnn_plans({{g->sdpa.graph.get(), g->sdpa.plan_index, g->sdpa.plan_name}});
+      if (blob.ok()) cache->store_blob(cache_key, *blob);
+    }
+    return ok_status();
   }));
   std::shared_ptr<AttentionPlan> plan(new AttentionPlan());
   plan->desc_ = desc;
-  plan->workspace_bytes_ = static_cast<size_t>(workspace);
+  plan->workspace_bytes_ = static_cast<size_t>(g->sdpa.workspace_bytes);
   plan->graph_ = std::move(g);
   plan->graph_->error_name = plan->describe();
   return std::shared_ptr<const AttentionPlan>(std::move(plan));
@@ -200,28 +283,33 @@ Status AttentionPlan::run(const AttentionArgs& args, cudaStream_t stream) const 
     return invalid_argument(describe(), " needs a workspace of ", workspace_bytes_,
                             " bytes; given ", args.workspace ? args.workspace_bytes : 0);
   }
+  const SdpaGraph& sdpa = graph_->sdpa;
   void* ptrs[5];
-  if (graph_->uids.size() > std::size(ptrs)) {
-    return internal_error("cuDNN attention graph has ", graph_->uids.size(), " tensors");
+  if (sdpa.uids.size() > std::size(ptrs)) {
+    return internal_error("cuDNN attention graph has ", sdpa.uids.size(), " tensors");
   }
-  for (size_t i = 0; i < graph_->uids.size(); ++i) {
-    switch (graph_->uids[i]) {
+  for (size_t i = 0; i < sdpa.uids.size(); ++i) {
+    switch (sdpa.uids[i]) {
       case kUidQ: ptrs[i] = const_cast<void*>(args.q); break;
       case kUidK: ptrs[i] = const_cast<void*>(args.k); break;
       case kUidV: ptrs[i] = const_cast<void*>(args.v); break;
       case kUidBias: ptrs[i] = const_cast<void*>(args.bias); break;
       case kUidO: ptrs[i] = args.o; break;
       default:
-        return internal_error("cuDNN attention graph has an unknown tensor uid ", graph_->uids[i]);
+        return internal_error("cuDNN attention graph has an unknown tensor uid ", sdpa.uids[i]);
     }
   }
-  return execute_cudnn_plan(*graph_->graph, graph_->plan_index, ptrs, graph_->uids.size(),
-                            args.workspace, graph_->device, stream, graph_->error_name);
+  return execute_cudnn_plan(*sdpa.graph, sdpa.plan_index, ptrs, sdpa.uids.size(), args.workspace,
+                            graph_->device, stream, graph_->error_name);
+}
+
+bool AttentionPlan::restored() const {
+  return graph_ && graph_->restored;
 }
 
 std::string AttentionPlan::describe() const {
   return str_cat(describe_attention(desc_), " ws=", workspace_bytes_,
-                 " plan=", graph_ ? graph_->plan_name : "");
+                 " plan=", graph_ ? graph_->sdpa.plan_name : "");
 }
 
 }  // namespace kiln::cuda

@@ -19,6 +19,7 @@
 
 #include "base/dtype.h"
 #include "cuda/cudnn_library.h"
+#include "cuda/tactic_cache.h"
 #include "kiln/status.h"
 
 namespace kiln::cuda {
@@ -48,16 +49,23 @@ struct AttentionArgs {
 // steps. cuDNN may still decline at create().
 Status fused_attention_eligible(const AttentionDesc& desc);
 std::string describe_attention(const AttentionDesc& desc);  // "sdpa 32x12x512x512 e64 f16 causal"
+// The tactic-cache key of a desc under a workspace limit: everything that shapes its cuDNN graph
+// (strides and the exact scale too). Prefix it with device_tactic_tag() for a PlanCacheSlot.
+std::string attention_tactic_key(const AttentionDesc& desc, size_t workspace_limit);
 
 // One attention graph with its execution plan. Immutable after create(); run() is safe from
 // several threads with different buffers.
 class AttentionPlan {
  public:
   // Builds the cuDNN graph on the current device and the heuristic's first plan whose workspace
-  // fits. Fails (unsupported) when cuDNN has no engine for the desc, saying why.
+  // fits. Fails (unsupported) when cuDNN has no engine for the desc, saying why. With a cache in
+  // `cached`, first restores the plan kept under its key (skipping cuDNN's kernel compilation),
+  // falling back to building when there is none or it does not restore; a built plan is then
+  // kept there when cuDNN can serialize it.
   static Result<std::shared_ptr<const AttentionPlan>> create(const AttentionDesc& desc,
                                                              size_t workspace_limit,
-                                                             cudaStream_t stream);
+                                                             cudaStream_t stream,
+                                                             const PlanCacheSlot& cached = {});
   ~AttentionPlan();
   AttentionPlan(const AttentionPlan&) = delete;
   AttentionPlan& operator=(const AttentionPlan&) = delete;
@@ -66,6 +74,8 @@ class AttentionPlan {
 
   const AttentionDesc& desc() const { return desc_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
+  // Whether create() restored the plan from the cache rather than building it.
+  bool restored() const;
   std::string describe() const;
 
  private:

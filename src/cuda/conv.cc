@@ -180,7 +180,8 @@ struct ConvGraph {
   GraphPart part = GraphPart::kFused;
   std::shared_ptr<feg::Graph> graph;
   std::vector<int64_t> uids;  // the variant pack's tensors, in the order execute() takes them
-  int64_t plan_index = -1;
+  int64_t plan_index = -1;    // the plan run() executes (0 in a restored graph)
+  int64_t chosen = -1;        // the heuristic candidate it is (plan_indices())
   std::string plan_name;
   int64_t workspace_bytes = 0;
 
@@ -356,6 +357,7 @@ Status build_part(const ConvDesc& d, GraphPart part, int sm_version, size_t work
   if (autotune && built.size() > 1) {
     KILN_ASSIGN_OR_RETURN(g.plan_index, fastest_plan(d, g, built, handle, stream), "autotuning");
   }
+  g.chosen = g.plan_index;
   KILN_RETURN_IF_ERROR(check(graph.get_plan_name_at_index(g.plan_index, g.plan_name), "plan name"));
   return check(graph.get_workspace_size_plan_at_index(g.plan_index, g.workspace_bytes),
                "workspace query");
@@ -388,6 +390,71 @@ Result<std::vector<ConvGraph>> build_stages(const ConvDesc& d, int sm_version,
   return stages;
 }
 
+// ---- plans kept in the tactic cache ----
+
+// The tensors run() feeds a part's graph, in execute()'s (sorted) order.
+std::vector<int64_t> part_uids(const ConvDesc& d, GraphPart part) {
+  std::vector<int64_t> uids = {kUidY};
+  if (part != GraphPart::kEpilogueOnly) uids.insert(uids.end(), {kUidX, kUidW});
+  if (part != GraphPart::kConvOnly) {
+    if (d.has_bias) uids.push_back(kUidBias);
+    if (d.has_residual) uids.push_back(kUidResidual);
+  }
+  if (part == GraphPart::kEpilogueOnly) uids.push_back(kUidConvOut);
+  std::sort(uids.begin(), uids.end());
+  return uids;
+}
+
+// The stages a cache kept for this desc: one fused graph, or the conv and its epilogue. The key
+// names the problem; the checks here make sure run() can feed the plans within the limit and,
+// given timed choices (`known`), that the kept plans are those.
+Result<std::vector<ConvGraph>> restore_stages(const ConvDesc& d, const std::vector<uint8_t>& blob,
+                                              size_t workspace_limit,
+                                              const std::vector<int64_t>& known,
+                                              cudnnHandle_t handle) {
+  KILN_ASSIGN_OR_RETURN(std::vector<RestoredCudnnPlan> plans,
+                        deserialize_cudnn_plans(blob, handle));
+  if (plans.size() != 1 && !(plans.size() == 2 && has_epilogue(d))) {
+    return invalid_argument("a cached convolution plan has ", plans.size(), " stages");
+  }
+  if (!known.empty() && known.size() != plans.size()) {
+    return invalid_argument("the cached convolution plan is not the timed one");
+  }
+  std::vector<ConvGraph> stages(plans.size());
+  for (size_t i = 0; i < plans.size(); ++i) {
+    RestoredCudnnPlan& plan = plans[i];
+    ConvGraph& g = stages[i];
+    g.part = plans.size() == 1 ? GraphPart::kFused
+                               : (i == 0 ? GraphPart::kConvOnly : GraphPart::kEpilogueOnly);
+    if (plan.uids != part_uids(d, g.part)) {
+      return invalid_argument("a cached ", part_name(g.part), "plan's tensors are not ",
+                              describe_conv_desc(d), "'s");
+    }
+    if (plan.workspace_bytes < 0 || static_cast<uint64_t>(plan.workspace_bytes) > workspace_limit) {
+      return invalid_argument("a cached convolution plan needs ", plan.workspace_bytes,
+                              " workspace bytes, over the limit of ", workspace_limit);
+    }
+    if (!known.empty() && known[i] != plan.index) {
+      return invalid_argument("the cached convolution plan is not the timed one");
+    }
+    g.graph = std::move(plan.graph);
+    g.uids = std::move(plan.uids);
+    g.plan_index = 0;
+    g.chosen = plan.index;
+    g.plan_name = std::move(plan.name);
+    g.workspace_bytes = plan.workspace_bytes;
+  }
+  return stages;
+}
+
+// Keeps the built stages' plans under `key` where cuDNN can serialize them all.
+void keep_stages(const std::vector<ConvGraph>& stages, TacticCache& cache, const std::string& key) {
+  std::vector<CudnnPlanToKeep> keep;
+  for (const ConvGraph& g : stages) keep.push_back({g.graph.get(), g.plan_index, g.plan_name});
+  Result<std::vector<uint8_t>> blob = serialize_cudnn_plans(keep);
+  if (blob.ok()) cache.store_blob(key, *blob);
+}
+
 Status check_pointer(std::string_view name, const void* p, bool wanted) {
   return wanted ? check_cudnn_pointer("convolution", name, p) : ok_status();
 }
@@ -398,6 +465,7 @@ Status check_pointer(std::string_view name, const void* p, bool wanted) {
 struct ConvPlan::Graph {
   std::vector<ConvGraph> stages;
   int device = 0;
+  bool restored = false;  // from the cache, not built
 };
 
 ConvPlan::~ConvPlan() = default;
@@ -405,7 +473,8 @@ ConvPlan::~ConvPlan() = default;
 Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
                                                          size_t workspace_limit, bool autotune,
                                                          cudaStream_t stream,
-                                                         const std::vector<int64_t>& known) {
+                                                         const std::vector<int64_t>& known,
+                                                         const PlanCacheSlot& cached) {
   KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_conv_desc(desc));
   KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_conv_desc(desc));
   auto graph = std::make_unique<Graph>();
@@ -418,8 +487,27 @@ Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
     // The frontend resolves driver entry points lazily on its first execute; doing it here keeps
     // that out of a run() that may be under CUDA graph capture.
     (void)fe::detail::has_current_context();
+    TacticCache* cache = cached.cache && cached.cache->keeps_blobs() ? cached.cache : nullptr;
+    std::string cache_key;
+    if (cache) {
+      cache_key = cudnn_plan_cache_key(cached.key);
+      // Autotuning without a known answer must time: a kept plan may be the heuristic's first.
+      const std::vector<uint8_t> blob =
+          autotune && known.empty() ? std::vector<uint8_t>() : cache->find_blob(cache_key);
+      // A blob that does not restore (damaged, refused by cuDNN, not the timed plans) is
+      // replaced by a build's.
+      Result<std::vector<ConvGraph>> restored =
+          blob.empty() ? Result<std::vector<ConvGraph>>(not_found("no cached plan"))
+                       : restore_stages(desc, blob, workspace_limit, known, handle);
+      if (restored.ok()) {
+        graph->stages = std::move(*restored);
+        graph->restored = true;
+        return ok_status();
+      }
+    }
     KILN_ASSIGN_OR_RETURN(graph->stages, build_stages(desc, sm_version, workspace_limit, autotune,
                                                       known, handle, stream));
+    if (cache) keep_stages(graph->stages, *cache, cache_key);
     return ok_status();
   }));
   std::shared_ptr<ConvPlan> plan(new ConvPlan());
@@ -458,9 +546,13 @@ Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
 std::vector<int64_t> ConvPlan::plan_indices() const {
   std::vector<int64_t> out;
   if (graph_) {
-    for (const ConvGraph& stage : graph_->stages) out.push_back(stage.plan_index);
+    for (const ConvGraph& stage : graph_->stages) out.push_back(stage.chosen);
   }
   return out;
+}
+
+bool ConvPlan::restored() const {
+  return graph_ && graph_->restored;
 }
 
 std::string conv_tactic_key(const ConvDesc& d, size_t workspace_limit) {

@@ -19,6 +19,7 @@
 
 #include "base/dtype.h"
 #include "cuda/cudnn_library.h"
+#include "cuda/tactic_cache.h"
 #include "kiln/status.h"
 
 namespace kiln::cuda {
@@ -60,10 +61,16 @@ class ConvPlan {
   // (unsupported) when cuDNN has no engine for the desc, naming the desc. `known`: the
   // plan_indices() of an earlier create() for this desc (the timing cache's answer), built
   // without autotuning when they still build.
+  //
+  // With a cache in `cached`, first restores the plans kept under its key (skipping cuDNN's
+  // kernel compilation), unless they are not the `known` ones, or autotuning has no `known`
+  // answer yet (it must time); it builds when they do not restore. Built plans are then kept
+  // there where cuDNN can serialize their engines (its runtime-compiled ones); others are not.
   static Result<std::shared_ptr<const ConvPlan>> create(const ConvDesc& desc,
                                                         size_t workspace_limit, bool autotune,
                                                         cudaStream_t stream,
-                                                        const std::vector<int64_t>& known = {});
+                                                        const std::vector<int64_t>& known = {},
+                                                        const PlanCacheSlot& cached = {});
   ~ConvPlan();
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
@@ -73,6 +80,8 @@ class ConvPlan {
   const ConvDesc& desc() const { return desc_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   std::vector<int64_t> plan_indices() const;  // per stage: the chosen heuristic candidate
+  // Whether create() restored the plans from the cache rather than building them.
+  bool restored() const;
   std::string describe() const;  // "conv2d 32x64x56x56 k3 s1 f16 nhwc bias+relu plan <name>"
 
  private:

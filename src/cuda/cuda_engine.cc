@@ -178,20 +178,21 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     const std::string tactic = str_cat(device_tag_, " ", conv_tactic_key(desc, workspace_bytes_));
     std::vector<int64_t> known;
     if (autotune) known = TacticCache::process().find(tactic);
-    KILN_ASSIGN_OR_RETURN(auto plan,
-                          ConvPlan::create(desc, workspace_bytes_, autotune, stream_, known));
+    // The built plans are kept there too, and restored by later loads (PlanCacheSlot).
+    KILN_ASSIGN_OR_RETURN(auto plan, ConvPlan::create(desc, workspace_bytes_, autotune, stream_,
+                                                      known, {&TacticCache::process(), tactic}));
     if (autotune && known.empty()) TacticCache::process().store(tactic, plan->plan_indices());
     conv_plans_[key] = plan;
     return plan;
   }
   Result<std::shared_ptr<const AttentionPlan>> attention_plan(const AttentionDesc& desc) override {
-    std::string key = str_cat(describe_attention(desc), shape_to_string(desc.q_strides),
-                              shape_to_string(desc.k_strides), shape_to_string(desc.v_strides),
-                              shape_to_string(desc.o_strides), shape_to_string(desc.bias_strides),
-                              " scale=", desc.scale);
+    // The whole desc, the scale exactly; the tactic cache keeps the built plan under it.
+    const std::string key = attention_tactic_key(desc, workspace_bytes_);
     auto it = attention_plans_.find(key);
     if (it != attention_plans_.end()) return it->second;
-    KILN_ASSIGN_OR_RETURN(auto plan, AttentionPlan::create(desc, workspace_bytes_, stream_));
+    KILN_ASSIGN_OR_RETURN(
+        auto plan, AttentionPlan::create(desc, workspace_bytes_, stream_,
+                                         {&TacticCache::process(), device_tag_ + " " + key}));
     attention_plans_[key] = plan;
     return plan;
   }

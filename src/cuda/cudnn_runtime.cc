@@ -178,4 +178,104 @@ Status execute_cudnn_plan(feg::Graph& graph, int64_t index, void** ptrs, size_t 
   });
 }
 
+namespace {
+
+constexpr const char* kPlansFormat = "kiln_cudnn_plans";
+constexpr int kPlansVersion = 1;
+// More than any kiln op splits into.
+constexpr size_t kMaxStages = 8;
+
+// The frontend reads these keys of a plan-only serialization with json's unchecked operator[]
+// (an assertion or undefined behaviour when one is missing), so a blob must show them first.
+Status check_serialized_graph(const json& graph) {
+  if (!graph.is_object()) return invalid_argument("a stage's graph is not an object");
+  for (const char* key : {"json_version", "cudnn_backend_data", "behavior_notes",
+                          "variant_pack_uids", "variant_pack_replacements", "fe_workspace_size"}) {
+    if (!graph.contains(key)) return invalid_argument("a stage's graph has no '", key, "'");
+  }
+  if (graph.contains("nodes") || graph.contains("tensors")) {
+    return invalid_argument("a stage's graph carries its structure; kiln keeps plans only");
+  }
+  if (!graph.at("cudnn_backend_data").is_string()) {
+    return invalid_argument("a stage's cudnn_backend_data is not a string");
+  }
+  return ok_status();
+}
+
+Result<RestoredCudnnPlan> restore_stage(const json& stage, cudnnHandle_t handle) {
+  if (!stage.is_object() || !stage.contains("index") || !stage.at("index").is_number_integer() ||
+      !stage.contains("name") || !stage.at("name").is_string() || !stage.contains("graph")) {
+    return invalid_argument("a stage is not {index, name, graph}");
+  }
+  const json& serialized = stage.at("graph");
+  KILN_RETURN_IF_ERROR(check_serialized_graph(serialized));
+  RestoredCudnnPlan plan;
+  plan.index = stage.at("index").get<int64_t>();
+  plan.name = stage.at("name").get<std::string>();
+  plan.graph = std::make_shared<feg::Graph>();
+  // No warmup: it would capture a throwaway CUDA graph through a libcudart the frontend loads
+  // itself, and kiln's first run of a binding is never captured (as for a freshly built plan).
+  fe::error_t status = plan.graph->deserialize(handle, serialized, /*enforce_precompiled=*/false,
+                                               /*run_warmup=*/false);
+  if (status.is_good()) {
+    status = plan.graph->get_workspace_size_plan_at_index(0, plan.workspace_bytes);
+  }
+  if (status.is_bad()) return internal_error("cuDNN refused the plan: ", status.get_message());
+  plan.uids = plan.graph->get_variant_pack_uids_sorted();
+  return plan;
+}
+
+}  // namespace
+
+std::string cudnn_plan_cache_key(std::string_view key) {
+  return str_cat(key, " cudnn ", fe::detail::get_backend_version(), " frontend ",
+                 CUDNN_FRONTEND_VERSION);
+}
+
+Result<std::vector<uint8_t>> serialize_cudnn_plans(const std::vector<CudnnPlanToKeep>& stages) {
+  try {
+    json root = {{kPlansFormat, kPlansVersion}, {"stages", json::array()}};
+    for (const CudnnPlanToKeep& stage : stages) {
+      // Graph::serialize writes the candidate plan, which is the last one built: building the
+      // chosen one again (already built, so only selected) makes it the candidate.
+      fe::error_t status = stage.graph->build_plan_at_index(stage.index);
+      std::vector<uint8_t> bytes;
+      if (status.is_good()) status = stage.graph->serialize(bytes, /*serialize_structure=*/false);
+      if (status.is_bad()) {
+        return unsupported("cuDNN cannot serialize plan ", stage.name, ": ", status.get_message());
+      }
+      root["stages"].push_back({{"index", stage.index},
+                                {"name", std::string(stage.name)},
+                                {"graph", json::from_ubjson(bytes)}});
+    }
+    return json::to_ubjson(root);
+  } catch (const std::exception& e) {  // the frontend throws where cuDNN declines to serialize
+    return unsupported("cuDNN cannot serialize the plan: ", e.what());
+  }
+}
+
+Result<std::vector<RestoredCudnnPlan>> deserialize_cudnn_plans(const std::vector<uint8_t>& blob,
+                                                               cudnnHandle_t handle) {
+  std::vector<RestoredCudnnPlan> plans;
+  Status restored = guard_cudnn_frontend("restoring", "a cached cuDNN plan", [&]() -> Status {
+    const json root = json::from_ubjson(blob);
+    if (!root.is_object() || !root.contains(kPlansFormat) ||
+        root.at(kPlansFormat) != kPlansVersion || !root.contains("stages") ||
+        !root.at("stages").is_array()) {
+      return invalid_argument("not kiln's cuDNN plans, version ", kPlansVersion);
+    }
+    const json& stages = root.at("stages");
+    if (stages.empty() || stages.size() > kMaxStages) {
+      return invalid_argument("expected 1 to ", kMaxStages, " stages, found ", stages.size());
+    }
+    for (const json& stage : stages) {
+      KILN_ASSIGN_OR_RETURN(RestoredCudnnPlan plan, restore_stage(stage, handle));
+      plans.push_back(std::move(plan));
+    }
+    return ok_status();
+  });
+  KILN_RETURN_IF_ERROR(restored);
+  return plans;
+}
+
 }  // namespace kiln::cuda

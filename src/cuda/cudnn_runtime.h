@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,5 +76,43 @@ std::vector<int64_t> build_plans_within(feg::Graph& graph, int64_t limit, int64_
 // current device must be it. `what` names the graph in errors.
 Status execute_cudnn_plan(feg::Graph& graph, int64_t index, void** ptrs, size_t count,
                           void* workspace, int device, cudaStream_t stream, std::string_view what);
+
+// ---- plans kept across processes (TacticCache's blobs) ----
+//
+// A restored plan skips cuDNN's engine compilation (seconds for its runtime-compiled flash
+// attention and fusion engines). The frontend serializes a built plan and restores it with a
+// handle on an identical GPU with the same cuDNN and frontend versions, which the cache key says.
+
+// The cache key of a plan builder's blob: `key` (GPU and problem) with the versions of cuDNN and
+// of its frontend, on which the serialized form depends. Needs cuDNN loaded.
+std::string cudnn_plan_cache_key(std::string_view key);
+
+// A built graph's chosen plan, for serialize_cudnn_plans.
+struct CudnnPlanToKeep {
+  feg::Graph* graph = nullptr;
+  int64_t index = -1;  // the built plan's index, a heuristic candidate
+  std::string_view name;
+};
+
+// The chosen plans of one op's graphs (one graph, or a conv and its epilogue) as one blob:
+// UBJSON of {"kiln_cudnn_plans": 1, "stages": [{"index", "name", "graph": the frontend's plan-only
+// serialization}]}. Fails (unsupported) where cuDNN cannot serialize an engine (runtime-compiled
+// ones serialize; others may decline), so the caller keeps nothing; never throws.
+Result<std::vector<uint8_t>> serialize_cudnn_plans(const std::vector<CudnnPlanToKeep>& stages);
+
+// One stage of a restored blob: `graph` holds the one plan, executed as index 0.
+struct RestoredCudnnPlan {
+  std::shared_ptr<feg::Graph> graph;
+  int64_t index = -1;  // the heuristic candidate it was when built (for the timing cache)
+  std::string name;
+  int64_t workspace_bytes = 0;
+  std::vector<int64_t> uids;  // the variant pack's tensors, in execute()'s order
+};
+
+// Restores every stage of a serialize_cudnn_plans blob with `handle` (the thread's, on the device
+// the plans will run on). Fails, without throwing, on bytes that are not such a blob and on plans
+// cuDNN refuses; the caller then builds.
+Result<std::vector<RestoredCudnnPlan>> deserialize_cudnn_plans(const std::vector<uint8_t>& blob,
+                                                               cudnnHandle_t handle);
 
 }  // namespace kiln::cuda

@@ -1,13 +1,20 @@
 // cuDNN fused attention: which descs the planner may send to it (no GPU needed) and, on a GPU with
-// cuDNN, its output against a CPU attention in double precision from the same fp16 inputs.
+// cuDNN, its output against a CPU attention in double precision from the same fp16 inputs, and
+// plans kept in the tactic cache restored bit for bit (or rebuilt when unusable).
 #include "cuda/attention.h"
 
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <memory>
 #include <random>
+#include <thread>
+#include <utility>
 
 #include "base/dtype.h"
 #include "cudnn_test_support.h"
@@ -146,45 +153,69 @@ std::vector<double> reference(const AttentionDesc& d, const std::vector<uint16_t
   return o;
 }
 
-void expect_matches_reference(AttentionDesc d) {
-  SKIP_WITHOUT_CUDNN();
-  std::mt19937 rng(7);
-  const auto q = random_halves(d.batch * d.heads * d.lq * d.e, rng);
-  const auto k = random_halves(d.batch * d.heads * d.lk * d.e, rng);
-  const auto v = random_halves(d.batch * d.heads * d.lk * d.ev, rng);
-  std::vector<uint16_t> bias;
-  if (d.has_bias) {
-    bias = random_halves(d.batch * d.lq * d.lk, rng);
-    d.bias_dims = {d.batch, 1, d.lq, d.lk};
-    d.bias_strides = {d.lq * d.lk, d.lq * d.lk, d.lk, 1};
+// Random fp16 q, k, v (and a [B, 1, Lq, Lk] bias when the desc has one) for a contiguous desc,
+// on the host and on the GPU.
+struct AttentionProblem {
+  explicit AttentionProblem(AttentionDesc desc, uint32_t seed = 7) : d(std::move(desc)) {
+    std::mt19937 rng(seed);
+    q = random_halves(d.batch * d.heads * d.lq * d.e, rng);
+    k = random_halves(d.batch * d.heads * d.lk * d.e, rng);
+    v = random_halves(d.batch * d.heads * d.lk * d.ev, rng);
+    if (d.has_bias) {
+      bias = random_halves(d.batch * d.lq * d.lk, rng);
+      d.bias_dims = {d.batch, 1, d.lq, d.lk};
+      d.bias_strides = {d.lq * d.lk, d.lq * d.lk, d.lk, 1};
+    }
+    dq = std::make_unique<DeviceHalves>(q);
+    dk = std::make_unique<DeviceHalves>(k);
+    dv = std::make_unique<DeviceHalves>(v);
+    dbias = std::make_unique<DeviceHalves>(bias.empty() ? std::vector<uint16_t>(8) : bias);
   }
-  DeviceHalves dq(q), dk(k), dv(v), dbias(bias.empty() ? std::vector<uint16_t>(8) : bias);
+  AttentionDesc d;
+  std::vector<uint16_t> q, k, v, bias;
+  std::unique_ptr<DeviceHalves> dq, dk, dv, dbias;
+};
+
+// Runs the plan once on the problem and returns o's fp16 bits.
+std::vector<uint16_t> run_attention(const AttentionPlan& plan, const AttentionProblem& p) {
+  const AttentionDesc& d = p.d;
   DeviceHalves dout(std::vector<uint16_t>(d.batch * d.heads * d.lq * d.ev, 0));
-  auto plan = AttentionPlan::create(d, size_t{64} << 20, nullptr);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   void* workspace = nullptr;
-  if ((*plan)->workspace_bytes()) {
-    ASSERT_EQ(cudaMalloc(&workspace, (*plan)->workspace_bytes()), cudaSuccess);
+  if (plan.workspace_bytes()) {
+    EXPECT_EQ(cudaMalloc(&workspace, plan.workspace_bytes()), cudaSuccess);
   }
-  AttentionArgs args{dq.ptr,
-                     dk.ptr,
-                     dv.ptr,
-                     d.has_bias ? dbias.ptr : nullptr,
+  AttentionArgs args{p.dq->ptr,
+                     p.dk->ptr,
+                     p.dv->ptr,
+                     d.has_bias ? p.dbias->ptr : nullptr,
                      dout.ptr,
                      workspace,
-                     (*plan)->workspace_bytes()};
-  Status run = (*plan)->run(args, nullptr);
-  ASSERT_TRUE(run.ok()) << run.to_string();
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+                     plan.workspace_bytes()};
+  Status run = plan.run(args, nullptr);
+  EXPECT_TRUE(run.ok()) << run.to_string();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   cudaFree(workspace);
-  const std::vector<uint16_t> out = dout.read();
-  const std::vector<double> expected = reference(d, q, k, v, bias);
+  return dout.read();
+}
+
+// fp16 output (2^-11 relative) of values of magnitude ~1, P rounded to fp16 for P·V.
+void expect_near_reference(const AttentionProblem& p, const std::vector<uint16_t>& out,
+                           const std::string& what) {
+  const std::vector<double> expected = reference(p.d, p.q, p.k, p.v, p.bias);
+  ASSERT_EQ(out.size(), expected.size());
   double max_error = 0;
   for (size_t i = 0; i < out.size(); ++i) {
     max_error = std::max(max_error, std::abs(half_to_float(out[i]) - expected[i]));
   }
-  // fp16 output (2^-11 relative) of values of magnitude ~1, P rounded to fp16 for P·V.
-  EXPECT_LT(max_error, 4e-3) << (*plan)->describe();
+  EXPECT_LT(max_error, 4e-3) << what;
+}
+
+void expect_matches_reference(AttentionDesc d) {
+  SKIP_WITHOUT_CUDNN();
+  const AttentionProblem p(std::move(d));
+  auto plan = AttentionPlan::create(p.d, size_t{64} << 20, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  expect_near_reference(p, run_attention(**plan, p), (*plan)->describe());
 }
 
 TEST(FusedAttentionGpuTest, MatchesReference) {
@@ -201,6 +232,140 @@ TEST(FusedAttentionGpuTest, AdditiveBias) {
   AttentionDesc d = desc(2, 2, 24, 24, 64);
   d.has_bias = true;
   expect_matches_reference(d);
+}
+
+// ---- plans kept in the tactic cache ----
+
+constexpr size_t kCacheTestWorkspace = size_t{64} << 20;
+
+std::string fresh_cache_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "kiln_attention_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / name).string();
+  std::filesystem::remove(path);
+  std::filesystem::remove_all(path + ".plans");
+  return path;
+}
+
+// The full key under which the cache at `path` holds the plan kept for `slot_key` ("" when it
+// holds none): the slot key with cuDNN's versions, as the blob file's header line names it. Also
+// says how large the plan is.
+std::string cached_plan_key(const std::string& path, const std::string& slot_key) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(path + ".plans", error)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string header;
+    std::getline(in, header);
+    const size_t at = header.find("\t" + slot_key + " ");
+    if (at != std::string::npos) {
+      std::printf("[ cached   ] %s: %llu bytes\n", slot_key.c_str(),
+                  static_cast<unsigned long long>(entry.file_size()));
+      return header.substr(at + 1);
+    }
+  }
+  return "";
+}
+
+AttentionDesc cache_test_desc() {
+  AttentionDesc d = desc(2, 3, 33, 40, 64);
+  d.causal = true;
+  return d;
+}
+
+TEST(FusedAttentionGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
+  SKIP_WITHOUT_CUDNN();
+  const std::string path = fresh_cache_path("restore.txt");
+  const AttentionProblem p(cache_test_desc());
+  std::vector<uint16_t> built_out;
+  std::string built_plan;
+  {
+    TacticCache cache;  // this process's
+    cache.set_path(path);
+    auto built = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&cache, "test sdpa"});
+    ASSERT_TRUE(built.ok()) << built.status().to_string();
+    EXPECT_FALSE((*built)->restored());
+    built_out = run_attention(**built, p);
+    built_plan = (*built)->describe();
+    expect_near_reference(p, built_out, built_plan);
+  }
+  ASSERT_FALSE(cached_plan_key(path, "test sdpa").empty())
+      << "cuDNN's attention plan was not kept: " << built_plan;
+
+  TacticCache later;  // a later process's, reading the same file
+  later.set_path(path);
+  auto restored = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&later, "test sdpa"});
+  ASSERT_TRUE(restored.ok()) << restored.status().to_string();
+  EXPECT_TRUE((*restored)->restored());
+  EXPECT_EQ((*restored)->describe(), built_plan);  // the same engine and workspace
+  EXPECT_EQ(run_attention(**restored, p), built_out);
+  // Restored plans run from several threads like built ones.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] { EXPECT_EQ(run_attention(**restored, p), built_out); });
+  }
+  for (std::thread& t : threads) t.join();
+
+  // Another slot key holds nothing: that plan is built.
+  auto other = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&later, "other sdpa"});
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  EXPECT_FALSE((*other)->restored());
+}
+
+TEST(FusedAttentionGpuTest, AnUnusableCachedPlanFallsBackToABuild) {
+  SKIP_WITHOUT_CUDNN();
+  const std::string path = fresh_cache_path("fallback.txt");
+  TacticCache cache;
+  cache.set_path(path);
+  const AttentionProblem p(cache_test_desc());
+  auto built = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&cache, "test sdpa"});
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  const std::vector<uint16_t> built_out = run_attention(**built, p);
+  const std::string key = cached_plan_key(path, "test sdpa");
+  ASSERT_FALSE(key.empty()) << "cuDNN's attention plan was not kept: " << (*built)->describe();
+  const std::vector<uint8_t> good = cache.find_blob(key);
+  ASSERT_FALSE(good.empty());
+  // A whole, valid plan of another attention (with a bias: a tensor this one lacks).
+  AttentionDesc with_bias = cache_test_desc();
+  with_bias.causal = false;  // as AdditiveBias
+  with_bias.has_bias = true;
+  const AttentionProblem biased(with_bias);
+  ASSERT_TRUE(
+      AttentionPlan::create(biased.d, kCacheTestWorkspace, nullptr, {&cache, "biased sdpa"}).ok());
+  const std::vector<uint8_t> other = cache.find_blob(cached_plan_key(path, "biased sdpa"));
+  ASSERT_FALSE(other.empty());
+
+  const std::vector<std::pair<const char*, std::vector<uint8_t>>> unusable = {
+      {"not a plan", {'k', 'i', 'l', 'n', 0, '\n', 1}},
+      {"cut short", std::vector<uint8_t>(good.begin(), good.begin() + good.size() / 2)},
+      {"another attention's plan", other},
+  };
+  for (const auto& [what, blob] : unusable) {
+    cache.store_blob(key, blob);  // whole in the cache's eyes; only cuDNN's side is wrong
+    auto plan = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&cache, "test sdpa"});
+    ASSERT_TRUE(plan.ok()) << what << ": " << plan.status().to_string();
+    EXPECT_FALSE((*plan)->restored()) << what;
+    EXPECT_EQ(run_attention(**plan, p), built_out) << what;
+    // The build replaced the unusable plan.
+    auto again = AttentionPlan::create(p.d, kCacheTestWorkspace, nullptr, {&cache, "test sdpa"});
+    ASSERT_TRUE(again.ok()) << what << ": " << again.status().to_string();
+    EXPECT_TRUE((*again)->restored()) << what;
+    EXPECT_EQ(run_attention(**again, p), built_out) << what;
+  }
+}
+
+TEST(FusedAttentionTest, TacticKeyNamesTheWholeDesc) {
+  const AttentionDesc d = desc(2, 3, 33, 40, 64);
+  const std::string key = attention_tactic_key(d, 1024);
+  EXPECT_EQ(key,
+            "sdpa 2x3x33x40 e64 float16 q(6336,2112,64,1) k(7680,2560,64,1) "
+            "v(7680,2560,64,1) o(6336,2112,64,1) scale 0x1p-3 ws1024");
+  AttentionDesc other = d;
+  other.scale = std::nextafter(d.scale, 1.0f);
+  EXPECT_NE(attention_tactic_key(other, 1024), key);
+  other = d;
+  other.k_strides = {7680, 64, 192, 1};
+  EXPECT_NE(attention_tactic_key(other, 1024), key);
+  EXPECT_NE(attention_tactic_key(d, 2048), key);
 }
 
 }  // namespace

@@ -1,14 +1,18 @@
 // cuDNN convolutions on the GPU: every supported shape of conv (grouped, depthwise, strided,
 // dilated, transposed, 3-D; NCHW and NHWC; fp32, fp16, bf16; fused epilogues) against a direct
-// CPU convolution with double accumulation, plus plan limits, CUDA graphs and threads. Skipped
-// without a CUDA device or cuDNN.
+// CPU convolution with double accumulation, plus plan limits, CUDA graphs, threads, and plans
+// kept in the tactic cache (restored bit for bit, rebuilt when unusable). Skipped without a CUDA
+// device or cuDNN.
 #include "cuda/conv.h"
 
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <thread>
@@ -550,6 +554,147 @@ TEST(ConvGpuTest, OnePlanRunsFromSeveralThreads) {
     });
   }
   for (std::thread& t : threads) t.join();
+}
+
+// ---- plans kept in the tactic cache ----
+
+std::string fresh_cache_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "kiln_conv_gpu_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / name).string();
+  std::filesystem::remove(path);
+  std::filesystem::remove_all(path + ".plans");
+  return path;
+}
+
+// The full key under which the cache at `path` holds the plans kept for `slot_key` ("" when it
+// holds none): the slot key with cuDNN's versions, as the blob file's header line names it. Also
+// says how large they are.
+std::string cached_plan_key(const std::string& path, const std::string& slot_key) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(path + ".plans", error)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string header;
+    std::getline(in, header);
+    const size_t at = header.find("\t" + slot_key + " ");
+    if (at != std::string::npos) {
+      std::printf("[ cached   ] %s: %llu bytes\n", slot_key.c_str(),
+                  static_cast<unsigned long long>(entry.file_size()));
+      return header.substr(at + 1);
+    }
+  }
+  return "";
+}
+
+// Runs the plan once on the problem, checks y against the reference and returns y's bytes.
+std::vector<uint8_t> run_checked(const ConvPlan& plan, const Problem& p) {
+  DeviceProblem dev(p, plan.workspace_bytes());
+  Status s = plan.run(dev.args, nullptr);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  expect_matches(p, dev.y);
+  std::vector<uint8_t> bytes(dev.y.bytes());
+  EXPECT_EQ(cudaMemcpy(bytes.data(), dev.y.get(), bytes.size(), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return bytes;
+}
+
+// A fused conv + bias + ReLU in fp16 NHWC: cuDNN's runtime-compiled fusion engines take it.
+ConvCase cache_test_case() {
+  ConvCase c = conv2d(DType::kFloat16, {2, 32, 14, 14}, {64, 32, 3, 3}, true);
+  c.bias = c.relu = true;
+  return c;
+}
+
+TEST(ConvGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
+  SKIP_WITHOUT_CUDNN();
+  const ConvCase c = cache_test_case();
+  const Problem p = make_problem(c, 11);
+  const std::string path = fresh_cache_path("restore.txt");
+  TacticCache writer;  // this process's
+  writer.set_path(path);
+  // As an engine's first load: autotuning, the timing cache has no answer yet.
+  auto built = ConvPlan::create(p.desc, c.workspace_limit, true, nullptr, {}, {&writer, "conv"});
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  EXPECT_FALSE((*built)->restored());
+  const std::string built_plan = (*built)->describe();
+  if (cached_plan_key(path, "conv").empty()) {
+    GTEST_SKIP() << "cuDNN does not serialize this engine: " << built_plan;
+  }
+  const std::vector<int64_t> timed = (*built)->plan_indices();
+  const std::vector<uint8_t> built_y = run_checked(**built, p);
+  // Bit for bit where the engine itself is (it may split K with atomics).
+  const bool deterministic = run_checked(**built, p) == built_y;
+
+  TacticCache later;  // a later process's, reading the same file
+  later.set_path(path);
+  // As a later load: the timing cache's answer, and the plans kept for it.
+  auto restored =
+      ConvPlan::create(p.desc, c.workspace_limit, true, nullptr, timed, {&later, "conv"});
+  ASSERT_TRUE(restored.ok()) << restored.status().to_string();
+  EXPECT_TRUE((*restored)->restored());
+  EXPECT_EQ((*restored)->plan_indices(), timed);
+  EXPECT_EQ((*restored)->describe(), built_plan);  // the same engines and workspace
+  const std::vector<uint8_t> restored_y = run_checked(**restored, p);
+  if (deterministic) EXPECT_EQ(restored_y, built_y);
+  // Without autotuning, whatever plan is kept serves.
+  auto untimed = ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, {}, {&later, "conv"});
+  ASSERT_TRUE(untimed.ok()) << untimed.status().to_string();
+  EXPECT_TRUE((*untimed)->restored());
+
+  // Autotuning without an answer times again rather than trust a kept plan.
+  auto retimed = ConvPlan::create(p.desc, c.workspace_limit, true, nullptr, {}, {&later, "conv"});
+  ASSERT_TRUE(retimed.ok()) << retimed.status().to_string();
+  EXPECT_FALSE((*retimed)->restored());
+  // A kept plan that is not the timing cache's answer is not taken.
+  std::vector<int64_t> other_answer = (*retimed)->plan_indices();
+  other_answer.back() += 1;
+  auto other =
+      ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, other_answer, {&later, "conv"});
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  EXPECT_FALSE((*other)->restored());
+}
+
+TEST(ConvGpuTest, AnUnusableCachedPlanFallsBackToABuild) {
+  SKIP_WITHOUT_CUDNN();
+  const ConvCase c = cache_test_case();
+  const Problem p = make_problem(c, 12);
+  const std::string path = fresh_cache_path("fallback.txt");
+  TacticCache cache;
+  cache.set_path(path);
+  auto built = ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, {}, {&cache, "conv"});
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  const std::string key = cached_plan_key(path, "conv");
+  if (key.empty()) {
+    GTEST_SKIP() << "cuDNN does not serialize this engine: " << (*built)->describe();
+  }
+  const std::vector<uint8_t> good = cache.find_blob(key);
+  ASSERT_FALSE(good.empty());
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> unusable = {
+      {"not a plan", {'k', 'i', 'l', 'n', 0, '\n', 1}},
+      {"cut short", std::vector<uint8_t>(good.begin(), good.begin() + good.size() / 2)},
+  };
+  // A whole, valid plan of another convolution (without the bias this one reads).
+  ConvCase no_bias = c;
+  no_bias.bias = false;
+  auto other = ConvPlan::create(desc_for(no_bias), c.workspace_limit, false, nullptr, {},
+                                {&cache, "no bias conv"});
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  const std::string other_key = cached_plan_key(path, "no bias conv");
+  if (!other_key.empty()) unusable.push_back({"another conv's plan", cache.find_blob(other_key)});
+
+  for (const auto& [what, blob] : unusable) {
+    cache.store_blob(key, blob);  // whole in the cache's eyes; only cuDNN's side is wrong
+    auto plan = ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, {}, {&cache, "conv"});
+    ASSERT_TRUE(plan.ok()) << what << ": " << plan.status().to_string();
+    EXPECT_FALSE((*plan)->restored()) << what;
+    run_checked(**plan, p);
+    // The build replaced the unusable plan.
+    auto again = ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, {}, {&cache, "conv"});
+    ASSERT_TRUE(again.ok()) << what << ": " << again.status().to_string();
+    EXPECT_TRUE((*again)->restored()) << what;
+    run_checked(**again, p);
+  }
 }
 
 }  // namespace
