@@ -6,7 +6,9 @@
 // type so overflow matches eager.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cuda/kernel_library.h"
@@ -29,10 +31,49 @@ bool is_channel_operand(const ir::Node& node, const ir::Value* value);
 // the reason.
 std::string pointwise_unsupported_reason(const ir::Node& node);
 
-// Adds the group's kernels to `module` for output rank `rank`: "<name>_flat" (every tensor dense
-// with the outputs' strides, or a single broadcast element) and "<name>_nd" (any strides; inputs
-// expanded to the output's rank with stride 0 on broadcast dims). Both take
-// (KTensor in0.., KTensor out0.., i64 numel). Returns <name>, derived from the generated code.
+// Elements per packet of the group's _vec and _rows kernels: 16 bytes of its widest operand
+// (8 halves, 4 floats, 2 int64s; 16 when every operand is a byte). Each operand's part of a
+// packet is then a whole aligned access of 2 to 16 bytes.
+int pointwise_packet(const PointwiseGroup& group);
+
+// Adds the group's kernels to `module` for output rank `rank`. All take
+// (KTensor in0.., KTensor out0.., i64 numel), and compute each element with the same statements
+// (so every variant gives the same bits); they differ in how they walk the operands:
+//   "<name>_flat": one element per thread; every tensor dense with the outputs' strides, or a
+//       single broadcast element marked by rank 0.
+//   "<name>_vec":  the flat operands, a packet (pointwise_packet) per thread: one 16-byte (or
+//       narrower) access per operand where every non-broadcast operand's data is aligned to its
+//       packet; element accesses otherwise and for the last, partial packet.
+//   "<name>_rows": operands of rank `rank` (rank >= 1; no rows kernel for rank 0) whose last
+//       dim has stride 1 in every output and 1 or 0 in every input; numel < 2^31. Packets run
+//       along the last dim; the outer dims (size-1 dims skipped) are walked once per packet;
+//       whole aligned packets are single accesses, others element by element.
+//   "<name>_nd":   any strides at rank `rank` (inputs expanded to it with stride 0 on broadcast
+//       dims): every element walks the full multi-index.
+// Returns <name>, derived from the generated code. The module also gets the packet helpers once.
 Result<std::string> pointwise_kernel(ModuleSource& module, const PointwiseGroup& group, int rank);
+
+// Which of a group's kernels a launch runs.
+enum class PointwiseVariant : uint8_t { kFlat, kVector, kRows, kStrided };
+// "_flat", "_vec", "_rows", "_nd": appended to pointwise_kernel's name.
+std::string_view pointwise_variant_suffix(PointwiseVariant variant);
+
+// A launch of a group's kernel for the tensors bound now.
+struct PointwiseLaunch {
+  PointwiseVariant variant = PointwiseVariant::kStrided;
+  std::vector<KTensor> args;  // inputs, then outputs, as the variant walks them
+  int64_t numel = 0;
+  int64_t work_items = 0;  // elements (flat, nd) or packets (vec, rows): one a thread
+};
+
+// Chooses the variant for `inputs` (each broadcastable to the outputs' sizes, of rank at most
+// theirs) and `outputs` (one shape), in order of preference: vec (flat, every non-broadcast
+// operand aligned to its packet), flat, rows, nd. `packet` is the group's pointwise_packet;
+// 1 chooses between the scalar kernels (flat, nd) only. Only pointers, sizes and strides are
+// read. Defined with the pointwise step (steps_pointwise.cc).
+Result<PointwiseLaunch> plan_pointwise_launch(const std::vector<Tensor>& inputs,
+                                              const std::vector<Tensor>& outputs, int packet);
+// Launches `kernel` (the variant's entry point) for `launch` on `stream`, 256 threads a block.
+Status launch_pointwise(cudaKernel_t kernel, const PointwiseLaunch& launch, cudaStream_t stream);
 
 }  // namespace kiln::cuda

@@ -1,12 +1,26 @@
-// The fused pointwise step: picks the flat kernel when every operand shares the outputs' dense
-// layout (or is a single broadcast element), else the strided one.
+// The fused pointwise step, and how each launch picks its group's kernel variant for the tensors
+// bound now: packets where every operand is dense with the outputs' layout and aligned, the flat
+// kernel where dense but not aligned, packets along rows where the innermost dim (in the output's
+// memory order, after merging the dims every operand walks as one) is contiguous, the strided
+// kernel otherwise.
 #include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <optional>
 
+#include "cuda/kernel_library_common.h"
 #include "cuda/kernel_module.h"
 #include "cuda/steps.h"
 
 namespace kiln::cuda {
 namespace {
+
+constexpr int64_t kThreads = 256;  // the kernels' __launch_bounds__
+// At most this many blocks; the kernels' grid-stride loops cover the rest. 32 per SM of an H100
+// is four or more waves of the 8 blocks of 256 an SM holds (the kernels use up to ~40
+// registers), enough to keep every SM streaming to the end of a bandwidth-bound kernel without
+// launching millions of short-lived blocks.
+constexpr int64_t kMaxBlocks = 132 * 32;
 
 // Whether t's elements fill its span of memory without gaps or overlap (any dim order).
 bool is_dense(const Tensor& t) {
@@ -23,12 +37,16 @@ bool is_dense(const Tensor& t) {
   return true;
 }
 
-// Strides of t seen at the output's rank and sizes (0 on broadcast dims).
-Shape expanded_strides(const Tensor& t, const Shape& out_sizes) {
+// Strides of t seen at the output's rank and sizes (0 on broadcast dims), or nullopt when t does
+// not broadcast to them.
+std::optional<Shape> expanded_strides(const Tensor& t, const Shape& out_sizes) {
+  if (t.dim() > static_cast<int64_t>(out_sizes.size())) return std::nullopt;
   Shape strides(out_sizes.size(), 0);
   const int64_t offset = static_cast<int64_t>(out_sizes.size()) - t.dim();
   for (int64_t d = 0; d < t.dim(); ++d) {
-    strides[offset + d] = t.size(d) == 1 ? 0 : t.strides()[d];
+    if (t.size(d) == 1) continue;
+    if (t.size(d) != out_sizes[offset + d]) return std::nullopt;
+    strides[offset + d] = t.strides()[d];
   }
   return strides;
 }
@@ -38,6 +56,74 @@ bool same_strides_where_sized(const Shape& a, const Shape& b, const Shape& sizes
     if (sizes[d] != 1 && a[d] != b[d]) return false;
   }
   return true;
+}
+
+bool aligned_to_packet(const Tensor& t, int packet) {
+  const uintptr_t bytes = static_cast<uintptr_t>(packet) * dtype_size(t.dtype());
+  return reinterpret_cast<uintptr_t>(t.raw_data()) % bytes == 0;
+}
+
+// `operands` (inputs then outputs) all dense with the outputs' layout, except the inputs
+// `single_element` marks: one element, broadcast.
+Result<PointwiseLaunch> flat_launch(const std::vector<Tensor>& operands,
+                                    const std::vector<bool>& single_element, int packet,
+                                    int64_t numel) {
+  PointwiseLaunch launch;
+  launch.numel = numel;
+  bool aligned = packet > 1;
+  for (size_t k = 0; k < operands.size(); ++k) {
+    KILN_ASSIGN_OR_RETURN(KTensor kt, make_ktensor(operands[k]));
+    const bool single = k < single_element.size() && single_element[k];
+    if (single) kt.rank = 0;  // the flat kernels read its element 0 for every element
+    if (!single && !aligned_to_packet(operands[k], packet)) aligned = false;
+    launch.args.push_back(kt);
+  }
+  launch.variant = aligned ? PointwiseVariant::kVector : PointwiseVariant::kFlat;
+  launch.work_items = aligned ? (numel + packet - 1) / packet : numel;
+  return launch;
+}
+
+// The rows walk of `operands` (inputs expanded to `sizes`, then outputs), or nullopt where some
+// output's innermost dim is not contiguous or some input's neither contiguous nor broadcast.
+std::optional<PointwiseLaunch> rows_launch(const std::vector<Tensor>& operands, size_t num_inputs,
+                                           const Shape& sizes, const Shape& out_strides, int packet,
+                                           int64_t numel) {
+  if (numel > INT32_MAX) return std::nullopt;  // the kernel walks in 32 bits
+  // Dims in the output's memory order (outermost first), so that a channels-last output's
+  // contiguous channels are the rows.
+  std::vector<size_t> order(sizes.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return out_strides[a] > out_strides[b]; });
+  Shape ordered_sizes;
+  std::vector<Shape> ordered_strides(operands.size());
+  for (size_t d : order) {
+    ordered_sizes.push_back(sizes[d]);
+    for (size_t k = 0; k < operands.size(); ++k) {
+      ordered_strides[k].push_back(operands[k].strides()[d]);
+    }
+  }
+  const kernel_lib::Walk walk = kernel_lib::coalesce(ordered_sizes, ordered_strides);
+  if (walk.sizes.empty()) return std::nullopt;
+  for (size_t k = 0; k < operands.size(); ++k) {
+    const int64_t inner = walk.strides[k].back();
+    if (inner != 1 && !(k < num_inputs && inner == 0)) return std::nullopt;
+  }
+  // The kernel indexes dims by constants of the group's rank (the outputs'): size-1 dims in front.
+  const size_t pad = sizes.size() - walk.sizes.size();
+  Shape walk_sizes(pad, 1);
+  walk_sizes.insert(walk_sizes.end(), walk.sizes.begin(), walk.sizes.end());
+  PointwiseLaunch launch;
+  launch.variant = PointwiseVariant::kRows;
+  launch.numel = numel;
+  for (size_t k = 0; k < operands.size(); ++k) {
+    Shape strides(pad, 0);
+    strides.insert(strides.end(), walk.strides[k].begin(), walk.strides[k].end());
+    launch.args.push_back(kernel_lib::view(operands[k].raw_data(), walk_sizes, strides));
+  }
+  const int64_t cols = walk.sizes.back();
+  launch.work_items = numel / cols * ((cols + packet - 1) / packet);
+  return launch;
 }
 
 std::string describe_group(const PointwiseGroup& group) {
@@ -54,9 +140,80 @@ std::string describe_group(const PointwiseGroup& group) {
 
 }  // namespace
 
+std::string_view pointwise_variant_suffix(PointwiseVariant variant) {
+  switch (variant) {
+    case PointwiseVariant::kFlat: return "_flat";
+    case PointwiseVariant::kVector: return "_vec";
+    case PointwiseVariant::kRows: return "_rows";
+    case PointwiseVariant::kStrided: return "_nd";
+  }
+  return "_nd";
+}
+
+Result<PointwiseLaunch> plan_pointwise_launch(const std::vector<Tensor>& inputs,
+                                              const std::vector<Tensor>& outputs, int packet) {
+  if (outputs.empty()) return internal_error("pointwise launch: no outputs");
+  const Tensor& out0 = outputs[0];
+  const Shape& sizes = out0.sizes();
+  if (sizes.size() > static_cast<size_t>(kMaxKernelDims)) {
+    return unsupported("pointwise launch: expected outputs of rank <= ", kMaxKernelDims, ", found ",
+                       out0.description());
+  }
+  bool flat = is_dense(out0);
+  for (const Tensor& t : outputs) {
+    if (t.sizes() != sizes) {
+      return internal_error("pointwise launch: expected outputs of one shape, found ",
+                            out0.description(), " and ", t.description());
+    }
+    if (!same_strides_where_sized(t.strides(), out0.strides(), sizes)) flat = false;
+  }
+  std::vector<Tensor> operands;  // inputs seen at the outputs' sizes, then the outputs
+  std::vector<bool> single;      // per input: a single element
+  for (const Tensor& t : inputs) {
+    single.push_back(t.numel() == 1);
+    const std::optional<Shape> strides = expanded_strides(t, sizes);
+    if (!strides) {
+      return internal_error("pointwise launch: expected inputs that broadcast to the output ",
+                            out0.description(), ", found ", t.description());
+    }
+    if (t.numel() != 1 && !same_strides_where_sized(*strides, out0.strides(), sizes)) {
+      flat = false;
+    }
+    operands.push_back(t.view_as(sizes, *strides, t.offset()));
+  }
+  operands.insert(operands.end(), outputs.begin(), outputs.end());
+  const int64_t numel = shape_numel(sizes);
+  if (flat) return flat_launch(operands, single, packet, numel);
+  if (packet > 1 && numel > 0) {
+    if (auto rows = rows_launch(operands, inputs.size(), sizes, out0.strides(), packet, numel)) {
+      return *std::move(rows);
+    }
+  }
+  PointwiseLaunch launch;
+  launch.numel = numel;
+  launch.work_items = numel;
+  for (const Tensor& t : operands) {
+    KILN_ASSIGN_OR_RETURN(KTensor kt, make_ktensor(t));
+    launch.args.push_back(kt);
+  }
+  return launch;
+}
+
+Status launch_pointwise(cudaKernel_t kernel, const PointwiseLaunch& launch, cudaStream_t stream) {
+  std::vector<KTensor> args = launch.args;
+  int64_t numel = launch.numel;
+  std::vector<void*> params;
+  for (KTensor& k : args) params.push_back(&k);
+  params.push_back(&numel);
+  const int64_t blocks = std::min((launch.work_items + kThreads - 1) / kThreads, kMaxBlocks);
+  return launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+                       params.data());
+}
+
 Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, int rank,
                                                   ModuleSource& module) {
   KILN_ASSIGN_OR_RETURN(std::string kernel, pointwise_kernel(module, group, rank));
+  const int packet = pointwise_packet(group);
   std::vector<const ir::Value*> inputs = group.inputs, outputs = group.outputs;
   std::vector<bool> channel(inputs.size(), false);
   for (size_t k = 0; k < inputs.size(); ++k) {
@@ -67,59 +224,27 @@ Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, i
   const std::string name = group.nodes.back()->name;
   auto step = std::make_unique<FunctionStep>(
       "pointwise", describe_group(group),
-      [kernel, inputs, outputs, channel, name](const Slots& slots, BindContext& ctx,
-                                      size_t) -> Result<Launch> {
-        const Tensor& out0 = slot_tensor(slots, outputs[0]);
-        const Shape& sizes = out0.sizes();
-        bool flat = is_dense(out0);
-        for (const ir::Value* v : outputs) {
-          const Tensor& t = slot_tensor(slots, v);
-          if (t.sizes() != sizes) {
-            return internal_error("pointwise step '", name, "': outputs of different shapes");
-          }
-          if (!same_strides_where_sized(t.strides(), out0.strides(), sizes)) flat = false;
-        }
-        std::vector<KTensor> args;
+      [kernel, packet, inputs, outputs, channel, name](const Slots& slots, BindContext& ctx,
+                                                       size_t) -> Result<Launch> {
+        const size_t rank = slot_tensor(slots, outputs[0]).sizes().size();
+        std::vector<Tensor> ins, outs;
         for (size_t k = 0; k < inputs.size(); ++k) {
-          const ir::Value* v = inputs[k];
-          Tensor t = slot_tensor(slots, v);
-          if (channel[k] && t.dim() == 1 && sizes.size() >= 2) {  // [C] -> [C, 1, ...]
-            Shape csizes(sizes.size() - 1, 1), cstrides(sizes.size() - 1, 0);
+          Tensor t = slot_tensor(slots, inputs[k]);
+          if (channel[k] && t.dim() == 1 && rank >= 2) {  // [C] -> [C, 1, ...]
+            Shape csizes(rank - 1, 1), cstrides(rank - 1, 0);
             csizes[0] = t.size(0);
             cstrides[0] = t.strides()[0];
             t = t.view_as(csizes, cstrides, t.offset());
           }
-          if (t.dim() > static_cast<int64_t>(sizes.size())) {
-            return internal_error("pointwise step '", name, "': input ", v->name,
-                                  " has more dims than the output");
-          }
-          const Shape strides = expanded_strides(t, sizes);
-          if (t.numel() != 1 && !same_strides_where_sized(strides, out0.strides(), sizes)) {
-            flat = false;
-          }
-          KILN_ASSIGN_OR_RETURN(KTensor kt, make_ktensor(t.view_as(sizes, strides, t.offset())));
-          args.push_back(kt);
+          ins.push_back(std::move(t));
         }
-        for (const ir::Value* v : outputs) {
-          KILN_ASSIGN_OR_RETURN(KTensor k, make_ktensor(slot_tensor(slots, v)));
-          args.push_back(k);
-        }
-        if (flat) {  // rank 0 marks a single broadcast element for the flat kernel
-          for (size_t k = 0; k < inputs.size(); ++k) {
-            if (slot_tensor(slots, inputs[k]).numel() == 1) args[k].rank = 0;
-          }
-        }
-        KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel + (flat ? "_flat" : "_nd")));
-        const int64_t numel = shape_numel(sizes);
-        const int64_t threads = 256;
-        const int64_t blocks = std::min<int64_t>((numel + threads - 1) / threads, 132 * 32);
-        return Launch([fn, args, numel, blocks](cudaStream_t stream) mutable -> Status {
-          std::vector<void*> params;
-          for (KTensor& k : args) params.push_back(&k);
-          int64_t n = numel;
-          params.push_back(&n);
-          return launch_kernel(fn, dim3(static_cast<unsigned>(blocks)), dim3(256), 0, stream,
-                               params.data());
+        for (const ir::Value* v : outputs) outs.push_back(slot_tensor(slots, v));
+        KILN_ASSIGN_OR_RETURN(PointwiseLaunch launch, plan_pointwise_launch(ins, outs, packet),
+                              "pointwise step '", name, "'");
+        KILN_ASSIGN_OR_RETURN(
+            cudaKernel_t fn, ctx.kernel(str_cat(kernel, pointwise_variant_suffix(launch.variant))));
+        return Launch([fn, launch = std::move(launch)](cudaStream_t stream) -> Status {
+          return launch_pointwise(fn, launch, stream);
         });
       });
   step->reads.clear();

@@ -221,3 +221,67 @@ def test_op_fp32(cuda, name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_op_fp16(cuda, name):
     _run_case(cuda, name, torch.float16, FP16_TOL)
+
+
+# Fused pointwise chains on the layouts that pick each of the generated kernel's variants
+# (pointwise_codegen.h): _vec (dense and 16-byte aligned, any size: the last packet is partial),
+# _flat (dense, misaligned), _rows (innermost dim contiguous or broadcast: bias rows, column
+# broadcasts, transposed and sliced rows, aligned or not) and _nd (anything else).
+def _randint(*shape, high=8):
+    return torch.randint(-high, high, shape)
+
+
+POINTWISE_CASES = {
+    "pw_chain_div8": lambda: (Fn(lambda m, x, y: torch.relu(x * y + 0.5) - x),
+                              (randn(4, 50, 96), randn(4, 50, 96))),
+    "pw_chain_odd": lambda: (Fn(lambda m, x, y: torch.relu(x * y + 0.5) - x),
+                             (randn(3, 37), randn(3, 37))),
+    "pw_chain_single": lambda: (Fn(lambda m, x, y: torch.sigmoid(x) * y), (randn(1), randn(1))),
+    "pw_gelu_odd": lambda: (Fn(lambda m, x: F.gelu(x) * 1.5), (randn(5, 197, 7),)),
+    # flatten()[3:]: dense, 3 elements in (misaligned for every packet width).
+    "pw_sliced_flat_offset": lambda: (Fn(lambda m, x: x.flatten()[3:] * 2.0 + 1.0),
+                                      (randn(5, 41),)),
+    # x[1:]: dense, one row of 9 in.
+    "pw_sliced_rows_dense": lambda: (Fn(lambda m, x, y: x[1:] - y), (randn(5, 9), randn(4, 9))),
+    # Rows with a gap: misaligned (x[:, 1:]) and aligned (x[:, 8:] of 40-element rows).
+    "pw_sliced_rows_misaligned": lambda: (Fn(lambda m, x, y: x[:, 1:] + y),
+                                          (randn(6, 33), randn(6, 32))),
+    "pw_sliced_rows_aligned": lambda: (Fn(lambda m, x, y: x[:, 8:] * y),
+                                       (randn(6, 40), randn(6, 32))),
+    "pw_transposed_rows": lambda: (Fn(lambda m, x, y: x.transpose(0, 1) + y),
+                                   (randn(197, 2, 64), randn(2, 197, 64))),
+    "pw_transposed_last": lambda: (Fn(lambda m, x, y: x.t() * y + 1.0),
+                                   (randn(16, 24), randn(24, 16))),
+    "pw_bias_rows": lambda: (Fn(lambda m, x: x + m.w.params[0], w=Affine((96,))),
+                             (randn(4, 10, 96),)),
+    "pw_bias_rows_odd": lambda: (Fn(lambda m, x: torch.relu(x + m.w.params[0]), w=Affine((13,))),
+                                 (randn(4, 10, 13),)),
+    "pw_column_broadcast": lambda: (Fn(lambda m, x, y: (x - y) * 2.0),
+                                    (randn(4, 6, 20), randn(4, 6, 1))),
+    "pw_zero_dim_operand": lambda: (Fn(lambda m, x, s: x * s + s), (randn(7, 11), randn())),
+    "pw_where_compare_odd": lambda: (Fn(lambda m, x, y: torch.where(x > 0.3, x, y * 2.0)),
+                                     (randn(7, 13), randn(7, 13))),
+    "pw_bool_input": lambda: (Fn(lambda m, mask, x: torch.where(mask, x, x * -3.0)),
+                              (torch.rand(5, 19) > 0.5, randn(5, 19))),
+    "pw_int64_into_float": lambda: (Fn(lambda m, x, i: x * (i > 3).to(x.dtype) + i.to(x.dtype)),
+                                    (randn(5, 19), _randint(5, 19))),
+    "pw_int64_compare": lambda: (Fn(lambda m, a, b: a > b), (_randint(9, 13), _randint(9, 13))),
+    "pw_int32_chain": lambda: (Fn(lambda m, a, b: a + b * 3),
+                               (_randint(3, 37).int(), _randint(3, 37).int())),
+    # More packets than the launch has threads (132 * 32 blocks of 256), an odd size: the
+    # grid-stride loop and a partial last packet.
+    "pw_grid_stride_large": lambda: (Fn(lambda m, x, y: torch.relu(x) * y + x),
+                                     (randn(9, 1023, 1001), randn(9, 1023, 1001))),
+}
+CASES.update(POINTWISE_CASES)
+
+
+@pytest.mark.parametrize("name", list(POINTWISE_CASES))
+def test_pointwise_fp32(cuda, name):
+    _run_case(cuda, name, torch.float32, FP32_TOL)
+
+
+@pytest.mark.parametrize("name", list(POINTWISE_CASES))
+def test_pointwise_fp16(cuda, name):
+    _run_case(cuda, name, torch.float16, FP16_TOL)
+
