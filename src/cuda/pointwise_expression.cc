@@ -1,0 +1,492 @@
+#include "cuda/pointwise_expression.h"
+
+#include <cmath>
+#include <cstdio>
+#include <variant>
+
+#include "cuda/kernel_library.h"
+#include "kiln/status.h"
+
+namespace kiln::cuda {
+namespace {
+
+using ir::OpKey;
+
+bool is_float_math(DType dtype) { return is_floating(dtype); }
+
+std::string float_literal(double x, std::string_view type) {
+  if (std::isnan(x)) return type == "double" ? "__longlong_as_double(0x7ff8000000000000LL)"
+                                            : "__int_as_float(0x7fc00000)";
+  if (std::isinf(x)) {
+    if (type == "double") {
+      return x > 0 ? "__longlong_as_double(0x7ff0000000000000LL)"
+                   : "__longlong_as_double(0xfff0000000000000LL)";
+    }
+    return x > 0 ? "__int_as_float(0x7f800000)" : "__int_as_float(0xff800000)";
+  }
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", x);
+  std::string text = buffer;
+  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
+  return type == "double" ? text : str_cat("((float)", text, ")");
+}
+
+// A constant argument as a literal of `type`.
+std::optional<std::string> literal(const ir::Argument& arg, std::string_view type) {
+  double value = 0;
+  bool is_float = false;
+  if (const int64_t* i = std::get_if<int64_t>(&arg)) {
+    value = static_cast<double>(*i);
+    if (type == "i64") return str_cat("((i64)", *i, "LL)");
+    if (type == "bool") return *i != 0 ? std::string("true") : std::string("false");
+  } else if (const double* d = std::get_if<double>(&arg)) {
+    value = *d;
+    is_float = true;
+  } else if (const bool* b = std::get_if<bool>(&arg)) {
+    if (type == "bool") return *b ? std::string("true") : std::string("false");
+    value = *b ? 1.0 : 0.0;
+  } else {
+    return std::nullopt;
+  }
+  if (type == "i64") {
+    if (is_float) return std::nullopt;  // int math with a float scalar would promote: not here
+    return str_cat("((i64)", static_cast<int64_t>(value), "LL)");
+  }
+  if (type == "bool") return value != 0 ? std::string("true") : std::string("false");
+  return float_literal(value, type);
+}
+
+bool is_scalar_arg(const ir::Argument& arg) {
+  return std::holds_alternative<int64_t>(arg) || std::holds_alternative<double>(arg) ||
+         std::holds_alternative<bool>(arg);
+}
+bool is_float_scalar(const ir::Argument& arg) { return std::holds_alternative<double>(arg); }
+std::optional<double> scalar_value(const ir::Argument& arg) {
+  if (const int64_t* i = std::get_if<int64_t>(&arg)) return static_cast<double>(*i);
+  if (const double* d = std::get_if<double>(&arg)) return *d;
+  if (const bool* b = std::get_if<bool>(&arg)) return *b ? 1.0 : 0.0;
+  return std::nullopt;
+}
+
+// The math type of a comparison: PyTorch's promotion of its operands (a float scalar makes an
+// integer comparison a float one).
+std::string_view comparison_type(const ir::Node& node) {
+  std::optional<DType> promoted;
+  bool float_scalar = false;
+  for (size_t i = 0; i < 2 && i < node.args.size(); ++i) {
+    if (const ir::Value* v = tensor_arg(node, i)) {
+      promoted = promoted ? promote_types(*promoted, v->dtype) : v->dtype;
+    } else if (is_float_scalar(node.args[i])) {
+      float_scalar = true;
+    }
+  }
+  if (!promoted) return "float";
+  if (float_scalar && !is_floating(*promoted)) return "float";
+  if (*promoted == DType::kBool) return "i64";
+  return opmath(*promoted);
+}
+
+
+}  // namespace
+
+// The type math is done in for values of `dtype`.
+std::string_view opmath(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return "float";
+    case DType::kFloat64:
+      return "double";
+    case DType::kBool:
+      return "bool";
+    default:
+      return "i64";
+  }
+}
+
+
+const ir::Value* tensor_arg(const ir::Node& node, size_t i) {
+  if (i >= node.args.size()) return nullptr;
+  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
+  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
+}
+
+std::optional<std::string> Emitter::operand(const ir::Node& node, size_t i,
+                                            std::string_view type) const {
+  if (i >= node.args.size()) return std::nullopt;
+  if (const ir::Value* v = tensor_arg(node, i)) {
+    auto it = names_.find(v->id);
+    if (it == names_.end()) return std::nullopt;
+    return convert(it->second, opmath(v->dtype), type);
+  }
+  return literal(node.args[i], type);
+}
+
+std::string Emitter::convert(const std::string& expr, std::string_view from, std::string_view to) {
+  if (from == to) return expr;
+  if (to == "bool") return str_cat("(", expr, " != 0)");
+  return str_cat("((", to, ")(", expr, "))");
+}
+
+std::optional<std::string> node_expression(const ir::Node& node, const Emitter& e,
+                                           std::string* why) {
+  const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
+  if (!out || out->kind != ir::ValueKind::kTensor) {
+    *why = "no tensor output";
+    return std::nullopt;
+  }
+  const std::string t(opmath(out->dtype));
+  const bool fp = is_float_math(out->dtype);
+  auto a = [&](size_t i) { return e.operand(node, i, t); };
+  auto need = [&](std::initializer_list<std::optional<std::string>> parts) {
+    for (const auto& p : parts) {
+      if (!p) return false;
+    }
+    return true;
+  };
+  auto unary_float = [&](std::string_view f_float, std::string_view f_double)
+      -> std::optional<std::string> {
+    if (!fp) {
+      *why = "integer input to a float function";
+      return std::nullopt;
+    }
+    auto x = a(0);
+    if (!x) return std::nullopt;
+    return str_cat(t == "double" ? f_double : f_float, "(", *x, ")");
+  };
+  auto scaled = [&](size_t i, size_t alpha_index) -> std::optional<std::string> {
+    auto x = a(i);
+    if (!x) return std::nullopt;
+    if (alpha_index < node.args.size()) {
+      auto alpha = scalar_value(node.args[alpha_index]);
+      if (alpha && *alpha != 1.0) {
+        auto lit = literal(node.args[alpha_index], t);
+        if (!lit) return std::nullopt;
+        return str_cat("(", *lit, " * ", *x, ")");
+      }
+    }
+    return x;
+  };
+  auto compare = [&](std::string_view op) -> std::optional<std::string> {
+    const std::string_view ct = comparison_type(node);
+    auto x = e.operand(node, 0, ct);
+    auto y = e.operand(node, 1, ct);
+    if (!x || !y) return std::nullopt;
+    return str_cat("(", *x, " ", op, " ", *y, ")");
+  };
+  auto nan_aware = [&](const std::string& x, const std::string& body) {
+    return fp ? str_cat("((", x, ") != (", x, ") ? (", x, ") : (", body, "))") : body;
+  };
+
+  switch (node.op) {
+    case OpKey::aten_add_Tensor:
+    case OpKey::aten_add_Scalar: {
+      auto x = a(0), y = scaled(1, 2);
+      if (!need({x, y})) break;
+      if (t == "bool") return str_cat("(", *x, " || ", *y, ")");
+      return str_cat("(", *x, " + ", *y, ")");
+    }
+    case OpKey::aten_sub_Tensor:
+    case OpKey::aten_sub_Scalar: {
+      auto x = a(0), y = scaled(1, 2);
+      if (!need({x, y})) break;
+      return str_cat("(", *x, " - ", *y, ")");
+    }
+    case OpKey::aten_mul_Tensor:
+    case OpKey::aten_mul_Scalar: {
+      auto x = a(0), y = a(1);
+      if (!need({x, y})) break;
+      if (t == "bool") return str_cat("(", *x, " && ", *y, ")");
+      return str_cat("(", *x, " * ", *y, ")");
+    }
+    case OpKey::aten_div_Tensor:
+    case OpKey::aten_div_Scalar: {
+      if (!fp) {
+        *why = "integer output of true division";
+        return std::nullopt;
+      }
+      auto x = a(0), y = a(1);
+      if (!need({x, y})) break;
+      return str_cat("(", *x, " / ", *y, ")");
+    }
+    case OpKey::aten_div_Tensor_mode: {
+      const std::string* mode = node.args.size() > 2 ? std::get_if<std::string>(&node.args[2])
+                                                     : nullptr;
+      auto x = a(0), y = a(1);
+      if (!need({x, y})) break;
+      if (!mode) return fp ? std::optional(str_cat("(", *x, " / ", *y, ")")) : std::nullopt;
+      if (fp) {
+        return str_cat(*mode == "floor" ? "floorf" : "truncf", "(", *x, " / ", *y, ")");
+      }
+      if (*mode == "trunc") return str_cat("(", *y, " == 0 ? (i64)0 : ", *x, " / ", *y, ")");
+      *why = "integer floor division";
+      return std::nullopt;
+    }
+    case OpKey::aten_neg_default: {
+      auto x = a(0);
+      if (!x) break;
+      return str_cat("(-", *x, ")");
+    }
+    case OpKey::aten_abs_default: {
+      auto x = a(0);
+      if (!x) break;
+      if (t == "bool") return x;
+      return fp ? str_cat("fabsf(", *x, ")") : str_cat("(", *x, " < 0 ? -", *x, " : ", *x, ")");
+    }
+    case OpKey::aten_exp_default: return unary_float("expf", "exp");
+    case OpKey::aten_exp2_default: return unary_float("exp2f", "exp2");
+    case OpKey::aten_expm1_default: return unary_float("expm1f", "expm1");
+    case OpKey::aten_log_default: return unary_float("logf", "log");
+    case OpKey::aten_log2_default: return unary_float("log2f", "log2");
+    case OpKey::aten_log1p_default: return unary_float("log1pf", "log1p");
+    case OpKey::aten_sqrt_default: return unary_float("sqrtf", "sqrt");
+    case OpKey::aten_rsqrt_default: return unary_float("rsqrtf", "rsqrt");
+    case OpKey::aten_sin_default: return unary_float("sinf", "sin");
+    case OpKey::aten_cos_default: return unary_float("cosf", "cos");
+    case OpKey::aten_tanh_default: return unary_float("tanhf", "tanh");
+    case OpKey::aten_erf_default: return unary_float("erff", "erf");
+    case OpKey::aten_floor_default:
+      if (!fp) return a(0);
+      return unary_float("floorf", "floor");
+    case OpKey::aten_ceil_default:
+      if (!fp) return a(0);
+      return unary_float("ceilf", "ceil");
+    case OpKey::aten_trunc_default:
+      if (!fp) return a(0);
+      return unary_float("truncf", "trunc");
+    case OpKey::aten_round_default:
+      if (!fp) return a(0);
+      return unary_float("rintf", "rint");
+    case OpKey::aten_reciprocal_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(1.0f / ", *x, ")");
+    }
+    case OpKey::aten_sigmoid_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(1.0f / (1.0f + expf(-", *x, ")))");
+    }
+    case OpKey::aten_relu_default: {
+      auto x = a(0);
+      if (!x) break;
+      if (t == "bool") return x;
+      return nan_aware(*x, str_cat(*x, " > 0 ? ", *x, " : 0"));
+    }
+    case OpKey::aten_silu_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(", *x, " / (1.0f + expf(-", *x, ")))");
+    }
+    case OpKey::aten_gelu_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      const std::string* approx =
+          node.args.size() > 1 ? std::get_if<std::string>(&node.args[1]) : nullptr;
+      if (approx && *approx == "tanh") {
+        return str_cat("(0.5f * ", *x, " * (1.0f + tanhf(0.7978845608028654f * (", *x,
+                       " + 0.044715f * ", *x, " * ", *x, " * ", *x, "))))");
+      }
+      return str_cat("(0.5f * ", *x, " * (1.0f + erff(", *x, " * 0.7071067811865476f)))");
+    }
+    case OpKey::aten_hardswish_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(", *x, " * fminf(fmaxf(", *x, " + 3.0f, 0.0f), 6.0f) / 6.0f)");
+    }
+    case OpKey::aten_softplus_default: {
+      auto x = a(0);
+      auto beta = node.args.size() > 1 ? scalar_value(node.args[1]) : std::optional(1.0);
+      auto threshold = node.args.size() > 2 ? scalar_value(node.args[2]) : std::optional(20.0);
+      if (!x || !fp || !beta || !threshold) break;
+      const std::string b = float_literal(*beta, "float");
+      return str_cat("(", *x, " * ", b, " > ", float_literal(*threshold, "float"), " ? ", *x,
+                     " : log1pf(expf(", *x, " * ", b, ")) / ", b, ")");
+    }
+    case OpKey::aten_mish_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(", *x, " * tanhf(", *x, " > 20.0f ? ", *x, " : log1pf(expf(", *x,
+                     "))))");
+    }
+    case OpKey::aten_hardsigmoid_default: {
+      auto x = a(0);
+      if (!x || !fp) break;
+      return str_cat("(fminf(fmaxf(", *x, " + 3.0f, 0.0f), 6.0f) / 6.0f)");
+    }
+    case OpKey::aten_leaky_relu_default: {
+      auto x = a(0), s = a(1);
+      if (!need({x, s}) || !fp) break;
+      return str_cat("(", *x, " > 0 ? ", *x, " : ", *x, " * ", *s, ")");
+    }
+    case OpKey::aten_hardtanh_default:
+    case OpKey::aten_clamp_default: {
+      auto x = a(0);
+      if (!x) break;
+      std::string body = *x;
+      auto lo = node.args.size() > 1 ? literal(node.args[1], t) : std::nullopt;
+      auto hi = node.args.size() > 2 ? literal(node.args[2], t) : std::nullopt;
+      if (lo) body = str_cat("(", body, " < ", *lo, " ? ", *lo, " : ", body, ")");
+      if (hi) body = str_cat("(", body, " > ", *hi, " ? ", *hi, " : ", body, ")");
+      return nan_aware(*x, body);
+    }
+    case OpKey::aten_clamp_min_default:
+    case OpKey::aten_clamp_max_default: {
+      auto x = a(0), b = a(1);
+      if (!need({x, b})) break;
+      const bool is_min = node.op == OpKey::aten_clamp_min_default;
+      return nan_aware(*x, str_cat("(", *x, is_min ? " < " : " > ", *b, " ? ", *b, " : ", *x, ")"));
+    }
+    case OpKey::aten_pow_Tensor_Scalar: {
+      auto x = a(0);
+      auto exponent = node.args.size() > 1 ? scalar_value(node.args[1]) : std::nullopt;
+      if (!x || !exponent) break;
+      if (*exponent == 1.0) return x;
+      if (*exponent == 2.0) return str_cat("(", *x, " * ", *x, ")");
+      if (*exponent == 3.0) return str_cat("(", *x, " * ", *x, " * ", *x, ")");
+      if (!fp) {
+        *why = "integer pow with an exponent other than 1, 2, 3";
+        return std::nullopt;
+      }
+      if (*exponent == 0.5) return str_cat("sqrtf(", *x, ")");
+      if (*exponent == -0.5) return str_cat("rsqrtf(", *x, ")");
+      if (*exponent == -1.0) return str_cat("(1.0f / ", *x, ")");
+      return str_cat("powf(", *x, ", ", float_literal(*exponent, "float"), ")");
+    }
+    case OpKey::aten_pow_Tensor_Tensor:
+    case OpKey::aten_pow_Scalar: {
+      auto x = a(0), y = a(1);
+      if (!need({x, y}) || !fp) break;
+      return str_cat("powf(", *x, ", ", *y, ")");
+    }
+    case OpKey::aten_maximum_default:
+    case OpKey::aten_minimum_default: {
+      auto x = a(0), y = a(1);
+      if (!need({x, y})) break;
+      const bool is_max = node.op == OpKey::aten_maximum_default;
+      const std::string body = str_cat("(", *x, is_max ? " > " : " < ", *y, " ? ", *x, " : ", *y,
+                                       ")");
+      if (!fp) return body;
+      return str_cat("((", *x, ") != (", *x, ") ? (", *x, ") : ((", *y, ") != (", *y, ") ? (", *y,
+                     ") : ", body, "))");
+    }
+    case OpKey::aten_where_self: {
+      auto c = e.operand(node, 0, "bool");
+      auto x = a(1), y = a(2);
+      if (!need({c, x, y})) break;
+      return str_cat("(", *c, " ? ", *x, " : ", *y, ")");
+    }
+    case OpKey::aten_masked_fill_Scalar:
+    case OpKey::aten_masked_fill_Tensor: {
+      auto x = a(0), m = e.operand(node, 1, "bool"), v = a(2);
+      if (!need({x, m, v})) break;
+      return str_cat("(", *m, " ? ", *v, " : ", *x, ")");
+    }
+    case OpKey::aten_eq_Tensor:
+    case OpKey::aten_eq_Scalar: return compare("==");
+    case OpKey::aten_ne_Tensor:
+    case OpKey::aten_ne_Scalar: return compare("!=");
+    case OpKey::aten_lt_Tensor:
+    case OpKey::aten_lt_Scalar: return compare("<");
+    case OpKey::aten_le_Tensor:
+    case OpKey::aten_le_Scalar: return compare("<=");
+    case OpKey::aten_gt_Tensor:
+    case OpKey::aten_gt_Scalar: return compare(">");
+    case OpKey::aten_ge_Tensor:
+    case OpKey::aten_ge_Scalar: return compare(">=");
+    case OpKey::aten_logical_not_default: {
+      auto x = e.operand(node, 0, "bool");
+      if (!x) break;
+      return Emitter::convert(str_cat("(!", *x, ")"), "bool", t);
+    }
+    case OpKey::aten_logical_and_default:
+    case OpKey::aten_logical_or_default:
+    case OpKey::aten_logical_xor_default: {
+      auto x = e.operand(node, 0, "bool"), y = e.operand(node, 1, "bool");
+      if (!need({x, y})) break;
+      const char* op = node.op == OpKey::aten_logical_and_default  ? " && "
+                       : node.op == OpKey::aten_logical_or_default ? " || "
+                                                                   : " != ";
+      return Emitter::convert(str_cat("(", *x, op, *y, ")"), "bool", t);
+    }
+    case OpKey::aten_bitwise_not_default: {
+      auto x = a(0);
+      if (!x || fp) break;
+      return t == "bool" ? str_cat("(!", *x, ")") : str_cat("(~", *x, ")");
+    }
+    case OpKey::aten_bitwise_and_Tensor:
+    case OpKey::aten_bitwise_or_Tensor:
+    case OpKey::aten_bitwise_xor_Tensor:
+    case OpKey::aten_bitwise_and_Scalar:
+    case OpKey::aten_bitwise_or_Scalar:
+    case OpKey::aten_bitwise_xor_Scalar: {
+      auto x = a(0), y = a(1);
+      if (!need({x, y}) || fp) break;
+      const bool is_and = node.op == OpKey::aten_bitwise_and_Tensor ||
+                          node.op == OpKey::aten_bitwise_and_Scalar;
+      const bool is_or = node.op == OpKey::aten_bitwise_or_Tensor ||
+                         node.op == OpKey::aten_bitwise_or_Scalar;
+      const char* op = is_and ? " & " : is_or ? " | " : " ^ ";
+      return str_cat("(", *x, op, *y, ")");
+    }
+    case OpKey::aten_isnan_default: {
+      const ir::Value* in = tensor_arg(node, 0);
+      auto x = in ? e.operand(node, 0, opmath(in->dtype)) : std::nullopt;
+      if (!x) break;
+      return is_floating(in->dtype) ? str_cat("(", *x, " != ", *x, ")") : std::string("false");
+    }
+    case OpKey::aten_sign_default: {
+      auto x = a(0);
+      if (!x) break;
+      return str_cat("((", t, ")((", *x, " > 0) - (", *x, " < 0)))");
+    }
+    case OpKey::aten__native_batch_norm_legit_no_training_default: {
+      // (input, weight?, bias?, running_mean, running_var, momentum, eps): per-channel affine;
+      // the step views the channel vectors along dim 1.
+      auto x = a(0), mean = a(3), var = a(4);
+      auto eps = node.args.size() > 6 ? scalar_value(node.args[6]) : std::nullopt;
+      if (!need({x, mean, var}) || !eps || !fp) break;
+      std::string y = str_cat("((", *x, " - ", *mean, ") * rsqrtf(", *var, " + ",
+                              float_literal(*eps, "float"), "))");
+      if (tensor_arg(node, 1)) {
+        auto w = a(1);
+        if (!w) break;
+        y = str_cat("(", y, " * ", *w, ")");
+      }
+      if (tensor_arg(node, 2)) {
+        auto b = a(2);
+        if (!b) break;
+        y = str_cat("(", y, " + ", *b, ")");
+      }
+      return y;
+    }
+    case OpKey::aten__to_copy_default:
+    case OpKey::aten_clone_default:
+    case OpKey::aten_alias_copy_default: {
+      const ir::Value* in = tensor_arg(node, 0);
+      if (!in) break;
+      auto x = e.operand(node, 0, opmath(in->dtype));
+      if (!x) break;
+      if (is_floating(in->dtype) && !fp && t != "bool") {
+        return str_cat("((i64)(", *x, "))");  // truncation toward zero, as PyTorch
+      }
+      // A cast to a 16-bit float rounds, even though the value stays in fp32 registers.
+      if ((out->dtype == DType::kFloat16 || out->dtype == DType::kBFloat16) &&
+          in->dtype != out->dtype) {
+        const std::string_view type = device_type_name(out->dtype);
+        return str_cat("to_float(from_float<", type, ">(",
+                       Emitter::convert(*x, opmath(in->dtype), "float"), "))");
+      }
+      return Emitter::convert(*x, opmath(in->dtype), t);
+    }
+    default:
+      *why = "no pointwise code for this op";
+      return std::nullopt;
+  }
+  if (why->empty()) *why = "unsupported arguments (dtypes or symbolic scalars)";
+  return std::nullopt;
+}
+
+
+}  // namespace kiln::cuda
