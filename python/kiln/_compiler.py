@@ -297,6 +297,11 @@ def _archive_bytes(ep) -> bytes:
     return buffer.getvalue()
 
 
+def _gpu_index(settings: CompilationSettings) -> int:
+    """The GPU ``device`` names: kiln.Device resolves "cuda" to torch's current device."""
+    return getattr(settings.device, "gpu_id", 0) or 0
+
+
 def _backend_and_arch(settings: CompilationSettings) -> tuple[str, str]:
     device = settings.device
     device_type = getattr(device, "device_type", None)
@@ -306,8 +311,7 @@ def _backend_and_arch(settings: CompilationSettings) -> tuple[str, str]:
         return ("cuda" if settings.target.startswith(("sm_", "compute_")) else "cpu",
                 settings.target if settings.target.startswith(("sm_", "compute_")) else "")
     if is_cuda:
-        index = getattr(device, "gpu_id", 0) or 0
-        major, minor = torch.cuda.get_device_capability(index)
+        major, minor = torch.cuda.get_device_capability(_gpu_index(settings))
         return "cuda", f"sm_{major}{minor}"
     return "cpu", ""
 
@@ -514,7 +518,10 @@ def _engine_module(engine: bytes, name: str, settings: CompilationSettings,
         info = _C.Engine(engine, allow_stripped=True, inspect_only=True)
         if settings.strip_engine_weights:
             weights = {n: state[n] for n in info.weight_names}
-    return KilnEngineModule(engine, name, lazy=settings.lazy_engine_init, weights=weights)
+    backend, _ = _backend_and_arch(settings)
+    gpu_id = _gpu_index(settings) if backend == "cuda" and not settings.target else None
+    return KilnEngineModule(engine, name, lazy=settings.lazy_engine_init, weights=weights,
+                            gpu_id=gpu_id)
 
 
 def _program_weights(ep) -> dict:

@@ -10,9 +10,11 @@ loaded engine by its digest.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -20,7 +22,7 @@ import torch
 from kiln import _C, _sym_eval
 from kiln.errors import InvalidArgumentError
 
-_LOADED: dict[str, "_C.Engine"] = {}
+_LOADED: dict[tuple, "_C.Engine"] = {}  # (engine digest, GPU index or None) -> engine
 _LOADED_LOCK = threading.Lock()
 
 
@@ -34,18 +36,55 @@ def _load_engine(data, weight_names: list, weights: list) -> "_C.Engine":
     return runtime
 
 
-def _engine_from(engine: torch.Tensor, meta: dict, weights: list) -> "_C.Engine":
-    digest = meta["digest"]
-    runtime = _LOADED.get(digest)
+def _engine_device(meta: dict) -> Optional[torch.device]:
+    """The GPU a CUDA engine runs on: ``meta["device"]``, the ``device`` it was compiled for
+    ("cuda:N"). None where the engine runs on the CPU, where the description names no index (saved
+    by an older kiln: the inputs' device then), or where this machine has no such GPU (with a
+    warning, once: the inputs' device then)."""
+    name = meta.get("device", "cpu")
+    if not name.startswith("cuda"):
+        return None
+    device = torch.device(name)
+    if device.index is None:
+        return None
+    count = torch.cuda.device_count()
+    if device.index >= count:
+        _warn_once(f"no-gpu:{meta.get('name')}:{device.index}",
+                   f"kiln: engine '{meta.get('name')}' was compiled for {device}, but this "
+                   f"machine has {count} GPU(s); it runs on its inputs' GPU instead")
+        return None
+    return device
+
+
+_WARNED: set = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, stacklevel=4)
+
+
+def _engine_from(engine: torch.Tensor, meta: dict, weights: list,
+                 device: Optional[torch.device] = None) -> "_C.Engine":
+    """The engine loaded, once per process and GPU (``device``; None for the CPU backend)."""
+    key = (meta["digest"], None if device is None else device.index)
+    runtime = _LOADED.get(key)
     if runtime is not None:
         return runtime
     with _LOADED_LOCK:
-        runtime = _LOADED.get(digest)
+        runtime = _LOADED.get(key)
         if runtime is None:
             data = engine.detach().cpu().contiguous().numpy()  # read in place, copied once
-            runtime = _load_engine(data, meta.get("weights", []), weights)
-            _LOADED[digest] = runtime
+            with _on_device(device):
+                runtime = _load_engine(data, meta.get("weights", []), weights)
+            _LOADED[key] = runtime
     return runtime
+
+
+def _on_device(device: Optional[torch.device]):
+    """A context that makes ``device`` torch's (and so CUDA's) current device; a no-op for None."""
+    return torch.cuda.device(device) if device is not None else contextlib.nullcontext()
 
 
 def _check_inputs(name: str, inputs: list, meta: dict) -> None:
@@ -71,18 +110,30 @@ def _parse_meta(meta: str) -> dict:
     return json.loads(meta)
 
 
-def _run_cuda(runtime: "_C.Engine", inputs: list, description: dict) -> list:
-    """Runs a GPU engine on torch's current stream: outputs are allocated by torch (its caching
-    allocator), inputs and outputs cross to kiln as device pointers, no copies."""
+def _run_cuda(engine: torch.Tensor, inputs: list, description: dict, weights: list) -> list:
+    """Runs a GPU engine on its GPU (_engine_device; else the inputs') on torch's current stream
+    there: outputs are allocated by torch (its caching allocator), inputs and outputs cross to kiln
+    as device pointers, no copies. Inputs on another GPU are copied to the engine's, with a warning
+    once per engine, and its outputs stay there (as Torch-TensorRT does)."""
+    device = _engine_device(description)
+    if device is None:
+        device = inputs[0].device if inputs else torch.device("cuda", torch.cuda.current_device())
+    if device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if any(t.device != device for t in inputs):
+        found = sorted({str(t.device) for t in inputs if t.device != device})
+        _warn_once(f"moved:{description['digest']}:{device}",
+                   f"kiln: engine '{description['name']}' runs on {device} (its compile device); "
+                   f"inputs on {', '.join(found)} are copied there each call, and its outputs are "
+                   f"on {device}. Pass inputs on {device}, or compile with device='{found[0]}'")
+        inputs = [t.to(device) for t in inputs]
     tensors = [t.detach() if t.is_contiguous() else t.detach().contiguous() for t in inputs]
-    device = tensors[0].device if tensors else torch.device("cuda", torch.cuda.current_device())
-    if device.index is not None and device.index != torch.cuda.current_device():
-        with torch.cuda.device(device):
-            return _run_cuda(runtime, inputs, description)
-    shapes = runtime.cuda_output_shapes(tensors)
-    outputs = [torch.empty(shape, dtype=getattr(torch, spec["dtype"]), device=device)
-               for shape, spec in zip(shapes, description["outputs"])]
-    runtime.run_cuda(tensors, outputs, torch.cuda.current_stream(device).cuda_stream)
+    runtime = _engine_from(engine, description, weights, device)
+    with _on_device(device if device.index != torch.cuda.current_device() else None):
+        shapes = runtime.cuda_output_shapes(tensors)
+        outputs = [torch.empty(shape, dtype=getattr(torch, spec["dtype"]), device=device)
+                   for shape, spec in zip(shapes, description["outputs"])]
+        runtime.run_cuda(tensors, outputs, torch.cuda.current_stream(device).cuda_stream)
     return outputs
 
 
@@ -95,9 +146,9 @@ def execute_engine(inputs: list[torch.Tensor], engine: torch.Tensor, meta: str,
     weights named in ``meta``, in order)."""
     description = _parse_meta(meta)
     _check_inputs(description["name"], inputs, description)
-    runtime = _engine_from(engine, description, weights)
     if description.get("backend") == "cuda":
-        return _run_cuda(runtime, inputs, description)
+        return _run_cuda(engine, inputs, description, weights)
+    runtime = _engine_from(engine, description, weights)
     outputs = runtime.run([t.detach() for t in inputs])
     return [o if isinstance(o, torch.Tensor) else torch.tensor(o) for o in outputs]
 
@@ -110,7 +161,8 @@ def _execute_engine_fake(inputs, engine, meta, weights):
         for size, dim in zip(t.shape, spec["dims"]):
             if isinstance(dim, str) and dim.isidentifier() and dim not in bindings:
                 bindings[dim] = size
-    device = inputs[0].device if inputs else torch.device(description.get("device", "cpu"))
+    device = _engine_device(description) or (
+        inputs[0].device if inputs else torch.device(description.get("device", "cpu")))
     outputs = []
     for spec in description["outputs"]:
         shape = [d if isinstance(d, int) else _sym_eval.evaluate(d, bindings)
@@ -119,13 +171,19 @@ def _execute_engine_fake(inputs, engine, meta, weights):
     return outputs
 
 
-def describe_bindings(runtime: "_C.Engine", digest: str, weight_names: list) -> str:
+def describe_bindings(runtime: "_C.Engine", digest: str, weight_names: list,
+                      gpu_id: Optional[int] = None) -> str:
+    """The custom op's description of an engine; ``gpu_id``: the GPU a CUDA engine runs on."""
     info = runtime.info
+    if info["backend"] == "cpu":
+        device = "cpu"
+    else:
+        device = "cuda" if gpu_id is None else f"cuda:{gpu_id}"
     meta = {
         "weights": weight_names,
         "name": info["name"],
         "backend": info["backend"],
-        "device": "cpu" if info["backend"] == "cpu" else "cuda",
+        "device": device,
         "digest": digest,
         "inputs": [{"name": b["name"], "dtype": b["dtype"], "dims": b["dims"]}
                    for b in runtime.inputs],
@@ -143,7 +201,10 @@ class KilnEngineModule(torch.nn.Module):
     """
 
     def __init__(self, engine_bytes: bytes, name: Optional[str] = None, *,
-                 lazy: bool = False, weights: Optional[dict] = None):
+                 lazy: bool = False, weights: Optional[dict] = None,
+                 gpu_id: Optional[int] = None):
+        """``gpu_id``: the GPU a CUDA engine is loaded on and runs on (kiln.compile's ``device``);
+        None: torch's current device at load, and the inputs' device at each call."""
         super().__init__()
         digest = _C.digest(engine_bytes)
         buffer = torch.frombuffer(bytearray(engine_bytes), dtype=torch.uint8)
@@ -156,6 +217,7 @@ class KilnEngineModule(torch.nn.Module):
         self._runtime: Optional[_C.Engine] = None
         self._meta: Optional[str] = None
         self._name = name
+        self._gpu_id = gpu_id
         if not lazy:
             self.setup_engine(engine_bytes)
 
@@ -165,11 +227,13 @@ class KilnEngineModule(torch.nn.Module):
             return
         if data is None:
             data = self.engine.numpy().tobytes()
-        runtime = _load_engine(data, self._weight_names, self._weight_tensors())
+        device = None if self._gpu_id is None else torch.device("cuda", self._gpu_id)
+        with _on_device(device):
+            runtime = _load_engine(data, self._weight_names, self._weight_tensors())
         self._runtime = runtime
-        self._meta = describe_bindings(runtime, self._digest, self._weight_names)
+        self._meta = describe_bindings(runtime, self._digest, self._weight_names, self._gpu_id)
         with _LOADED_LOCK:
-            _LOADED[self._digest] = runtime
+            _LOADED[(self._digest, self._gpu_id)] = runtime
 
     @property
     def runtime(self) -> "_C.Engine":

@@ -88,6 +88,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
 
   Result<std::vector<Shape>> output_shapes(std::span<const Tensor> inputs) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    KILN_RETURN_IF_ERROR(check_current_device());
     KILN_ASSIGN_OR_RETURN(Binding * binding, binding_for(inputs));
     return binding->output_shapes;
   }
@@ -96,6 +97,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
              void* stream_ptr) override {
     std::lock_guard<std::mutex> lock(mutex_);
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    KILN_RETURN_IF_ERROR(check_current_device());
     KILN_ASSIGN_OR_RETURN(Binding * binding, binding_for(inputs));
     if (outputs.size() != binding->outputs.size()) {
       return invalid_argument("engine '", name_, "': expected ", binding->outputs.size(),
@@ -213,6 +215,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     int count = 0;
     KILN_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (count == 0) return unsupported("no CUDA device is visible");
+    KILN_CUDA_CHECK(cudaGetDevice(&device_));
     KILN_ASSIGN_OR_RETURN(arch_, current_device_arch());
     device_tag_ = device_tactic_tag();
     LoadClock clock;
@@ -234,6 +237,20 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     clock.lap("buffers", &load_phases_);
     KILN_RETURN_IF_ERROR(upload_weights());
     clock.lap("weights", &load_phases_);
+    return ok_status();
+  }
+
+  // The engine's weights, arena and kernels live on the GPU current at load; running it needs
+  // that GPU current (and the caller's stream and tensors on it).
+  Status check_current_device() const {
+    int current = 0;
+    KILN_CUDA_CHECK(cudaGetDevice(&current));
+    if (current != device_) {
+      return failed_precondition("engine '", name_, "' was loaded on GPU ", device_,
+                                 " but GPU ", current, " is current; run it with GPU ", device_,
+                                 " current (torch.cuda.device(", device_,
+                                 ")), or load it again there");
+    }
     return ok_status();
   }
 
@@ -504,6 +521,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
   int profile_runs_ = 0;     // KILN_CUDA_PROFILE
   std::string load_phases_;  // " plan 1.2 ms, kernels 3.4 ms, ...": where loading spent its time
   std::string arch_;
+  int device_ = 0;  // the GPU it was loaded on
   std::string device_tag_;  // the GPU, in timing-cache keys
   Plan plan_;
   std::unique_ptr<KernelModule> module_;
