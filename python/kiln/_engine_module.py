@@ -87,12 +87,17 @@ def _on_device(device: Optional[torch.device]):
     return torch.cuda.device(device) if device is not None else contextlib.nullcontext()
 
 
+def _device_type(meta: dict) -> str:
+    """"cpu" or "cuda": the kind of device an engine's inputs must be on ("cuda:1" -> "cuda")."""
+    return meta.get("device", "cpu").split(":", 1)[0]
+
+
 def _check_inputs(name: str, inputs: list, meta: dict) -> None:
     expected = meta["inputs"]
     if len(inputs) != len(expected):
         raise InvalidArgumentError(
             f"engine '{name}': expected {len(expected)} inputs, found {len(inputs)}")
-    device = meta.get("device", "cpu")
+    device = _device_type(meta)
     for i, (t, spec) in enumerate(zip(inputs, expected)):
         if not isinstance(t, torch.Tensor):
             raise InvalidArgumentError(

@@ -48,3 +48,11 @@ def test_missing_gpu_warns_once_and_follows_the_inputs(gpus):
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, messages
     assert "compiled for cuda:3" in messages[0] and "has 1 GPU(s)" in messages[0], messages[0]
+
+
+def test_inputs_are_checked_against_the_device_kind():
+    """An engine for cuda:1 takes inputs on any CUDA device (moved there if need be)."""
+    assert _engine_module._device_type({"device": "cuda:1"}) == "cuda"
+    assert _engine_module._device_type({"device": "cuda"}) == "cuda"
+    assert _engine_module._device_type({"device": "cpu"}) == "cpu"
+    assert _engine_module._device_type({}) == "cpu"
