@@ -39,7 +39,7 @@ class Affine(nn.Module):
 
 
 def randn(*shape):
-    return torch.randn(*shape)
+    return torch.randn(shape)  # a tuple: randn() alone is refused, randn(()) is 0-dim
 
 
 def _batch_norm(channels: int) -> nn.BatchNorm2d:
