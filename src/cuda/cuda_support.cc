@@ -80,6 +80,38 @@ Verdict attention_verdict(const ir::Node& node) {
   return Verdict::accept();
 }
 
+Verdict within_kernel_rank(const ir::Node& node) {
+  constexpr size_t kMaxRank = kMaxKernelDims;
+  for (const ir::Value* v : node.input_values()) {
+    if (v && v->kind == ir::ValueKind::kTensor && rank(v) > kMaxRank) {
+      return Verdict::reject(str_cat("a tensor of rank ", rank(v), " (the kernels take <= ",
+                                     kMaxKernelDims, ")"));
+    }
+  }
+  if (rank(node.outputs[0]) > kMaxRank) {
+    return Verdict::reject(str_cat("an output of rank ", rank(node.outputs[0]),
+                                   " (the kernels take <= ", kMaxKernelDims, ")"));
+  }
+  return Verdict::accept();
+}
+
+// index.Tensor with int64/int32 index tensors; a bool or uint8 entry is a mask, whose result has
+// as many rows as the mask has true elements: a shape known only from the data. (For index.Tensor
+// check_static_output_shape says so first; _unsafe_index has no dynamic-shape tag.)
+Verdict index_verdict(const ir::Node& node) {
+  const auto* list =
+      node.args.size() > 1 ? std::get_if<std::vector<ir::Value*>>(&node.args[1]) : nullptr;
+  if (!list) return Verdict::reject("the indices are not a list of tensors");
+  for (size_t i = 0; i < list->size(); ++i) {
+    const ir::Value* index = (*list)[i];
+    if (index && (index->dtype == DType::kBool || index->dtype == DType::kUInt8)) {
+      return Verdict::reject(str_cat("index ", i, " is a ", dtype_name(index->dtype),
+                                     " mask: the result's shape depends on the mask's values"));
+    }
+  }
+  return within_kernel_rank(node);
+}
+
 Verdict library_verdict(const ir::Node& node) {
   switch (node.op) {
     case OpKey::aten_native_layer_norm_default:
@@ -91,6 +123,11 @@ Verdict library_verdict(const ir::Node& node) {
     case OpKey::aten__adaptive_avg_pool2d_default:
       if (rank(tensor_arg(node, 0)) != 4) return Verdict::reject("not 4-D (N, C, H, W)");
       return Verdict::accept();
+    case OpKey::aten_index_Tensor:
+    case OpKey::aten__unsafe_index_Tensor:
+      return index_verdict(node);
+    case OpKey::aten_cumsum_default:
+      return within_kernel_rank(node);
     case OpKey::aten_arange_start_step:
     case OpKey::aten_arange_start:
     case OpKey::aten_full_default:

@@ -1,5 +1,6 @@
 // kiln's hand-written CUDA kernel families, compiled with NVRTC into each engine's kernel module:
-// reductions, softmax, attention softmax, layer/RMS norm, pooling, gathers, copies, fills.
+// reductions, softmax, attention softmax, layer/RMS norm, pooling, gathers, advanced indexing,
+// scans, copies, fills.
 // (Chains of pointwise ops are generated per engine by the planner, not kept here.)
 //
 // Each family has two halves:
@@ -133,6 +134,28 @@ Status launch_embedding(cudaKernel_t kernel, const Tensor& weight, const Tensor&
 std::string index_select_kernel(ModuleSource& module, DType dtype, DType index);
 Status launch_index_select(cudaKernel_t kernel, const Tensor& in, int64_t dim,
                            const Tensor& index, const Tensor& out, cudaStream_t stream);
+
+// --- advanced indexing and scans (kernel_library_index.cc) ------------------------------------
+// out = in[indices] (aten.index.Tensor): one entry per leading dim of `in`, null for None (the
+// whole dim); the others int64 or int32 tensors of any strides (int32 and int64 may mix) that
+// broadcast together into the index block. As in PyTorch, the block's dims replace the indexed
+// dims where those are adjacent, and come first otherwise. Negative indices wrap once; an index
+// still outside its dim writes zeros, with no fault and no error (PyTorch asserts on the
+// device), as the gathers do. in and out any strides; out has the result's sizes and in's dtype.
+// Bool and uint8 (mask) indices are refused: the result's shape would depend on their values.
+std::string index_tensor_kernel(ModuleSource& module, DType dtype);
+Status launch_index_tensor(cudaKernel_t kernel, const Tensor& in,
+                           const std::vector<const Tensor*>& indices, const Tensor& out,
+                           cudaStream_t stream);
+// out = cumsum(in, dim) (inclusive), in and out of the same sizes and any strides, dim in
+// [0, rank) (0 for a 0-d input). Each element is first converted to out's dtype (PyTorch scans
+// self.to(dtype); integer and bool inputs give int64 unless a dtype says otherwise), then added
+// in fp32 for floating outputs and in int64 for integer ones; each output is rounded from the
+// sum once. (PyTorch's CUDA kernel adds in the storage dtype, rounding every partial sum in fp16
+// and bf16; its CPU kernel, like kiln's CPU reference, rounds once.)
+std::string cumsum_kernel(ModuleSource& module, DType in, DType out);
+Status launch_cumsum(cudaKernel_t kernel, const Tensor& in, const Tensor& out, int64_t dim,
+                     cudaStream_t stream);
 
 // --- data movement ----------------------------------------------------------------------------
 // dst = src converted to dst's dtype; same sizes, any strides (stride 0 in src broadcasts). Same

@@ -1,6 +1,7 @@
 // Steps that run one node through kiln's kernel library (kernel_library.h).
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "cuda/steps.h"
 
@@ -250,6 +251,51 @@ Result<std::unique_ptr<Step>> gather(const ir::Node& node, ModuleSource& module)
   });
 }
 
+// aten.index.Tensor (and _unsafe_index, the same without PyTorch's bounds checks): the index
+// list's None entries stay null.
+Result<std::unique_ptr<Step>> advanced_index(const ir::Node& node, ModuleSource& module) {
+  const ir::Value* in = value_arg(node, 0);
+  const ir::Value* out = node.outputs[0];
+  const auto* list =
+      node.args.size() > 1 ? std::get_if<std::vector<ir::Value*>>(&node.args[1]) : nullptr;
+  if (!in || !list) return unsupported("index '", node.name, "': args");
+  const std::vector<const ir::Value*> indices(list->begin(), list->end());
+  std::vector<const ir::Value*> reads = {in};
+  for (const ir::Value* v : indices) {
+    if (v) reads.push_back(v);
+  }
+  const std::string kernel = index_tensor_kernel(module, in->dtype);
+  return make_step(node, "gather", reads, [=](const Slots& slots, BindContext& ctx, size_t) {
+    const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+    std::vector<std::optional<Tensor>> index_tensors;
+    for (const ir::Value* v : indices) {
+      index_tensors.push_back(v ? std::optional<Tensor>(slot_tensor(slots, v)) : std::nullopt);
+    }
+    return kernel_launch(ctx, kernel, [=](cudaKernel_t fn, cudaStream_t s) {
+      std::vector<const Tensor*> entries;
+      for (const std::optional<Tensor>& t : index_tensors) entries.push_back(t ? &*t : nullptr);
+      return launch_index_tensor(fn, x, entries, y, s);
+    });
+  });
+}
+
+// cumsum(self, dim, dtype=None): the output value carries the dtype (int64 for integer inputs).
+Result<std::unique_ptr<Step>> scan(const ir::Node& node, ModuleSource& module) {
+  const ir::Value* in = value_arg(node, 0);
+  const ir::Value* out = node.outputs[0];
+  auto dim = int_arg(node, 1);
+  if (!in || !dim) return unsupported("cumsum '", node.name, "': args");
+  const int64_t rank = static_cast<int64_t>(in->shape.size());
+  const int64_t d = rank == 0 ? 0 : wrap(*dim, rank);
+  const std::string kernel = cumsum_kernel(module, in->dtype, out->dtype);
+  return make_step(node, "scan", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
+    const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+    return kernel_launch(ctx, kernel, [x, y, d](cudaKernel_t fn, cudaStream_t s) {
+      return launch_cumsum(fn, x, y, d, s);
+    });
+  });
+}
+
 Result<std::unique_ptr<Step>> concatenate(const ir::Node& node, ModuleSource& module) {
   const auto* list = std::get_if<std::vector<ir::Value*>>(&node.args[0]);
   auto dim = int_arg(node, 1);
@@ -356,6 +402,9 @@ bool is_library_op(ir::OpKey op) {
     case OpKey::aten__adaptive_avg_pool2d_default:
     case OpKey::aten_embedding_default:
     case OpKey::aten_index_select_default:
+    case OpKey::aten_index_Tensor:
+    case OpKey::aten__unsafe_index_Tensor:
+    case OpKey::aten_cumsum_default:
     case OpKey::aten_cat_default:
     case OpKey::aten_arange_start_step:
     case OpKey::aten_arange_default:
@@ -397,6 +446,11 @@ Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slot
     case OpKey::aten_embedding_default:
     case OpKey::aten_index_select_default:
       return gather(node, module);
+    case OpKey::aten_index_Tensor:
+    case OpKey::aten__unsafe_index_Tensor:
+      return advanced_index(node, module);
+    case OpKey::aten_cumsum_default:
+      return scan(node, module);
     case OpKey::aten_cat_default:
       return concatenate(node, module);
     default:

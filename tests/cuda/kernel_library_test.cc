@@ -1,6 +1,7 @@
 // kiln's CUDA kernel library: every family compiles with NVRTC (no GPU needed), names and code are
 // deterministic, launch functions reject bad shapes before touching the GPU. The GPU halves:
-// kernel_library_rows_gpu_test.cc, kernel_library_spatial_gpu_test.cc.
+// kernel_library_rows_gpu_test.cc, kernel_library_spatial_gpu_test.cc,
+// kernel_library_index_gpu_test.cc.
 #include "cuda/kernel_library.h"
 
 #include <cuda_runtime_api.h>
@@ -15,9 +16,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "cuda/cuda_support.h"
 #include "cuda/kernel_module.h"
 #include "cuda/nvrtc_compiler.h"
+#include "cuda/plan.h"
 #include "kernel_library_support.h"
+#include "passes/pass_test_util.h"
 
 namespace kiln::cuda {
 namespace {
@@ -223,6 +227,152 @@ TEST(KernelLibraryTest, LaunchesValidateBeforeTouchingTheGpu) {
   // Nothing to do: no kernel, no data needed.
   EXPECT_TRUE(launch_softmax(nullptr, host(f32, {0, 6}), host(f32, {0, 6}), 1, nullptr).ok());
   EXPECT_TRUE(launch_copy(nullptr, host(f32, {3, 0}), host(f32, {3, 0}), nullptr).ok());
+}
+
+// --- advanced indexing and scans (no GPU needed) -----------------------------------------------
+
+TEST(KernelLibraryTest, IndexAndScanFamiliesCompileForEveryDtype) {
+  ModuleSource module;
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64,
+                  DType::kInt64, DType::kInt32, DType::kInt16, DType::kInt8, DType::kUInt8,
+                  DType::kBool}) {
+    index_tensor_kernel(module, t);
+    const bool floating = t == DType::kFloat32 || t == DType::kFloat16 ||
+                          t == DType::kBFloat16 || t == DType::kFloat64;
+    cumsum_kernel(module, t, floating ? t : DType::kInt64);  // PyTorch's default output dtype
+    cumsum_kernel(module, t, DType::kFloat32);                // cumsum(..., dtype=float32)
+  }
+  cumsum_kernel(module, DType::kFloat32, DType::kFloat16);
+  cumsum_kernel(module, DType::kInt64, DType::kInt32);
+  for (const char* arch : {"sm_90", "sm_80"}) {
+    auto compiled = compile_cuda_source(module.text(), arch, false);
+    ASSERT_TRUE(compiled.ok()) << arch << ": " << compiled.status().to_string();
+    for (const char* name : {"kiln_index_f16", "kiln_index_b8", "kiln_cumsum_i32_i64",
+                             "kiln_cumsum_bf16_bf16", "kiln_cumsum_b8_i64"}) {
+      EXPECT_NE(compiled->cubin.find(name), std::string::npos) << arch << " lacks " << name;
+    }
+  }
+}
+
+TEST(KernelLibraryTest, IndexAndScanNamesAreDeterministic) {
+  ModuleSource module;
+  EXPECT_EQ(index_tensor_kernel(module, DType::kFloat16), "kiln_index_f16");
+  EXPECT_EQ(cumsum_kernel(module, DType::kInt32, DType::kInt64), "kiln_cumsum_i32_i64");
+  const std::string text = module.text();
+  EXPECT_EQ(index_tensor_kernel(module, DType::kFloat16), "kiln_index_f16");
+  EXPECT_EQ(cumsum_kernel(module, DType::kInt32, DType::kInt64), "kiln_cumsum_i32_i64");
+  EXPECT_EQ(module.text(), text);  // asking again adds nothing
+  EXPECT_NE(cumsum_kernel(module, DType::kFloat16, DType::kFloat32),
+            cumsum_kernel(module, DType::kFloat16, DType::kFloat16));
+}
+
+// The output sizes launch_index_tensor accepts (PyTorch's rule), checked without a GPU: with the
+// right output the launch gets as far as wanting a kernel.
+TEST(KernelLibraryTest, IndexTensorResultShapes) {
+  const DType f32 = DType::kFloat32, i64 = DType::kInt64, i32 = DType::kInt32;
+  const Tensor x = host(f32, {2, 3, 4, 5});
+  const Tensor i6 = host(i64, {6}), j6 = host(i32, {6}), i2x6 = host(i64, {2, 6});
+  const Tensor i3x1 = host(i64, {3, 1}), j1x7 = host(i32, {1, 7}), j7 = host(i64, {7});
+  const Tensor scalar = host(i64, {});
+  struct Case {
+    const char* what;
+    std::vector<const Tensor*> indices;
+    Shape expected;
+  };
+  const std::vector<Case> cases = {
+      {"first dim", {&i6}, {6, 3, 4, 5}},
+      {"2-D index on dim 1", {nullptr, &i2x6}, {2, 2, 6, 4, 5}},
+      {"adjacent, int32 beside int64", {nullptr, &i6, &j6}, {2, 6, 5}},
+      {"separated: the block goes first", {&i6, nullptr, &j6}, {6, 3, 5}},
+      {"separated, broadcast", {nullptr, &i3x1, nullptr, &j1x7}, {3, 7, 2, 4}},
+      {"adjacent, broadcast", {nullptr, &i3x1, &j7}, {2, 3, 7, 5}},
+      {"0-d index", {nullptr, &scalar}, {2, 4, 5}},
+      {"no index tensors", {nullptr, nullptr}, {2, 3, 4, 5}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    expect_invalid(launch_index_tensor(nullptr, x, c.indices, host(f32, c.expected), nullptr),
+                   "no kernel");
+    Shape wrong = c.expected;
+    wrong.back() += 1;
+    expect_invalid(launch_index_tensor(nullptr, x, c.indices, host(f32, wrong), nullptr),
+                   "expected output");
+  }
+}
+
+TEST(KernelLibraryTest, IndexAndScanLaunchesValidateBeforeTouchingTheGpu) {
+  const DType f32 = DType::kFloat32, i64 = DType::kInt64;
+  const Tensor x = host(f32, {4, 6});
+  const Tensor i3 = host(i64, {3}), i4 = host(i64, {4});
+  const Tensor mask = host(DType::kBool, {4}), floats = host(f32, {3});
+  expect_invalid(launch_index_tensor(nullptr, x, {&mask}, host(f32, {2, 6}), nullptr), "mask");
+  expect_invalid(launch_index_tensor(nullptr, x, {&floats}, host(f32, {3, 6}), nullptr),
+                 "int64 or int32");
+  expect_invalid(launch_index_tensor(nullptr, x, {&i3, &i4}, host(f32, {3}), nullptr),
+                 "broadcast");
+  expect_invalid(launch_index_tensor(nullptr, x, {&i3, &i3, &i3}, host(f32, {3}), nullptr),
+                 "3 indices");
+  expect_invalid(launch_index_tensor(nullptr, x, {&i3}, host(DType::kFloat16, {3, 6}), nullptr),
+                 "expected output");
+  const Tensor broadcast_out = host(f32, {3, 6}).view_as({3, 6}, {0, 1}, 0);
+  expect_invalid(launch_index_tensor(nullptr, x, {&i3}, broadcast_out, nullptr), "stride 0");
+  // An empty index gives an empty result: nothing to launch.
+  const Tensor none = host(i64, {0});
+  EXPECT_TRUE(launch_index_tensor(nullptr, x, {&none}, host(f32, {0, 6}), nullptr).ok());
+
+  expect_invalid(launch_cumsum(nullptr, x, host(f32, {4, 5}), 1, nullptr), "sizes");
+  expect_invalid(launch_cumsum(nullptr, x, host(i64, {4, 6}), 2, nullptr), "dim");
+  expect_invalid(launch_cumsum(nullptr, x, host(i64, {4, 6}), -1, nullptr), "dim");
+  expect_invalid(launch_cumsum(nullptr, x, host(i64, {4, 6}), 1, nullptr), "no kernel");
+  expect_invalid(launch_cumsum(nullptr, host(f32, {}), host(f32, {}), 0, nullptr), "no kernel");
+  EXPECT_TRUE(launch_cumsum(nullptr, host(f32, {0, 6}), host(f32, {0, 6}), 1, nullptr).ok());
+}
+
+// The nodes GPT-2 left to PyTorch: index.Tensor (and _unsafe_index) with int64 indices, a None
+// entry too, and cumsum of an int64 mask plan as library steps whose module compiles; a mask
+// index is refused with its reason.
+TEST(KernelLibraryTest, IndexAndCumsumNodesPlanAsLibrarySteps) {
+  passes::testing::ProgramBuilder b;
+  ir::Value* x = b.input("x", DType::kFloat32, {2, 8, 16});
+  ir::Value* rows = b.input("rows", DType::kInt64, {3});
+  ir::Value* mask = b.input("mask", DType::kInt64, {2, 16});
+  ir::Value* picked =
+      b.node("picked", "aten.index.Tensor", {x, std::vector<ir::Value*>{nullptr, rows}});
+  ir::Value* unchecked =
+      b.node("unchecked", "aten._unsafe_index.Tensor", {x, std::vector<ir::Value*>{rows}});
+  ir::Value* positions = b.node("positions", "aten.cumsum.default", {mask, int64_t{1}});
+  b.output(picked);
+  b.output(unchecked);
+  b.output(positions);
+  std::shared_ptr<ir::Program> program = b.finish();
+  EXPECT_EQ(picked->dtype, DType::kFloat32);
+  EXPECT_EQ(positions->dtype, DType::kInt64);
+  for (const ir::Node& node : program->graph.nodes()) {
+    const convert::Verdict verdict = cuda_verdict(node);
+    EXPECT_TRUE(verdict.accepted()) << node.name << ": " << verdict.reason();
+  }
+  PlanOptions options;
+  options.arch = "sm_90";
+  auto plan = make_plan(*program, {}, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  std::vector<std::string> kinds;
+  for (const auto& step : plan->steps) kinds.emplace_back(step->kind());
+  EXPECT_EQ(kinds, (std::vector<std::string>{"gather", "gather", "scan"})) << plan->summary();
+  EXPECT_NE(plan->module.text().find("kiln_cumsum_i64_i64"), std::string::npos);
+  auto compiled = compile_cuda_source(plan->module.text(), "sm_90", false);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
+
+  // The same nodes with a bool index: a mask, left to PyTorch, saying why.
+  rows->dtype = DType::kBool;
+  int masked = 0;
+  for (const ir::Node& node : program->graph.nodes()) {
+    if (node.op == ir::OpKey::aten_cumsum_default) continue;
+    const convert::Verdict verdict = cuda_verdict(node);
+    EXPECT_FALSE(verdict.accepted()) << node.name;
+    EXPECT_NE(verdict.reason().find("mask"), std::string::npos) << verdict.reason();
+    ++masked;
+  }
+  EXPECT_EQ(masked, 2);
 }
 
 }  // namespace

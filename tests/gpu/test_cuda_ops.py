@@ -74,6 +74,11 @@ def _packed_attention(x: torch.Tensor) -> torch.Tensor:
     return out.transpose(1, 2).reshape(b, length, 128)
 
 
+def _indices(size: int, *shape: int) -> torch.Tensor:
+    """int64 indices into a dim of `size`, negative ones (counted from the end) included."""
+    return torch.randint(-size, size, shape)
+
+
 # name -> () -> (module, example inputs on the CPU, FP32)
 CASES = {
     "linear_relu": lambda: (Fn(lambda m, x: torch.relu(m.fc(x)), fc=nn.Linear(32, 64)),
@@ -135,6 +140,47 @@ CASES = {
     "sdpa_head64_scale": lambda: (Fn(lambda m, q, k, v: F.scaled_dot_product_attention(
         q, k, v, scale=0.3)), (randn(1, 2, 40, 64), randn(1, 2, 40, 64), randn(1, 2, 40, 64))),
     "embedding": lambda: (nn.Embedding(100, 16), (torch.randint(0, 100, (4, 12)),)),
+    # Advanced indexing (aten.index.Tensor): index tensors are int64 inputs (negative values
+    # included), broadcast together; separated index dims put the broadcast dims first.
+    "index_rows": lambda: (Fn(lambda m, x, i: x[i]), (randn(10, 16), _indices(10, 6))),
+    "index_middle_2d": lambda: (Fn(lambda m, x, i: x[:, i] * 2.0),
+                                (randn(3, 9, 5), _indices(9, 2, 4))),
+    "index_last": lambda: (Fn(lambda m, x, i: x[..., i]), (randn(2, 3, 12), _indices(12, 5))),
+    "index_two_adjacent": lambda: (Fn(lambda m, x, i, j: x[:, i, j]),
+                                   (randn(2, 8, 6, 4), _indices(8, 5), _indices(6, 5))),
+    "index_separated": lambda: (Fn(lambda m, x, i, j: x[i, :, j]),
+                                (randn(6, 5, 7), _indices(6, 3, 1), _indices(7, 1, 4))),
+    "index_broadcast": lambda: (Fn(lambda m, x, i, j: x[i, j]),
+                                (randn(6, 7, 3), _indices(6, 3, 1), _indices(7, 1, 4))),
+    "index_int32": lambda: (Fn(lambda m, x, i: x[:, i]),
+                            (randn(4, 11), _indices(11, 6).to(torch.int32))),
+    "index_transposed_input": lambda: (Fn(lambda m, x, i: x.transpose(0, 1)[i] + 1.0),
+                                       (randn(6, 9), _indices(9, 4))),
+    # GPT2ForSequenceClassification's pooling: one position per batch row.
+    "index_arange_gather": lambda: (Fn(lambda m, x, i: x[torch.arange(x.shape[0],
+                                                                      device=x.device), i]),
+                                    (randn(4, 10, 8), torch.randint(0, 10, (4,)))),
+    # A bool mask read at broadcast (batch, key) positions, as transformers' padding masks.
+    "index_bool_data": lambda: (Fn(lambda m, x, mask, b, k: torch.where(mask[b, k], x, -x)),
+                                (randn(2, 1, 1, 16), torch.rand(2, 16) > 0.3,
+                                 torch.arange(2).view(2, 1, 1, 1),
+                                 torch.arange(16).view(1, 1, 1, 16))),
+    # cumsum along first, middle and last dims, long rows, strided input; integer and bool inputs
+    # give int64.
+    "cumsum_last": lambda: (Fn(lambda m, x: x.cumsum(-1)), (randn(4, 33),)),
+    "cumsum_dim0": lambda: (Fn(lambda m, x: x.cumsum(0)), (randn(50, 16),)),
+    "cumsum_middle": lambda: (Fn(lambda m, x: x.cumsum(1)), (randn(2, 40, 8),)),
+    "cumsum_long": lambda: (Fn(lambda m, x: x.cumsum(-1)), (randn(2, 5000) * 0.1,)),
+    "cumsum_transposed": lambda: (Fn(lambda m, x: x.transpose(0, 1).cumsum(1) * 0.5),
+                                  (randn(30, 20),)),
+    # GPT-2's position ids from an attention mask.
+    "cumsum_positions": lambda: (Fn(lambda m, x, mask: x + (mask.long().cumsum(-1) - 1)
+                                    .to(x.dtype)[..., None]),
+                                 (randn(4, 512, 8), torch.rand(4, 512) > 0.2)),
+    "cumsum_bool": lambda: (Fn(lambda m, mask: mask.cumsum(-1)), (torch.rand(3, 70) > 0.5,)),
+    "cumsum_int32": lambda: (Fn(lambda m, i: i.cumsum(0)), (_indices(50, 40, 3).to(torch.int32),)),
+    "cumsum_int_to_float": lambda: (Fn(lambda m, i: i.cumsum(1, dtype=torch.float32)),
+                                    (_indices(10, 4, 30),)),
     "gelu_erf": lambda: (nn.GELU(), (randn(4, 64) * 2,)),
     "gelu_tanh": lambda: (nn.GELU(approximate="tanh"), (randn(4, 64) * 2,)),
     "silu": lambda: (nn.SiLU(), (randn(4, 64) * 2,)),
