@@ -159,17 +159,9 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     std::vector<int64_t> known;
     if (iterations > 0) known = TacticCache::process().find(tactic);
     const int choice = known.size() == 1 ? static_cast<int>(known[0]) : -1;
-    // The algorithms themselves are kept too (a blob beside the timing cache): a later process
-    // takes them without cuBLASLt's heuristic query.
-    TacticCache& cache = TacticCache::process();
-    const std::string algo_key = tactic + " algorithms";
-    const std::vector<uint8_t> kept =
-        cache.keeps_blobs() && (iterations == 0 || choice >= 0) ? cache.find_blob(algo_key)
-                                                                : std::vector<uint8_t>();
-    KILN_ASSIGN_OR_RETURN(auto plan, GemmPlan::create(handle, desc, workspace_bytes_, iterations,
-                                                      stream_, choice, kept));
-    if (iterations > 0 && choice < 0) cache.store(tactic, {plan->choice()});
-    if (!plan->restored() && cache.keeps_blobs()) cache.store_blob(algo_key, plan->kept_algorithms());
+    KILN_ASSIGN_OR_RETURN(
+        auto plan, GemmPlan::create(handle, desc, workspace_bytes_, iterations, stream_, choice));
+    if (iterations > 0 && choice < 0) TacticCache::process().store(tactic, {plan->choice()});
     gemm_plans_[key] = plan;
     return plan;
   }

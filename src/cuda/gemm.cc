@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -441,69 +440,6 @@ bool all_aligned(const GemmDesc& d, const GemmArgs& args, uint32_t alignment) {
          (!d.has_bias || aligned_to(args.bias, alignment));
 }
 
-// ---- algorithms kept across processes (GemmPlan::kept_algorithms) ----
-//
-// "kiln gemm algo 1", then little-endian: u32 alignment, u8 has_fallback, i32 choice, then the
-// algorithm (and the fallback) as cuBLASLt's opaque bytes. Workspace sizes are asked again.
-constexpr char kKeptMagic[] = "kiln gemm algo 1";
-constexpr size_t kKeptMagicBytes = sizeof(kKeptMagic) - 1;
-
-struct KeptAlgorithms {
-  uint32_t alignment = 0;
-  bool has_fallback = false;
-  int32_t choice = 0;
-  cublasLtMatmulAlgo_t algo{};
-  cublasLtMatmulAlgo_t fallback{};
-};
-
-template <typename T>
-void put(std::vector<uint8_t>& out, const T& value) {
-  const auto* bytes = reinterpret_cast<const uint8_t*>(&value);
-  out.insert(out.end(), bytes, bytes + sizeof(T));
-}
-
-template <typename T>
-bool take(const std::vector<uint8_t>& in, size_t& at, T* value) {
-  if (in.size() - at < sizeof(T)) return false;
-  std::memcpy(value, in.data() + at, sizeof(T));
-  at += sizeof(T);
-  return true;
-}
-
-std::optional<KeptAlgorithms> parse_kept(const std::vector<uint8_t>& bytes) {
-  if (bytes.size() < kKeptMagicBytes ||
-      std::memcmp(bytes.data(), kKeptMagic, kKeptMagicBytes) != 0) {
-    return std::nullopt;
-  }
-  KeptAlgorithms kept;
-  size_t at = kKeptMagicBytes;
-  uint8_t has_fallback = 0;
-  if (!take(bytes, at, &kept.alignment) || !take(bytes, at, &has_fallback) ||
-      !take(bytes, at, &kept.choice) || !take(bytes, at, &kept.algo)) {
-    return std::nullopt;
-  }
-  kept.has_fallback = has_fallback != 0;
-  if (kept.has_fallback && !take(bytes, at, &kept.fallback)) return std::nullopt;
-  if (at != bytes.size() || has_fallback > 1) return std::nullopt;
-  return kept;
-}
-
-// The workspace `algo` needs for `d` with pointers aligned to `alignment`, when cuBLASLt accepts
-// it for them within the limit; nullopt otherwise.
-std::optional<size_t> check_algorithm(cublasLtHandle_t handle, const GemmDesc& d,
-                                      Layouts& layouts, const cublasLtMatmulAlgo_t& algo,
-                                      uint32_t alignment, size_t workspace_limit) {
-  cublasLtMatmulDescOpaque_t op;
-  if (!init_operation(&op, d, stand_in_pointer(alignment)).ok()) return std::nullopt;
-  cublasLtMatmulHeuristicResult_t result{};
-  if (cublasLtMatmulAlgoCheck(handle, &op, &layouts.b, &layouts.a, &layouts.c, &layouts.d, &algo,
-                              &result) != CUBLAS_STATUS_SUCCESS ||
-      result.state != CUBLAS_STATUS_SUCCESS || result.workspaceSize > workspace_limit) {
-    return std::nullopt;
-  }
-  return result.workspaceSize;
-}
-
 }  // namespace
 
 struct GemmPlan::Descriptors {
@@ -519,8 +455,7 @@ Result<std::shared_ptr<const GemmPlan>> GemmPlan::create(cublasLtHandle_t handle
                                                          size_t workspace_limit,
                                                          int timing_iterations,
                                                          cudaStream_t stream,
-                                                         int known_choice,
-                                                         const std::vector<uint8_t>& kept) {
+                                                         int known_choice) {
   KILN_RETURN_IF_ERROR(validate(desc));
   if (timing_iterations < 0) {
     return invalid_argument("GEMM timing iterations: expected >= 0, found ", timing_iterations);
@@ -535,31 +470,6 @@ Result<std::shared_ptr<const GemmPlan>> GemmPlan::create(cublasLtHandle_t handle
   auto lt = std::make_unique<Descriptors>();
   KILN_RETURN_IF_ERROR(init_layouts(desc, &lt->layouts), "GEMM ", problem_text(desc));
   const uint32_t element = static_cast<uint32_t>(dtype_size(desc.dtype));
-  if (std::optional<KeptAlgorithms> restored = parse_kept(kept)) {
-    // As kept, when cuBLASLt still takes them: no heuristic query (its first costs tens of ms).
-    const std::optional<size_t> main_bytes = check_algorithm(
-        handle, desc, lt->layouts, restored->algo, restored->alignment, workspace_limit);
-    const std::optional<size_t> fallback_bytes =
-        restored->has_fallback ? check_algorithm(handle, desc, lt->layouts, restored->fallback,
-                                                 element, workspace_limit)
-                               : std::optional<size_t>(0);
-    if (main_bytes && fallback_bytes && restored->alignment >= element) {
-      lt->algo = restored->algo;
-      lt->algo_alignment = restored->alignment;
-      lt->has_fallback = restored->has_fallback;
-      lt->fallback = restored->fallback;
-      plan->choice_ = restored->choice;
-      plan->workspace_bytes_ = std::max(*main_bytes, *fallback_bytes);
-      plan->algo_note_ = str_cat("algo ", algo_id(lt->algo), " (kept: candidate ",
-                                 restored->choice, ")");
-      if (lt->has_fallback) {
-        plan->algo_note_ += str_cat(", algo ", algo_id(lt->fallback), " for unaligned pointers");
-      }
-      plan->restored_ = true;
-      plan->lt_ = std::move(lt);
-      return std::shared_ptr<const GemmPlan>(std::move(plan));
-    }
-  }
   KILN_ASSIGN_OR_RETURN(auto candidates,
                         find_algorithms(handle, desc, lt->layouts, workspace_limit,
                                         kAssumedAlignment, kMaxCandidates),
@@ -605,17 +515,6 @@ Result<std::shared_ptr<const GemmPlan>> GemmPlan::create(cublasLtHandle_t handle
 }
 
 GemmPlan::~GemmPlan() = default;
-
-std::vector<uint8_t> GemmPlan::kept_algorithms() const {
-  if (!lt_) return {};
-  std::vector<uint8_t> out(kKeptMagic, kKeptMagic + kKeptMagicBytes);
-  put(out, lt_->algo_alignment);
-  put(out, static_cast<uint8_t>(lt_->has_fallback));
-  put(out, static_cast<int32_t>(choice_));
-  put(out, lt_->algo);
-  if (lt_->has_fallback) put(out, lt_->fallback);
-  return out;
-}
 
 Status GemmPlan::run(cublasLtHandle_t handle, const GemmArgs& args, cudaStream_t stream) const {
   if (!lt_) return ok_status();  // an empty D

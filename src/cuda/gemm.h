@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "base/dtype.h"
 #include "kiln/status.h"
@@ -63,17 +62,12 @@ class GemmPlan {
   // takes the heuristic's first. `known_choice` >= 0 takes that candidate (a choice() made before,
   // from the timing cache) without timing, when the heuristic still offers it. Fails
   // (unsupported) when cuBLASLt has no algorithm for the desc.
-  //
-  // `kept`: kept_algorithms() of an earlier plan for this desc and limit (from the tactic
-  // cache). When cuBLASLt still accepts those algorithms (cublasLtMatmulAlgoCheck), they are
-  // used as they are, with no heuristic query and no timing; otherwise create() plans as above.
   static Result<std::shared_ptr<const GemmPlan>> create(cublasLtHandle_t handle,
                                                         const GemmDesc& desc,
                                                         size_t workspace_limit,
                                                         int timing_iterations,
                                                         cudaStream_t stream,
-                                                        int known_choice = -1,
-                                                        const std::vector<uint8_t>& kept = {});
+                                                        int known_choice = -1);
   ~GemmPlan();
   GemmPlan(const GemmPlan&) = delete;
   GemmPlan& operator=(const GemmPlan&) = delete;
@@ -83,11 +77,6 @@ class GemmPlan {
   const GemmDesc& desc() const { return desc_; }
   size_t workspace_bytes() const { return workspace_bytes_; }  // what run() needs at most
   int choice() const { return choice_; }  // the chosen candidate's index in the heuristic's list
-  // The chosen algorithms (and the one for less aligned pointers) as bytes for create()'s `kept`:
-  // valid for the same desc and workspace limit with the same cuBLASLt on the same GPU model.
-  // Empty for an empty D.
-  std::vector<uint8_t> kept_algorithms() const;
-  bool restored() const { return restored_; }  // whether create() took `kept`
   std::string describe() const;  // "gemm 128x768x3072 f16 bias+gelu_tanh algo 21 (timed)"
 
  private:
@@ -98,7 +87,6 @@ class GemmPlan {
   std::unique_ptr<Descriptors> lt_;
   std::string algo_note_;
   int choice_ = 0;
-  bool restored_ = false;
 };
 
 // The timing-cache key of a desc under a workspace limit: every field, and the cuBLASLt version.

@@ -425,54 +425,6 @@ TEST_F(GemmGpuTest, TimedPlanComputesWhatTheHeuristicPlanDoes) {
   }
 }
 
-TEST_F(GemmGpuTest, KeptAlgorithmsGiveTheTimedPlanBitForBit) {
-  for (DType dtype : {DType::kFloat32, DType::kFloat16}) {
-    GemmDesc d = make_desc(dtype, 128, 96, 256, false, true);
-    d.has_bias = true;
-    d.epilogue = GemmEpilogue::kGeluTanh;
-    const HostGemm p = random_gemm(d, 650);
-    auto timed = plan(d, 2);
-    ASSERT_NE(timed, nullptr);
-    EXPECT_FALSE(timed->restored());
-    const std::vector<uint8_t> kept = timed->kept_algorithms();
-    ASSERT_FALSE(kept.empty());
-    auto created = GemmPlan::create(handle_, d, kWorkspaceBytes, 2, stream_, -1, kept);
-    ASSERT_TRUE(created.ok()) << created.status().to_string();
-    const auto& again = *created;
-    EXPECT_TRUE(again->restored()) << again->describe();
-    EXPECT_EQ(again->choice(), timed->choice());
-    EXPECT_EQ(again->workspace_bytes(), timed->workspace_bytes());
-    EXPECT_NE(again->describe().find("(kept: candidate"), std::string::npos) << again->describe();
-    EXPECT_EQ(again->kept_algorithms(), kept);
-    EXPECT_EQ(run(*again, p), run(*timed, p)) << "the same algorithm gives the same bits";
-    // Pointers aligned only to their elements take the kept fallback.
-    expect_matches(run(*again, p, dtype_size(dtype)), reference(p), tolerance(dtype),
-                   again->describe() + " (unaligned)");
-  }
-}
-
-TEST_F(GemmGpuTest, DamagedKeptAlgorithmsArePlannedAgain) {
-  GemmDesc d = make_desc(DType::kFloat16, 64, 48, 40, false, true);
-  const HostGemm p = random_gemm(d, 660);
-  auto first = plan(d);
-  ASSERT_NE(first, nullptr);
-  const std::vector<uint8_t> kept = first->kept_algorithms();
-  std::vector<std::vector<uint8_t>> damaged = {
-      {kept.begin(), kept.end() - 1},   // truncated
-      kept,                             // another magic
-      kept,                             // a trailing byte
-      {kept.begin(), kept.begin() + 4}  // a stub
-  };
-  damaged[1][0] ^= 0xff;
-  damaged[2].push_back(0);
-  for (const std::vector<uint8_t>& bytes : damaged) {
-    auto created = GemmPlan::create(handle_, d, kWorkspaceBytes, 0, stream_, -1, bytes);
-    ASSERT_TRUE(created.ok()) << created.status().to_string();
-    EXPECT_FALSE((*created)->restored()) << (*created)->describe();
-    expect_matches(run(**created, p), reference(p), tolerance(d.dtype), (*created)->describe());
-  }
-}
-
 TEST_F(GemmGpuTest, OperandsAlignedOnlyToTheirElements) {
   // A view can start at any element: 2 bytes past a 256-byte boundary for f16, 4 for f32.
   for (DType dtype : {DType::kFloat16, DType::kFloat32}) {
@@ -656,7 +608,6 @@ TEST(GemmValidationTest, EmptyProductIsANoOp) {
   EXPECT_NE((*plan)->describe().find("empty"), std::string::npos) << (*plan)->describe();
   const Status status = (*plan)->run(nullptr, GemmArgs{}, nullptr);
   EXPECT_TRUE(status.ok()) << status.to_string();
-  EXPECT_TRUE((*plan)->kept_algorithms().empty()) << "an empty D has no algorithm to keep";
 }
 
 }  // namespace
