@@ -238,34 +238,6 @@ TEST(FusedAttentionGpuTest, AdditiveBias) {
 
 constexpr size_t kCacheTestWorkspace = size_t{64} << 20;
 
-std::string fresh_cache_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "kiln_attention_test";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / name).string();
-  std::filesystem::remove(path);
-  std::filesystem::remove_all(path + ".plans");
-  return path;
-}
-
-// The full key under which the cache at `path` holds the plan kept for `slot_key` ("" when it
-// holds none): the slot key with cuDNN's versions, as the blob file's header line names it. Also
-// says how large the plan is.
-std::string cached_plan_key(const std::string& path, const std::string& slot_key) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(path + ".plans", error)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::string header;
-    std::getline(in, header);
-    const size_t at = header.find("\t" + slot_key + " ");
-    if (at != std::string::npos) {
-      std::printf("[ cached   ] %s: %llu bytes\n", slot_key.c_str(),
-                  static_cast<unsigned long long>(entry.file_size()));
-      return header.substr(at + 1);
-    }
-  }
-  return "";
-}
-
 AttentionDesc cache_test_desc() {
   AttentionDesc d = desc(2, 3, 33, 40, 64);
   d.causal = true;
@@ -274,7 +246,7 @@ AttentionDesc cache_test_desc() {
 
 TEST(FusedAttentionGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
   SKIP_WITHOUT_CUDNN();
-  const std::string path = fresh_cache_path("restore.txt");
+  const std::string path = fresh_cache_path("kiln_attention_test", "restore.txt");
   const AttentionProblem p(cache_test_desc());
   std::vector<uint16_t> built_out;
   std::string built_plan;
@@ -313,7 +285,7 @@ TEST(FusedAttentionGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
 
 TEST(FusedAttentionGpuTest, AnUnusableCachedPlanFallsBackToABuild) {
   SKIP_WITHOUT_CUDNN();
-  const std::string path = fresh_cache_path("fallback.txt");
+  const std::string path = fresh_cache_path("kiln_attention_test", "fallback.txt");
   TacticCache cache;
   cache.set_path(path);
   const AttentionProblem p(cache_test_desc());

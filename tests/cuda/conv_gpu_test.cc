@@ -558,34 +558,6 @@ TEST(ConvGpuTest, OnePlanRunsFromSeveralThreads) {
 
 // ---- plans kept in the tactic cache ----
 
-std::string fresh_cache_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "kiln_conv_gpu_test";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / name).string();
-  std::filesystem::remove(path);
-  std::filesystem::remove_all(path + ".plans");
-  return path;
-}
-
-// The full key under which the cache at `path` holds the plans kept for `slot_key` ("" when it
-// holds none): the slot key with cuDNN's versions, as the blob file's header line names it. Also
-// says how large they are.
-std::string cached_plan_key(const std::string& path, const std::string& slot_key) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(path + ".plans", error)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::string header;
-    std::getline(in, header);
-    const size_t at = header.find("\t" + slot_key + " ");
-    if (at != std::string::npos) {
-      std::printf("[ cached   ] %s: %llu bytes\n", slot_key.c_str(),
-                  static_cast<unsigned long long>(entry.file_size()));
-      return header.substr(at + 1);
-    }
-  }
-  return "";
-}
-
 // Runs the plan once on the problem, checks y against the reference and returns y's bytes.
 std::vector<uint8_t> run_checked(const ConvPlan& plan, const Problem& p) {
   DeviceProblem dev(p, plan.workspace_bytes());
@@ -610,7 +582,7 @@ TEST(ConvGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
   SKIP_WITHOUT_CUDNN();
   const ConvCase c = cache_test_case();
   const Problem p = make_problem(c, 11);
-  const std::string path = fresh_cache_path("restore.txt");
+  const std::string path = fresh_cache_path("kiln_conv_gpu_test", "restore.txt");
   TacticCache writer;  // this process's
   writer.set_path(path);
   // As an engine's first load: autotuning, the timing cache has no answer yet.
@@ -659,7 +631,7 @@ TEST(ConvGpuTest, AnUnusableCachedPlanFallsBackToABuild) {
   SKIP_WITHOUT_CUDNN();
   const ConvCase c = cache_test_case();
   const Problem p = make_problem(c, 12);
-  const std::string path = fresh_cache_path("fallback.txt");
+  const std::string path = fresh_cache_path("kiln_conv_gpu_test", "fallback.txt");
   TacticCache cache;
   cache.set_path(path);
   auto built = ConvPlan::create(p.desc, c.workspace_limit, false, nullptr, {}, {&cache, "conv"});

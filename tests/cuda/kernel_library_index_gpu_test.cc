@@ -12,8 +12,6 @@
 #include <vector>
 
 #include "cuda/kernel_library.h"
-#include "cuda/kernel_module.h"
-#include "cuda/nvrtc_compiler.h"
 #include "kernel_library_support.h"
 #include "support/op_runner.h"
 
@@ -25,73 +23,8 @@ using kiln::testing::OpCall;
 using kiln::testing::OptionalTensorList;
 using kiln::testing::TensorArg;
 
-constexpr DType kDataTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
-                                DType::kInt64,   DType::kInt32,   DType::kBool};
-// cumsum's (input, output) dtype pairs the tests run.
-constexpr std::pair<DType, DType> kScanTypes[] = {
-    {DType::kFloat32, DType::kFloat32},   {DType::kFloat16, DType::kFloat16},
-    {DType::kBFloat16, DType::kBFloat16}, {DType::kInt32, DType::kInt64},
-    {DType::kInt64, DType::kInt64},       {DType::kBool, DType::kInt64},
-    {DType::kFloat16, DType::kFloat32},   {DType::kFloat32, DType::kInt64}};
-
-ModuleSource index_scan_module() {
-  ModuleSource module;
-  for (DType t : kDataTypes) index_tensor_kernel(module, t);
-  for (const auto& [in, out] : kScanTypes) cumsum_kernel(module, in, out);
-  return module;
-}
-
-// The module of these tests, compiled once for this device's arch and loaded (never freed, as
-// kltest::gpu_module()).
-const GpuModule& index_scan_gpu() {
-  static const GpuModule state = [] {
-    GpuModule s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
-    auto compiled = compile_cuda_source(index_scan_module().text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();
-    return s;
-  }();
-  return state;
-}
-
-class IndexScanGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const GpuModule& gpu = index_scan_gpu();
-    if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
-    ASSERT_NE(gpu.module, nullptr) << gpu.error;
-  }
-  static cudaKernel_t fn(const std::string& name) {
-    auto kernel = index_scan_gpu().module->kernel(name);
-    EXPECT_TRUE(kernel.ok()) << kernel.status().to_string();
-    return kernel.ok() ? *kernel : nullptr;
-  }
-  static void sync(const Status& launched) {
-    ASSERT_TRUE(launched.ok()) << launched.to_string();
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  }
-
-  ModuleSource names_;
-};
+// The families' kernels come from kltest::full_module() (add_index_and_scan_families).
+using IndexScanGpuTest = KernelLibraryGpuTest;
 
 // A device tensor of `sizes` (optionally a strided view of a larger storage) holding `fill(i)`
 // at storage element i.
@@ -220,7 +153,7 @@ TEST_F(IndexGpuTest, IndexDtypesAndLayouts) {
 }
 
 TEST_F(IndexGpuTest, EveryDataDtype) {
-  for (DType t : kDataTypes) {
+  for (DType t : kIndexDataTypes) {
     run(str_cat("adjacent ", dtype_name(t)), t, {3, 6, 4},
         {std::nullopt, ints({2, 2}, {5, 0, -1, 2}), ints({2}, {3, -4})});
     run(str_cat("separated ", dtype_name(t)), t, {3, 6, 4},

@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cuda/kernel_library.h"
@@ -87,10 +88,24 @@ inline void add_integer_families(ModuleSource& module) {
   arange_kernel(module, DType::kInt32);
 }
 
+// Advanced indexing for every data dtype and cumsum for the (input, output) dtype pairs it meets.
+constexpr DType kIndexDataTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
+                                     DType::kInt64,   DType::kInt32,   DType::kBool};
+constexpr std::pair<DType, DType> kScanTypes[] = {
+    {DType::kFloat32, DType::kFloat32},   {DType::kFloat16, DType::kFloat16},
+    {DType::kBFloat16, DType::kBFloat16}, {DType::kInt32, DType::kInt64},
+    {DType::kInt64, DType::kInt64},       {DType::kBool, DType::kInt64},
+    {DType::kFloat16, DType::kFloat32},   {DType::kFloat32, DType::kInt64}};
+inline void add_index_and_scan_families(ModuleSource& module) {
+  for (DType t : kIndexDataTypes) index_tensor_kernel(module, t);
+  for (const auto& [in, out] : kScanTypes) cumsum_kernel(module, in, out);
+}
+
 inline ModuleSource full_module() {
   ModuleSource module;
   for (DType t : kFloatTypes) add_float_families(module, t);
   add_integer_families(module);
+  add_index_and_scan_families(module);
   return module;
 }
 
