@@ -40,8 +40,12 @@ def _engine_device(meta: dict) -> Optional[torch.device]:
     """The GPU a CUDA engine runs on: ``meta["device"]``, the ``device`` it was compiled for
     ("cuda:N"). None where the engine runs on the CPU, where the description names no index (saved
     by an older kiln: the inputs' device then), or where this machine has no such GPU (with a
-    warning, once: the inputs' device then)."""
-    name = meta.get("device", "cpu")
+    warning, once: the inputs' device then). Worked out once per description, not per call."""
+    return _gpu_named(meta.get("device", "cpu"), meta.get("name"))
+
+
+@functools.lru_cache(maxsize=256)
+def _gpu_named(name: str, engine: Optional[str]) -> Optional[torch.device]:
     if not name.startswith("cuda"):
         return None
     device = torch.device(name)
@@ -49,9 +53,8 @@ def _engine_device(meta: dict) -> Optional[torch.device]:
         return None
     count = torch.cuda.device_count()
     if device.index >= count:
-        _warn_once(f"no-gpu:{meta.get('name')}:{device.index}",
-                   f"kiln: engine '{meta.get('name')}' was compiled for {device}, but this "
-                   f"machine has {count} GPU(s); it runs on its inputs' GPU instead")
+        warnings.warn(f"kiln: engine '{engine}' was compiled for {device}, but this machine has "
+                      f"{count} GPU(s); it runs on its inputs' GPU instead", stacklevel=4)
         return None
     return device
 

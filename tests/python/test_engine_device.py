@@ -18,7 +18,9 @@ def gpus(monkeypatch):
     def set_count(n: int) -> None:
         monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
     _engine_module._WARNED.clear()
-    return set_count
+    _engine_module._gpu_named.cache_clear()
+    yield set_count
+    _engine_module._gpu_named.cache_clear()
 
 
 def test_cpu_engine_has_no_gpu(gpus):
@@ -44,7 +46,7 @@ def test_missing_gpu_warns_once_and_follows_the_inputs(gpus):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert _engine_module._engine_device(meta) is None
-        assert _engine_module._engine_device(meta) is None
+        assert _engine_module._engine_device(dict(meta)) is None
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, messages
     assert "compiled for cuda:3" in messages[0] and "has 1 GPU(s)" in messages[0], messages[0]
