@@ -1,0 +1,200 @@
+"""Comparing kiln's outputs with eager's: tolerances per dtype, NaN and inf, properties of
+outputs that are not a function of the inputs."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional
+
+import torch
+
+from conformance.samples import Sample
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+# |kiln - eager| <= atol + rtol * |eager|, per element, for floating outputs. Integer and bool
+# outputs must be equal. NaN must be NaN where eager has NaN and only there; an infinity must be
+# the same infinity.
+TOLERANCES: dict[torch.dtype, Tolerance] = {
+    # kiln's per-op contract for fp32 engines (docs: "match eager per op within rtol = atol =
+    # 1e-4"): room for a different accumulation order and for libm vs. kiln's own
+    # transcendental functions, far below any wrong answer.
+    torch.float32: Tolerance(rtol=1e-4, atol=1e-4),
+    # 16-bit floats: kiln computes in float and rounds once to the storage type
+    # (docs/adding-an-op.md), as eager's kernels mostly do, so a correct result is at most one
+    # rounding step (one ulp) from eager's: 2**-10 relative for fp16's 10 mantissa bits, 2**-7
+    # for bf16's 7. The atol covers results near zero, where an ulp is smaller than a
+    # difference in the float computation before the rounding.
+    torch.float16: Tolerance(rtol=2.0 ** -10, atol=1e-5),
+    torch.bfloat16: Tolerance(rtol=2.0 ** -7, atol=1e-5),
+    # float64 appears only as an output of some ops (e.g. a dtype= argument).
+    torch.float64: Tolerance(rtol=1e-7, atol=1e-7),
+}
+
+# Where kiln does not match eager at the sample's dtype, it is compared once more with eager run
+# in a wider type (the floating inputs widened, the result rounded back to the sample's dtype).
+# Eager's 16-bit CPU kernels sometimes round intermediates or Scalar operands to the storage type
+# (fp16 ``x - 0.9329`` subtracts 0.93310546875) and its fp32 vectorized paths have non-finite
+# quirks (gelu(+inf) is NaN in fp32, +inf in fp64); kiln computes in float and rounds once, as
+# its docs promise. Matching the wider computation is a pass, noted with eager's own result.
+WIDER_REFERENCES: dict[torch.dtype, tuple[torch.dtype, ...]] = {
+    torch.float16: (torch.float32, torch.float64),
+    torch.bfloat16: (torch.float32, torch.float64),
+    torch.float32: (torch.float64,),
+}
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The verdict on one output (or all of a sample's): ok, else why, and the largest
+    |kiln - eager| over the finite elements where there is one."""
+
+    ok: bool
+    reason: str = ""
+    max_abs_err: Optional[float] = None
+
+
+def _first_index(mask: torch.Tensor) -> tuple:
+    flat = int(mask.reshape(-1).nonzero()[0])
+    return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), mask.shape)) \
+        if mask.dim() else ()
+
+
+def compare_tensor(actual: torch.Tensor, expected: torch.Tensor) -> Comparison:
+    """Same dtype and shape; exact for integer and bool; NaN and inf where eager has them; the
+    dtype's tolerance elsewhere."""
+    if not isinstance(actual, torch.Tensor):
+        return Comparison(False, f"expected a tensor, found {type(actual).__name__}")
+    if actual.dtype != expected.dtype:
+        return Comparison(False, f"dtype {actual.dtype} != eager {expected.dtype}")
+    if actual.shape != expected.shape:
+        return Comparison(False, f"shape {list(actual.shape)} != eager {list(expected.shape)}")
+    actual, expected = actual.detach().cpu(), expected.detach().cpu()
+    if expected.numel() == 0:
+        return Comparison(True, max_abs_err=0.0)
+    if expected.is_complex():
+        actual, expected = torch.view_as_real(actual), torch.view_as_real(expected)
+    if not expected.is_floating_point():
+        wrong = actual != expected
+        if bool(wrong.any()):
+            at = _first_index(wrong)
+            count = int(wrong.sum())
+            diff = (actual.to(torch.float64) - expected.to(torch.float64)).abs().max().item()
+            return Comparison(False, f"{count} of {expected.numel()} elements differ; at "
+                                     f"{list(at)} kiln {actual[at].item()!r} vs eager "
+                                     f"{expected[at].item()!r}",
+                              max_abs_err=diff)
+        return Comparison(True, max_abs_err=0.0)
+    tolerance = TOLERANCES[expected.dtype]
+    a, e = actual.to(torch.float64), expected.to(torch.float64)
+    nan_wrong = torch.isnan(a) != torch.isnan(e)
+    if bool(nan_wrong.any()):
+        at = _first_index(nan_wrong)
+        return Comparison(False, f"NaN mismatch at {list(at)}: kiln {a[at].item()!r} vs eager "
+                                 f"{e[at].item()!r} ({int(nan_wrong.sum())} elements)",
+                          max_abs_err=math.inf)
+    infinite = (torch.isinf(a) | torch.isinf(e)) & ~torch.isnan(e)
+    inf_wrong = infinite & (a != e)
+    if bool(inf_wrong.any()):
+        at = _first_index(inf_wrong)
+        return Comparison(False, f"inf mismatch at {list(at)}: kiln {a[at].item()!r} vs eager "
+                                 f"{e[at].item()!r} ({int(inf_wrong.sum())} elements)",
+                          max_abs_err=math.inf)
+    finite = torch.isfinite(e)
+    error = torch.where(finite, (a - e).abs(), torch.zeros_like(a))
+    max_abs_err = float(error.max())
+    wrong = error > tolerance.atol + tolerance.rtol * e.abs()
+    if bool(wrong.any()):
+        at = _first_index(wrong & finite)
+        return Comparison(False, f"{int(wrong.sum())} of {e.numel()} elements beyond rtol="
+                                 f"{tolerance.rtol:.3g} atol={tolerance.atol:.3g}; at {list(at)} "
+                                 f"kiln {a[at].item()!r} vs eager {e[at].item()!r}",
+                          max_abs_err=max_abs_err)
+    return Comparison(True, max_abs_err=max_abs_err)
+
+
+def compare_value(actual: Any, expected: Any) -> Comparison:
+    if isinstance(expected, torch.Tensor):
+        return compare_tensor(actual, expected)
+    if isinstance(expected, float):
+        if isinstance(actual, torch.Tensor):
+            actual = actual.item()
+        same = (math.isnan(expected) and math.isnan(actual)) or \
+            abs(actual - expected) <= 1e-4 + 1e-4 * abs(expected)
+        return Comparison(same, "" if same else f"kiln {actual!r} vs eager {expected!r}",
+                          abs(actual - expected) if not math.isnan(expected) else None)
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        actual = actual.item()
+    same = actual == expected
+    return Comparison(bool(same), "" if same else f"kiln {actual!r} vs eager {expected!r}")
+
+
+def check_properties(sample: Sample, actual: list, expected: list) -> Comparison:
+    """For outputs that are not a function of the inputs: shapes and dtypes, and what the op
+    guarantees about its values."""
+    if len(actual) != len(expected):
+        return Comparison(False, f"{len(actual)} outputs, eager {len(expected)}")
+    for a, e in zip(actual, expected):
+        if isinstance(e, torch.Tensor):
+            if not isinstance(a, torch.Tensor) or a.dtype != e.dtype or a.shape != e.shape:
+                return Comparison(False, f"kiln {_meta(a)} vs eager {_meta(e)}")
+    a = actual[0].detach().cpu() if actual and isinstance(actual[0], torch.Tensor) else None
+    if a is None or a.numel() == 0:
+        return Comparison(True)
+    if sample.op == "aten.rand.default" and not bool(((a >= 0) & (a < 1)).all()):
+        return Comparison(False, "rand: values outside [0, 1)")
+    if sample.op == "aten.randn.default" and not bool(torch.isfinite(a).all()):
+        return Comparison(False, "randn: non-finite values")
+    if sample.op == "aten.randperm.default" and \
+            not torch.equal(a.sort().values, torch.arange(a.numel(), dtype=a.dtype)):
+        return Comparison(False, "randperm: not a permutation of 0..n-1")
+    if sample.op == "aten.native_dropout.default":
+        return _check_dropout(sample, actual)
+    return Comparison(True)
+
+
+def _check_dropout(sample: Sample, actual: list) -> Comparison:
+    """native_dropout(input, p, train): the mask is bool; the output is input * mask / (1 - p)
+    in training (train=None counts as training), the input itself otherwise."""
+    x = sample.args[0].detach().cpu().to(torch.float64)
+    p = float(sample.args[1])
+    train = sample.args[2] if len(sample.args) > 2 else sample.kwargs.get("train")
+    train = True if train is None else bool(train)
+    out, mask = actual[0].detach().cpu().to(torch.float64), actual[1].detach().cpu()
+    if mask.dtype != torch.bool:
+        return Comparison(False, f"native_dropout: mask dtype {mask.dtype}, expected bool")
+    if train:
+        scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
+        expected = torch.where(mask, x * scale, torch.zeros_like(x))
+    else:
+        expected = x
+    tolerance = TOLERANCES.get(actual[0].dtype, TOLERANCES[torch.float32])
+    close = torch.isclose(out, expected, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
+    if not bool(close.all()):
+        return Comparison(False, "native_dropout: output is not input * mask / (1 - p)")
+    return Comparison(True)
+
+
+def _meta(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{str(x.dtype).replace('torch.', '')}{list(x.shape)}"
+    return type(x).__name__
+
+
+def compare_outputs(actual: list, expected: list) -> Comparison:
+    if len(actual) != len(expected):
+        return Comparison(False, f"{len(actual)} outputs, eager {len(expected)}")
+    errors = []
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        c = compare_value(a, e)
+        if c.max_abs_err is not None:
+            errors.append(c.max_abs_err)
+        if not c.ok:
+            label = f"output {i}: " if len(actual) > 1 else ""
+            return Comparison(False, label + c.reason, c.max_abs_err)
+    return Comparison(True, max_abs_err=max(errors) if errors else None)
