@@ -226,25 +226,38 @@ class PyPartition {
   partition::PartitionSettings settings_;
 };
 
+// A Python-side owner of bytes (a bytes object, an array) as an owner the C++ side can share:
+// dropped with the GIL held (an engine may go from a thread that does not hold it), and left alone
+// once the interpreter is gone.
+template <class T>
+std::shared_ptr<const void> keep_alive(T object) {
+  return std::shared_ptr<const void>(new T(std::move(object)), [](const void* p) {
+    if (!Py_IsInitialized()) return;
+    nb::gil_scoped_acquire gil;
+    delete static_cast<const T*>(p);
+  });
+}
+
 class PyEngine {
  public:
   PyEngine(nb::bytes data, bool allow_stripped, bool inspect_only)
-      : PyEngine(data.c_str(), data.size(), allow_stripped, inspect_only) {}
-  // The bytes of a uint8 array (a compiled module's engine buffer): read where they are.
+      : PyEngine(data.c_str(), data.size(), keep_alive(data), allow_stripped, inspect_only) {}
+  // The bytes of a uint8 array (a compiled module's engine buffer).
   PyEngine(const nb::ndarray<const uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>& data,
            bool allow_stripped, bool inspect_only)
-      : PyEngine(data.data(), data.size(), allow_stripped, inspect_only) {}
+      : PyEngine(data.data(), data.size(), keep_alive(data), allow_stripped, inspect_only) {}
 
-  PyEngine(const void* data, size_t size, bool allow_stripped, bool inspect_only) {
+  // The engine reads the caller's bytes where they are (read_engine copies them only when their
+  // alignment does not suit the backend) and keeps `owner`, which keeps them alive. A GPU
+  // engine's weights then cross to the device with no host copy.
+  PyEngine(const void* data, size_t size, std::shared_ptr<const void> owner, bool allow_stripped,
+           bool inspect_only) {
     nb::gil_scoped_release release;
-    // One copy, into 64-byte-aligned memory the engine's weights then point into.
-    std::shared_ptr<Storage> storage = unwrap(Storage::allocate(std::max<size_t>(size, 1)));
-    std::memcpy(storage->data(), data, size);
-    const std::string_view view(static_cast<const char*>(storage->data()), size);
+    const std::string_view view(static_cast<const char*>(data), size);
     file_bytes_ = size;
-    runtime_ = unwrap(inspect_only     ? EngineRuntime::inspect(view, storage)
-                      : allow_stripped ? EngineRuntime::load_stripped(view, storage)
-                                       : EngineRuntime::load(view, storage));
+    runtime_ = unwrap(inspect_only     ? EngineRuntime::inspect(view, owner)
+                      : allow_stripped ? EngineRuntime::load_stripped(view, owner)
+                                       : EngineRuntime::load(view, owner));
   }
 
   nb::list run(const std::vector<CpuArray>& arrays) const {

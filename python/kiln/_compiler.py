@@ -654,7 +654,11 @@ def load(file_path: str) -> "torch.export.ExportedProgram":
         from kiln.errors import NotFoundError
 
         raise NotFoundError(f"load: no file at {file_path}")
-    return torch.export.load(file_path)
+    from kiln._archive import mapped_records
+
+    # The engines' bytes (a model's weights) are read in place, not copied (kiln/_archive.py).
+    with mapped_records(os.fspath(file_path)):
+        return torch.export.load(file_path)
 
 
 def save_cross_compiled_exported_program(gm: torch.fx.GraphModule, file_path: str) -> None:

@@ -217,11 +217,22 @@ Result<std::shared_ptr<Storage>> aligned_copy(std::string_view data) {
   return storage;
 }
 
+// Whether `data` can be read where it is. The CPU backend computes on the weights in place and
+// wants them 64-byte aligned. A device backend only copies them to the device, so the alignment
+// FlatBuffers needs for its scalars (8 bytes, which every weight's dtype needs too) is enough: a
+// GPU engine's weights are never copied on the host, however the caller's buffer is placed.
+bool readable_in_place(std::string_view data) {
+  if (aligned(data.data(), kWeightAlignment)) return true;
+  if (!aligned(data.data(), 8)) return false;
+  Result<EngineSummary> summary = read_engine_summary(data);
+  return summary.ok() && !summary->target.backend.empty() && summary->target.backend != "cpu";
+}
+
 }  // namespace
 
 Result<Engine> read_engine(std::string_view data, std::shared_ptr<const void> owner) {
   KILN_RETURN_IF_ERROR(check_identifier(data));
-  if (!aligned(data.data(), kWeightAlignment)) {
+  if (!readable_in_place(data)) {
     KILN_ASSIGN_OR_RETURN(auto copy, aligned_copy(data));
     data = std::string_view(static_cast<const char*>(copy->data()), data.size());
     owner = std::move(copy);

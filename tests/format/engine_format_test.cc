@@ -181,23 +181,63 @@ TEST(EngineFormatTest, WeightsKeepValuesAndBorrowTheAlignedSegment) {
   EXPECT_EQ(owner.use_count(), 1) << "the engine released the owner";
 }
 
-TEST(EngineFormatTest, MisalignedBufferIsCopiedOnce) {
-  const std::string bytes = write_or_die(make_engine());
-  ExactBuffer buffer(bytes, /*misalign=*/8);
-  auto read = read_engine(buffer.view(), nullptr);
-  ASSERT_TRUE(read.ok()) << read.status().to_string();
-  const Engine original = make_engine();
-  const std::string_view view = buffer.view();
-  for (const auto& [id, t] : read->program->weights) {
+// Whether every weight of `read` lies inside `view` (read in place) or outside it (copied).
+bool weights_inside(const Engine& read, std::string_view view) {
+  bool inside = true;
+  for (const auto& [id, t] : read.program->weights) {
     const auto* p = static_cast<const char*>(t.raw_data());
-    EXPECT_TRUE(p + t.nbytes() <= view.data() || p >= view.data() + view.size())
-        << "weights live in kiln's aligned copy, not in the caller's bytes";
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % 64, 0u);
-    EXPECT_EQ(kiln::testing::to_doubles(t),
-              kiln::testing::to_doubles(original.program->weights.at(id)));
+    inside = inside && p >= view.data() && p + t.nbytes() <= view.data() + view.size();
+  }
+  return inside;
+}
+
+TEST(EngineFormatTest, MisalignedCpuEngineIsCopiedOnce) {
+  // The CPU backend computes on weights in place: they must be 64-byte aligned.
+  Engine cpu = make_engine();
+  cpu.target = Target{"cpu", ""};
+  const std::string bytes = write_or_die(cpu);
+  for (size_t misalign : {8, 16, 48}) {
+    SCOPED_TRACE(misalign);
+    ExactBuffer buffer(bytes, misalign);
+    auto read = read_engine(buffer.view(), nullptr);
+    ASSERT_TRUE(read.ok()) << read.status().to_string();
+    for (const auto& [id, t] : read->program->weights) {
+      const auto* p = static_cast<const char*>(t.raw_data());
+      const std::string_view view = buffer.view();
+      EXPECT_TRUE(p + t.nbytes() <= view.data() || p >= view.data() + view.size())
+          << "weights live in kiln's aligned copy, not in the caller's bytes";
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % 64, 0u);
+      EXPECT_EQ(kiln::testing::to_doubles(t),
+                kiln::testing::to_doubles(cpu.program->weights.at(id)));
+    }
   }
   // A std::string's bytes are seldom 64-aligned: reading them works all the same.
   EXPECT_TRUE(read_engine(bytes, nullptr).ok());
+}
+
+TEST(EngineFormatTest, GpuEngineIsReadInPlaceAtEightByteAlignment) {
+  // A GPU engine's weights are only copied to the device: a buffer aligned for FlatBuffers'
+  // scalars (8 bytes) is read where it is, as torch.export.load's engine buffers are placed.
+  const Engine original = make_engine();
+  ASSERT_EQ(original.target.backend, "cuda");
+  const std::string bytes = write_or_die(original);
+  for (size_t misalign : {8, 16, 48}) {
+    SCOPED_TRACE(misalign);
+    ExactBuffer buffer(bytes, misalign);
+    auto read = read_engine(buffer.view(), nullptr);
+    ASSERT_TRUE(read.ok()) << read.status().to_string();
+    EXPECT_TRUE(weights_inside(*read, buffer.view())) << "expected no host copy of the weights";
+    for (const auto& [id, t] : read->program->weights) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % dtype_size(t.dtype()), 0u);
+      EXPECT_EQ(kiln::testing::to_doubles(t),
+                kiln::testing::to_doubles(original.program->weights.at(id)));
+    }
+  }
+  // Below FlatBuffers' alignment the bytes are copied, whatever the backend.
+  ExactBuffer odd(bytes, /*misalign=*/4);
+  auto read = read_engine(odd.view(), nullptr);
+  ASSERT_TRUE(read.ok()) << read.status().to_string();
+  EXPECT_FALSE(weights_inside(*read, odd.view()));
 }
 
 TEST(EngineFormatTest, WritingIsDeterministicAndStable) {

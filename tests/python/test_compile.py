@@ -2,8 +2,10 @@
 it, and the hybrid module against eager."""
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import sys
 import warnings
 
 import pytest
@@ -280,6 +282,22 @@ def test_serialized_engine_of_a_whole_program():
         kiln.convert_exported_program_to_serialized_engine(
             torch.export.export(Sandwich().eval(), (torch.randn(4, 16),)),
             inputs=[torch.randn(4, 16)])
+
+
+def test_engine_keeps_the_buffer_it_reads_in_place():
+    # An engine reads its bytes where they are when their alignment allows (a GPU engine's
+    # weights then reach the device with no host copy), so it holds the buffer while it lives.
+    model, x = ConvNet().eval(), torch.randn(2, 3, 8, 8)
+    data = kiln.convert_exported_program_to_serialized_engine(
+        torch.export.export(model, (x,)), inputs=[x])
+    array = torch.frombuffer(bytearray(data), dtype=torch.uint8).numpy()
+    before = sys.getrefcount(array)
+    engine = kiln._C.Engine(array)
+    assert sys.getrefcount(array) > before
+    del array, data
+    gc.collect()
+    (out,) = engine.run([x])
+    assert_outputs_match(out, model(x))
 
 
 def test_kept_whole_ops_reach_the_engine_undecomposed():

@@ -93,3 +93,60 @@ def test_seed_cross_compile_names_map_to_save_and_load(tmp_path):
     kiln.save_cross_compiled_exported_program(compiled, path)
     loaded = kiln.load_cross_compiled_exported_program(path)
     assert_outputs_match(loaded.module()(x), model(x))
+
+
+class Wide(torch.nn.Module):
+    """Weights of a few MB, so that the saved engine is a large record."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(1024, 1024)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+def test_load_reads_large_engines_in_place(tmp_path):
+    import tracemalloc
+
+    from kiln import _archive
+
+    model, x = Wide().eval(), torch.randn(2, 1024)
+    compiled = kiln.compile(torch.export.export(model, (x,)), inputs=[x], min_block_size=1)
+    path = str(tmp_path / "wide.pt2")
+    kiln.save(compiled, path)
+    records = _archive._large_stored_records(path)
+    engine_bytes = max(records.values())
+    assert engine_bytes > 4 << 20, records  # the engine, with its 4 MB of weights
+    kiln.load(path)  # torch.export's one-time start-up, outside the measurement
+
+    tracemalloc.start()
+    try:
+        module = kiln.load(path).module()
+        _, mapped_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        copied = torch.export.load(path).module()
+        _, copied_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # torch's reader makes a bytes copy of each record; kiln.load maps the engine instead.
+    assert copied_peak > engine_bytes
+    assert mapped_peak < engine_bytes // 4
+    assert_outputs_match(module(x), model(x))
+    assert torch.equal(module(x), copied(x))
+
+
+def test_load_falls_back_to_torch_reading_when_mapping_is_unavailable(tmp_path, monkeypatch):
+    from kiln import _archive
+
+    model, x = Wide().eval(), torch.randn(2, 1024)
+    compiled = kiln.compile(torch.export.export(model, (x,)), inputs=[x], min_block_size=1)
+    path = str(tmp_path / "wide.pt2")
+    kiln.save(compiled, path)
+    # A record the archive does not have: torch's own read of the rest, same result.
+    assert _archive._install()
+    monkeypatch.setattr(_archive, "_large_stored_records", lambda p: {"no/such/record": 1 << 21})
+    assert_outputs_match(kiln.load(path).module()(x), model(x))
+    # A torch whose archive reader is not the one kiln knows: read the usual way.
+    monkeypatch.setattr(_archive, "_install", lambda: False)
+    assert_outputs_match(kiln.load(path).module()(x), model(x))
