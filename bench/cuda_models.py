@@ -260,9 +260,11 @@ def timed_first_call(module, x) -> tuple[float, object]:
 
 # A new Python process: import torch and kiln, start CUDA and export, save and load a one-op
 # program (torch.export's first use in a process imports its machinery, seconds that no program's
-# size changes; timed apart as the warm-up), then kiln.load the
-# saved program and run it once. Nothing of the benchmark process is shared (loaded engines,
-# cuDNN's and cuBLAS's in-process caches); the timing cache file is, as a deployment keeps it.
+# size changes; timed apart as the warm-up), then kiln.load the saved program and run it once.
+# Nothing of the benchmark process is shared (loaded engines, cuDNN's and cuBLAS's in-process
+# caches); the timing cache file is, as a deployment keeps it. With "libraries-warm", the process
+# first runs a few tiny eager ops on cuBLAS, cuBLASLt and cuDNN (as any process that has served a
+# request has), so that their one-time start-up, which eager pays too, is timed apart.
 _FRESH_LOAD = r"""
 import io, json, sys, time
 import torch
@@ -276,6 +278,17 @@ torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.zeros(1),)), tiny)
 tiny.seek(0)
 torch.export.load(tiny)
 warmup_s = time.perf_counter() - started
+libraries_s = 0.0
+if sys.argv[3] == "libraries-warm":
+    started = time.perf_counter()
+    a = torch.randn(64, 64, device="cuda", dtype=torch.half)
+    torch.mm(a, a)
+    torch.nn.functional.linear(a, a, a[0])
+    torch.nn.functional.conv2d(a.view(1, 1, 64, 64), a[:8, :9].reshape(8, 1, 3, 3))
+    q = a.view(1, 1, 64, 64)
+    torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    torch.cuda.synchronize()
+    libraries_s = time.perf_counter() - started
 started = time.perf_counter()
 module = kiln.load(sys.argv[1]).module()
 load_s = time.perf_counter() - started
@@ -285,26 +298,61 @@ with torch.inference_mode():
     module(x)
     torch.cuda.synchronize()
 print(json.dumps({"load_s": load_s, "first_call_s": time.perf_counter() - started,
-                  "export_loader_warmup_s": warmup_s}))
+                  "export_loader_warmup_s": warmup_s, "libraries_warmup_s": libraries_s}))
+"""
+
+# Eager PyTorch's first call in a new process (the model built and moved to the GPU before the
+# clock starts): what CUDA's lazy loading and the libraries' first use cost any framework there.
+_FRESH_EAGER = r"""
+import json, sys, time
+import torch
+sys.path.insert(0, sys.argv[1])
+import cuda_models
+torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+name, batch, attn = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+model = cuda_models.build_model(name, attn).half().to("cuda").eval()
+x = torch.load(sys.argv[5]).cuda()
+with torch.inference_mode():
+    torch.cuda.synchronize(); started = time.perf_counter(); model(x); torch.cuda.synchronize()
+print(json.dumps({"first_call_s": time.perf_counter() - started}))
 """
 
 
-def fresh_process_load(path: str, x, timing_cache: str) -> dict:
-    """kiln.load of a saved program and its first call, timed in a new process."""
+def _child(code: str, args: list, env=None) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fresh_process_load(path: str, x, timing_cache: str, name: str, batch: int) -> dict:
+    """kiln.load of a saved program and its first call, timed in new processes: cold, and with
+    the CUDA libraries started; and eager's first call in a new process, for comparison."""
     inputs = os.path.join(os.path.dirname(path), "input.pt")
     torch.save(x.cpu() if x.device.type == "cuda" else x, inputs)
     env = dict(os.environ, KILN_TIMING_CACHE=timing_cache)
-    done = subprocess.run([sys.executable, "-c", _FRESH_LOAD, path, inputs], env=env,
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"exit {done.returncode}: {done.stderr[-2000:]}")
-    times = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"  kiln: fresh process: torch.export warm-up "
-        f"{times['export_loader_warmup_s']:.3f} s, then kiln.load {times['load_s']:.3f} s, "
-        f"first call {times['first_call_s']:.3f} s")
-    return {"load_fresh_s": round(times["load_s"], 3),
-            "load_fresh_first_call_s": round(times["first_call_s"], 3),
-            "export_loader_warmup_s": round(times["export_loader_warmup_s"], 3)}
+    cold = _child(_FRESH_LOAD, [path, inputs, "cold"], env)
+    warm = _child(_FRESH_LOAD, [path, inputs, "libraries-warm"], env)
+    log(f"  kiln: fresh process: torch.export warm-up {cold['export_loader_warmup_s']:.3f} s, "
+        f"then kiln.load {cold['load_s']:.3f} s, first call {cold['first_call_s']:.3f} s; "
+        f"after the libraries' start-up ({warm['libraries_warmup_s']:.3f} s): kiln.load "
+        f"{warm['load_s']:.3f} s, first call {warm['first_call_s']:.3f} s")
+    row = {"load_fresh_s": round(cold["load_s"], 3),
+           "load_fresh_first_call_s": round(cold["first_call_s"], 3),
+           "export_loader_warmup_s": round(cold["export_loader_warmup_s"], 3),
+           "load_fresh_warm_s": round(warm["load_s"], 3),
+           "load_fresh_warm_first_call_s": round(warm["first_call_s"], 3),
+           "libraries_warmup_s": round(warm["libraries_warmup_s"], 3)}
+    try:
+        attn, _ = choose_attention(name, batch)
+        eager = _child(_FRESH_EAGER, [os.path.dirname(os.path.abspath(__file__)), name,
+                                      str(batch), attn, inputs])
+        row["eager_fresh_first_call_s"] = round(eager["first_call_s"], 3)
+        log(f"  eager: first call in a new process {eager['first_call_s']:.3f} s")
+    except Exception as error:  # noqa: BLE001 - a missing comparison, not a failed case
+        log(f"  eager: new-process first call failed: {error_text(error)}")
+    return row
 
 
 def run_kiln(model, x, reference, args) -> dict:
@@ -337,7 +385,7 @@ def run_kiln(model, x, reference, args) -> dict:
             row.update(time_gpu(module, x, args.iters, args.warmup))
             compiled_out = first_tensor(module(x)).float().clone()
             row.update(accuracy(compiled_out, reference))
-        row.update(measure_loads(module, ep, x, settings, compiled_out, cache_dir))
+        row.update(measure_loads(module, ep, x, settings, compiled_out, cache_dir, args.model))
         del module, ep
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -345,7 +393,7 @@ def run_kiln(model, x, reference, args) -> dict:
     return row
 
 
-def measure_loads(module, ep, x, settings, compiled_out, cache_dir) -> dict:
+def measure_loads(module, ep, x, settings, compiled_out, cache_dir, name: str) -> dict:
     """The cached compile and kiln.save / kiln.load; their failures are recorded, not raised, so
     that the timing of the compiled module is kept."""
     row: dict = {"load_s": None, "load_s_saved": None}
@@ -391,7 +439,7 @@ def measure_loads(module, ep, x, settings, compiled_out, cache_dir) -> dict:
         traceback.print_exc()
     try:
         row.update(fresh_process_load(os.path.join(cache_dir, "saved.pt2"), x,
-                                      settings["timing_cache_path"]))
+                                      settings["timing_cache_path"], name, x.shape[0]))
     except Exception as error:  # noqa: BLE001 - recorded in the row
         problems.append(f"fresh-process load: {error_text(error)}")
         traceback.print_exc()

@@ -143,6 +143,10 @@ def markdown(rows: list) -> str:
             and kiln_row.get("load_saved_first_call_s") is not None else None,
             "fresh_s": (kiln_row["load_fresh_s"] + kiln_row["load_fresh_first_call_s"])
             if kiln_row and kiln_row.get("load_fresh_s") is not None else None,
+            "fresh_warm_s": (kiln_row["load_fresh_warm_s"] + kiln_row["load_fresh_warm_first_call_s"])
+            if kiln_row and kiln_row.get("load_fresh_warm_s") is not None else None,
+            "eager_fresh_s": kiln_row.get("eager_fresh_first_call_s") if kiln_row else None,
+            "fresh_first_call_s": kiln_row.get("load_fresh_first_call_s") if kiln_row else None,
             "fresh_warmup": kiln_row.get("export_loader_warmup_s") if kiln_row else None})
     lines += ["", summary(summary_cases), ""]
     lines += kiln_details(cases, by_case)
@@ -170,6 +174,14 @@ def summary(cases: list) -> str:
     ready = _count(cases, lambda c: c["ready_s"] is not None and c["ready_s"] < LOAD_TARGET_S)
     fresh = _count(cases, lambda c: c["fresh_s"] is not None and c["fresh_s"] < LOAD_TARGET_S)
     measured_fresh = _count(cases, lambda c: c["fresh_s"] is not None)
+    warm = _count(cases, lambda c: c.get("fresh_warm_s") is not None
+                  and c["fresh_warm_s"] < LOAD_TARGET_S)
+    measured_warm = _count(cases, lambda c: c.get("fresh_warm_s") is not None)
+    # kiln's first call in a new process against eager's own there (both pay CUDA's start-up).
+    below_eager = _count(cases, lambda c: c.get("fresh_first_call_s") is not None
+                         and c.get("eager_fresh_s") is not None
+                         and c["fresh_first_call_s"] <= c["eager_fresh_s"])
+    measured_eager = _count(cases, lambda c: c.get("eager_fresh_s") is not None)
     warmups = [c["fresh_warmup"] for c in cases if c.get("fresh_warmup") is not None]
     need_ahead = (n + 1) // 2
     ahead_verdict = (verdict(ahead >= need_ahead) if any(c["best_compile"] for c in cases)
@@ -185,6 +197,10 @@ def summary(cases: list) -> str:
                "s, timed apart)" if measured_fresh and warmups else
                f", in a new process {fresh}/{measured_fresh} ({verdict(fresh == n)})"
                if measured_fresh else "")
+            + (f"; in a new process whose CUDA libraries have started (a few tiny eager ops "
+               f"first) {warm}/{measured_warm} ({verdict(warm == n)})" if measured_warm else "")
+            + (f"; kiln's first call in a new process at or below eager's first call there in "
+               f"{below_eager}/{measured_eager}" if measured_eager else "")
             + f"; kiln.compile from the engine cache + first call < {LOAD_TARGET_S} s in "
             f"{ready}/{n}.")
 
@@ -193,7 +209,9 @@ def kiln_details(cases: list, by_case: dict) -> list:
     lines = ["## kiln details", "",
              "| model | batch | engines | PyTorch segments | build s | cached compile s "
              "(+ first call) | kiln.load s (+ first call) | new process: kiln.load s (+ first "
-             "call) | cosine vs fp32 | p10–p90 ms | wall mean ms |", "|---" * 11 + "|"]
+             "call) | new process, libraries started: kiln.load s (+ first call) | eager's first "
+             "call in a new process s | cosine vs fp32 | p10–p90 ms | wall mean ms |",
+             "|---" * 13 + "|"]
     for case in cases:
         r = by_case[case].get("kiln")
         if not r or r.get("median_ms") is None:
@@ -203,6 +221,8 @@ def kiln_details(cases: list, by_case: dict) -> list:
                  f"{_s(r.get('load_s'))} (+{_s(r.get('load_first_call_s'))})",
                  f"{_s(r.get('load_s_saved'))} (+{_s(r.get('load_saved_first_call_s'))})",
                  f"{_s(r.get('load_fresh_s'))} (+{_s(r.get('load_fresh_first_call_s'))})",
+                 f"{_s(r.get('load_fresh_warm_s'))} (+{_s(r.get('load_fresh_warm_first_call_s'))})",
+                 _s(r.get("eager_fresh_first_call_s")),
                  f"{r['cosine']:.6f}", f"{r['p10_ms']:.3f}–{r['p90_ms']:.3f}",
                  f"{r['wall_mean_ms']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")

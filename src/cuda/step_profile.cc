@@ -81,6 +81,17 @@ std::string StepProfile::report(const std::string& engine, const std::string& sh
     std::snprintf(line, sizeof(line), "  %9.4f ms  step %4zu  ", total_ms_[i] / runs, i);
     out += line + steps[i]->describe().substr(0, 160) + "\n";
   }
+  // Binding's slowest steps: a library's first use shows as one step far above its kind's rest.
+  std::vector<size_t> by_bind(std::min(steps.size(), bind_ms.size()));
+  std::iota(by_bind.begin(), by_bind.end(), size_t{0});
+  std::sort(by_bind.begin(), by_bind.end(),
+            [&](size_t a, size_t b) { return bind_ms[a] > bind_ms[b]; });
+  out += "  slowest binds:\n";
+  for (size_t r = 0; r < by_bind.size() && r < 8; ++r) {
+    const size_t i = by_bind[r];
+    std::snprintf(line, sizeof(line), "  %9.3f ms  step %4zu  ", bind_ms[i], i);
+    out += line + steps[i]->describe().substr(0, 120) + "\n";
+  }
   return out;
 }
 
