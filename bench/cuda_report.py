@@ -198,9 +198,11 @@ def summary(cases: list) -> str:
                f", in a new process {fresh}/{measured_fresh} ({verdict(fresh == n)})"
                if measured_fresh else "")
             + (f"; in a new process whose CUDA libraries have started (a few tiny eager ops "
-               f"first) {warm}/{measured_warm} ({verdict(warm == n)})" if measured_warm else "")
+               f"first) {warm}/{measured_warm}"
+               + (f" ({verdict(warm == n)})" if measured_warm == n else
+                  f" of the {measured_warm} cases measured so") if measured_warm else "")
             + (f"; kiln's first call in a new process at or below eager's first call there in "
-               f"{below_eager}/{measured_eager}" if measured_eager else "")
+               f"{below_eager}/{measured_eager} measured" if measured_eager else "")
             + f"; kiln.compile from the engine cache + first call < {LOAD_TARGET_S} s in "
             f"{ready}/{n}.")
 
