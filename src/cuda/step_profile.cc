@@ -45,6 +45,26 @@ Status StepProfile::finish_run() {
   return ok_status();
 }
 
+namespace {
+
+// The `count` steps with the largest `ms` (times `scale`), one line each, largest first.
+std::string slowest(const std::vector<const Step*>& steps, const std::vector<double>& ms,
+                    double scale, size_t count, size_t width) {
+  std::vector<size_t> order(std::min(steps.size(), ms.size()));
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+  std::string out;
+  char line[64];
+  for (size_t r = 0; r < order.size() && r < count; ++r) {
+    const size_t i = order[r];
+    std::snprintf(line, sizeof(line), "  %9.4f ms  step %4zu  ", ms[i] * scale, i);
+    out += line + steps[i]->describe().substr(0, width) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string StepProfile::report(const std::string& engine, const std::string& shapes,
                                 const std::vector<const Step*>& steps) const {
   const double runs = std::max(runs_, 1);
@@ -71,27 +91,9 @@ std::string StepProfile::report(const std::string& engine, const std::string& sh
                   entry.second, bind_by_kind[kind]);
     out += line;
   }
-  std::vector<size_t> order(std::min(steps.size(), total_ms_.size()));
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return total_ms_[a] > total_ms_[b]; });
-  out += "  slowest steps:\n";
-  for (size_t r = 0; r < order.size() && r < 25; ++r) {
-    const size_t i = order[r];
-    std::snprintf(line, sizeof(line), "  %9.4f ms  step %4zu  ", total_ms_[i] / runs, i);
-    out += line + steps[i]->describe().substr(0, 160) + "\n";
-  }
+  out += "  slowest steps:\n" + slowest(steps, total_ms_, 1.0 / runs, 25, 160);
   // Binding's slowest steps: a library's first use shows as one step far above its kind's rest.
-  std::vector<size_t> by_bind(std::min(steps.size(), bind_ms.size()));
-  std::iota(by_bind.begin(), by_bind.end(), size_t{0});
-  std::sort(by_bind.begin(), by_bind.end(),
-            [&](size_t a, size_t b) { return bind_ms[a] > bind_ms[b]; });
-  out += "  slowest binds:\n";
-  for (size_t r = 0; r < by_bind.size() && r < 8; ++r) {
-    const size_t i = by_bind[r];
-    std::snprintf(line, sizeof(line), "  %9.3f ms  step %4zu  ", bind_ms[i], i);
-    out += line + steps[i]->describe().substr(0, 120) + "\n";
-  }
+  out += "  slowest binds:\n" + slowest(steps, bind_ms, 1.0, 8, 120);
   return out;
 }
 
