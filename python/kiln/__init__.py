@@ -13,7 +13,8 @@ API keeps the contract of ``torch_tensorrt.dynamo`` (also importable as ``kiln.d
 from kiln import errors
 from kiln._C import __version__
 from kiln.errors import (DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError,
-                         KilnError, KilnIOError, NotFoundError, OutOfRangeError, UnsupportedError)
+                         KilnError, KilnIOError, LoweringError, NotFoundError, OutOfRangeError,
+                         UnsupportedError)
 from kiln.program import Program, load_program
 from kiln._engine_module import KilnEngineModule
 from kiln import dynamo
@@ -34,5 +35,5 @@ _default_timing_cache()
 __all__ = dynamo.__all__ + [
     "KilnEngineModule", "Program", "load_program", "dynamo", "errors", "KilnError",
     "InvalidArgumentError", "NotFoundError", "OutOfRangeError", "UnsupportedError", "DataLossError",
-    "KilnIOError", "FailedPreconditionError", "InternalError", "__version__",
+    "KilnIOError", "FailedPreconditionError", "InternalError", "LoweringError", "__version__",
 ]

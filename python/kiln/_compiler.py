@@ -26,9 +26,12 @@ from kiln import _C, _defaults, _fx_split, _lowering
 from kiln._dryrun import emit_dryrun_report, format_dryrun_report
 from kiln._engine_cache import BaseEngineCache
 from kiln._engine_module import KilnEngineModule
-from kiln._input import Input
+from kiln._dtype_support import TorchOnlyValues
+from kiln._input import Input, TorchOnlyInput
+from kiln._runnable_decompositions import target_name
 from kiln._settings import CompilationSettings, resolve_settings
-from kiln.errors import InvalidArgumentError, KilnError
+from kiln.errors import (InvalidArgumentError, KilnError, LoweringError, UnsupportedError,
+                         full_compilation_message, unsupported_ops_message)
 
 logger = logging.getLogger("kiln")
 
@@ -240,6 +243,11 @@ def convert_exported_program_to_serialized_engine(
     settings, arg_specs, kwarg_specs, _ = _settings_from_kwargs(inputs, arg_inputs, kwarg_inputs,
                                                                 kwargs)
     lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions)
+    torch_only = TorchOnlyValues(lowered)
+    if torch_only:
+        raise UnsupportedError(
+            "the whole program cannot be one engine: " + ", ".join(
+                f"node '{name}' {reason}" for name, reason in torch_only.reasons.items()))
     specs = _flat_specs(lowered, arg_specs, kwarg_specs)
     started = time.perf_counter()
     engine = _C.build_program_engine(_archive_bytes(lowered), _build_settings(settings), specs,
@@ -292,9 +300,36 @@ def compile_module(gm: torch.fx.GraphModule, sample_arg_inputs: Sequence[Any],
 # --- the pipeline -------------------------------------------------------------------------------
 
 def _archive_bytes(ep) -> bytes:
+    """The program as a torch.export archive in memory: the C++ core reads programs only as PT2
+    archives, without libtorch (docs: DESIGN.md, decision 1), so compiling serializes."""
     buffer = io.BytesIO()
-    torch.export.save(ep, buffer)
+    try:
+        torch.export.save(ep, buffer)
+    except Exception as error:  # noqa: BLE001 - torch's failure, reported as kiln's
+        raise _serialization_error(ep, error) from error
     return buffer.getvalue()
+
+
+def _serialization_error(ep, error: BaseException) -> KilnError:
+    """kiln's error for a program torch.export.save cannot write: an UnsupportedError naming the
+    nodes whose outputs it cannot write (symbolic bools returned by the program), else a
+    LoweringError."""
+    from torch.utils import _pytree
+
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    what = (f"torch.export.save cannot write the lowered program, and kiln's C++ core reads "
+            f"programs as torch.export archives ({type(error).__name__}: {first})")
+    culprits: dict[str, list[str]] = {}
+    for value in _pytree.tree_leaves(ep.graph.output_node().args):
+        if isinstance(value, torch.fx.Node) and isinstance(value.meta.get("val"), torch.SymBool):
+            culprits.setdefault(target_name(value.target), []).append(value.name)
+    if not culprits:
+        return LoweringError(f"{what}; see the chained exception")
+    reason = ("returns a symbolic bool as a program output, which torch.export.save cannot "
+              "write (return a tensor instead: no .item() on a bool tensor)")
+    return UnsupportedError(unsupported_ops_message(
+        f"{what}; the cause:", [{"op": op, "nodes": nodes, "reason": reason}
+                                 for op, nodes in culprits.items()]))
 
 
 def _gpu_index(settings: CompilationSettings) -> int:
@@ -403,7 +438,7 @@ def _flat_specs(ep, arg_specs: Sequence[Input], kwarg_specs: dict) -> list:
             f"{[s.arg.name for s in user_inputs]}), found {len(leaves)}")
     specs = []
     for leaf in leaves:
-        if not isinstance(leaf, Input):
+        if not isinstance(leaf, (Input, TorchOnlyInput)):
             raise InvalidArgumentError(f"expected kiln.Input or a tensor per input, found "
                                        f"{type(leaf).__name__}")
         specs.append(leaf.to_spec())
@@ -426,12 +461,31 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
 
     gm = ep.module()
     phase("module_s")
-    archive = _archive_bytes(ep)
+    torch_only = TorchOnlyValues(ep)
+    try:
+        with torch_only.stand_ins(ep):
+            archive = _archive_bytes(ep)
+    except UnsupportedError as error:
+        if settings.require_full_compilation:
+            raise
+        warnings.warn(f"kiln: {error}; returning the program unchanged to run in PyTorch",
+                      stacklevel=3)
+        return gm
     phase("serialize_s")
-    program = _C.load_program_bytes(archive)
+    # kiln's shape inference would disagree with the program at nodes that read stand-ins; each
+    # engine's segment, which holds none, is checked again when it is built.
+    program = _C.load_program_bytes(archive, check_inference=not torch_only)
     phase("read_s")
-    partition = _C.partition(program, _partition_settings(settings, ep))
-    plan = partition.plan
+    partition_settings = _partition_settings(settings, ep)
+    if torch_only:
+        # The core would name these nodes' reason "torch_executed_nodes": the check is made
+        # here, on the plan explain() corrects.
+        partition_settings["torch_executed_nodes"] += torch_only.declined_nodes
+        partition_settings["require_full_compilation"] = False
+    partition = _C.partition(program, partition_settings)
+    plan = torch_only.explain(partition.plan)
+    if settings.require_full_compilation and plan["unsupported"]:
+        raise UnsupportedError(full_compilation_message(plan["unsupported"]))
     phase("partition_s")
     total, supported = plan["total_ops"], plan["supported_ops"]
     dryrun = bool(settings.dryrun)

@@ -209,15 +209,71 @@ class Input:
                 f"dtype={self.dtype.value}{extra})")
 
 
+class TorchOnlyInput:
+    """An example tensor's input whose dtype kiln has no element type for (complex64, ...).
+
+    The ops that read it are declined and run in PyTorch (kiln._dtype_support), so kiln only
+    keeps what exporting and checking the program need: the static shape and the torch dtype.
+    ``kiln.Input`` itself takes kiln's element types only."""
+
+    def __init__(self, shape: Any, torch_dtype: Any, name: Optional[str] = None) -> None:
+        self._shape = _as_shape("shape", shape)
+        self.torch_dtype = torch_dtype
+        self.name = name
+
+    @classmethod
+    def from_tensor(cls, tensor: Any, name: Optional[str] = None) -> "TorchOnlyInput":
+        return cls(tuple(tensor.shape), tensor.dtype, name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    min_shape = opt_shape = max_shape = shape
+
+    def is_dynamic(self) -> bool:
+        return False
+
+    def example_tensor(self, optimization_profile_field: str = "opt_shape",
+                       device: Any = "cpu") -> Any:
+        import torch
+
+        return torch.zeros(self._shape, dtype=self.torch_dtype, device=device)
+
+    def to_spec(self) -> dict:
+        """As Input.to_spec, with no shapes and no dtype: the C++ core reads a stand-in of this
+        input, and takes its shape from the program (a dynamic dim's range from the program and
+        the other inputs: one example tensor is no range)."""
+        return {"name": self.name or "", "min": [], "opt": [], "max": [], "dtype": "",
+                "format": "contiguous"}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TorchOnlyInput):
+            return NotImplemented
+        return (self._shape, self.torch_dtype, self.name) == (other._shape, other.torch_dtype,
+                                                              other.name)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        extra = "" if self.name is None else f", name={self.name!r}"
+        return (f"kiln.TorchOnlyInput(shape={self._shape}, "
+                f"dtype={str(self.torch_dtype).removeprefix('torch.')}{extra})")
+
+
 def prepare_inputs(obj: Any, where: str = "inputs") -> Any:
     """Turns tensors and Inputs, nested in lists, tuples and dicts, into Inputs of the same
-    structure. A tensor becomes a static Input of its shape and dtype; None stays None (an
-    omitted optional argument). Anything else is a TypeError naming its position, e.g.
-    ``inputs[1]['mask']``."""
-    if obj is None or isinstance(obj, Input):
+    structure. A tensor becomes a static Input of its shape and dtype (a TorchOnlyInput where
+    kiln has no element type for its dtype); None stays None (an omitted optional argument).
+    Anything else is a TypeError naming its position, e.g. ``inputs[1]['mask']``."""
+    if obj is None or isinstance(obj, (Input, TorchOnlyInput)):
         return obj
     torch = _torch()
     if torch is not None and isinstance(obj, torch.Tensor):
+        from kiln._dtype_support import has_element_type
+
+        if not has_element_type(obj.dtype):
+            return TorchOnlyInput.from_tensor(obj)
         return Input.from_tensor(obj)
     if isinstance(obj, Mapping):
         out = {}

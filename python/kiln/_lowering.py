@@ -3,7 +3,9 @@
 kiln lowers to core ATen, except for ops it runs better whole: attention, normalizations,
 activations and resizes stay single nodes, so the builder can pick one fused implementation (a
 fused attention kernel, a one-pass layer norm) instead of re-discovering the pattern from dozens of
-primitive ops. ``enable_experimental_decompositions=True`` lowers everything to core ATen.
+primitive ops. ``enable_experimental_decompositions=True`` lowers everything to core ATen. A few
+Core ATen ops kiln has no kernel for are lowered further where kiln runs what they decompose into
+(kiln._runnable_decompositions).
 """
 from __future__ import annotations
 
@@ -77,6 +79,70 @@ def _op_name(op) -> str:
 
 
 def lower(exported_program, enable_experimental_decompositions: bool = False):
-    """Runs kiln's decompositions on an ExportedProgram (returns a new one)."""
-    return exported_program.run_decompositions(
-        decomposition_table(enable_experimental_decompositions))
+    """Runs kiln's decompositions on an ExportedProgram (returns a new one).
+
+    Where torch's ``run_decompositions`` itself fails, kiln says so: an UnsupportedError naming
+    the in-place ops likely responsible (ops that resize or mutate their inputs, which torch must
+    functionalize first), else a LoweringError; torch's exception is chained."""
+    from kiln import _C
+    from kiln._runnable_decompositions import runnable_decompositions
+
+    table = decomposition_table(enable_experimental_decompositions)
+    try:
+        lowered = exported_program.run_decompositions(table)
+        # Core ATen ops kiln has no kernel for, where their decomposition is all kiln kernels.
+        extra = runnable_decompositions(lowered, table, set(_C.supported_op_names()))
+        if extra:
+            logger.debug("kiln: decomposing %s (kiln runs their decompositions)",
+                         ", ".join(sorted(map(str, extra))))
+            lowered = lowered.run_decompositions({**table, **extra})
+    except Exception as error:  # noqa: BLE001 - torch's failure, reported as kiln's
+        raise lowering_error(exported_program, error) from error
+    return lowered
+
+
+# In-place ops that change their input's size or storage; torch.export's functionalization of
+# them is the usual reason run_decompositions fails.
+_RESIZING_OPS = frozenset({"resize_", "resize_as_", "_resize_output_", "set_"})
+
+
+def likely_culprits(exported_program) -> list[dict]:
+    """The in-place ops of the program, as require_full_compilation lists unsupported ops
+    ({"op", "reason", "nodes"}): those that resize their inputs if any, else those that mutate
+    them; [] where there are none."""
+    import torch
+
+    resizing: dict[str, list[str]] = {}
+    mutating: dict[str, list[str]] = {}
+    for node in exported_program.graph.nodes:
+        target = node.target
+        if node.op != "call_function" or not isinstance(target, torch._ops.OpOverload):
+            continue
+        if not target._schema.is_mutable:
+            continue
+        packet = target._schema.name.split("::")[-1]
+        (resizing if packet in _RESIZING_OPS else mutating).setdefault(str(target), []).append(
+            node.name)
+    if resizing:
+        what = "resizes its input in place"
+    elif mutating:
+        what = "mutates its input in place"
+    else:
+        return []
+    return [{"op": op, "nodes": nodes,
+             "reason": f"{what}, which torch's run_decompositions could not lower to "
+                       "functional ops (kiln runs functional ops only)"}
+            for op, nodes in (resizing or mutating).items()]
+
+
+def lowering_error(exported_program, error: BaseException):
+    """kiln's error for a failure of torch's run_decompositions on this program."""
+    from kiln.errors import LoweringError, UnsupportedError, unsupported_ops_message
+
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    what = f"lowering failed in torch's run_decompositions ({type(error).__name__}: {first})"
+    culprits = likely_culprits(exported_program)
+    if not culprits:
+        return LoweringError(f"{what}; the program has no in-place op kiln could blame, so this "
+                             "may be a torch bug: see the chained exception")
+    return UnsupportedError(unsupported_ops_message(f"{what}; the likely cause:", culprits))

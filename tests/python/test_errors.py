@@ -137,3 +137,57 @@ def test_non_tensor_input_is_rejected(archive):
     program = kiln.Program.from_bytes(archive)
     with pytest.raises((kiln.InvalidArgumentError, TypeError)):
         program.run(["not a tensor"])
+
+
+# --- torch's machinery failing inside kiln.compile ---------------------------------------------
+
+class Resizes(nn.Module):
+    def forward(self, x):
+        return torch.ops.aten.resize_.default(x, [25, 5])
+
+
+def test_lowering_failure_names_the_resizing_op_and_keeps_torchs_error():
+    x = torch.randn(5, 5, 5)
+    ep = torch.export.export(Resizes(), (x.clone(),))
+    with pytest.raises(kiln.UnsupportedError) as error:
+        kiln.compile(ep, inputs=[x], min_block_size=1, require_full_compilation=True)
+    message = str(error.value)
+    assert message.startswith("lowering failed in torch's run_decompositions ("), message
+    assert "aten.resize_.default (1 node: resize_): resizes its input in place" in message
+    assert error.value.__cause__ is not None
+    assert not isinstance(error.value.__cause__, kiln.KilnError)
+
+
+def test_lowering_failure_without_an_in_place_op_is_a_lowering_error(monkeypatch):
+    ep = export(Small(), (torch.randn(2, 4),), decompose=False)
+
+    def fails(self, *args, **kwargs):
+        raise RuntimeError("torch broke")
+
+    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", fails)
+    with pytest.raises(kiln.LoweringError, match=r"run_decompositions \(RuntimeError: torch broke"
+                       ) as error:
+        kiln.compile(ep, inputs=[torch.randn(2, 4)])
+    assert not isinstance(error.value, kiln.UnsupportedError)
+    assert str(error.value.__cause__) == "torch broke"
+
+
+class ReturnsBoolItem(nn.Module):
+    def forward(self, x):
+        return torch.ops.aten._local_scalar_dense.default(x)
+
+
+def test_symbolic_bool_output_is_declined_by_name():
+    x = torch.tensor(True)
+    ep = torch.export.export(ReturnsBoolItem(), (x,))
+    with pytest.raises(kiln.UnsupportedError) as error:
+        kiln.compile(ep, inputs=[x], min_block_size=1, require_full_compilation=True)
+    message = str(error.value)
+    assert "torch.export.save cannot write the lowered program" in message
+    assert ("aten._local_scalar_dense.default (1 node: _local_scalar_dense): returns a symbolic "
+            "bool as a program output") in message
+    assert error.value.__cause__ is not None
+    # Without require_full_compilation the program runs in PyTorch, as any it cannot take.
+    with pytest.warns(UserWarning, match="returning the program unchanged"):
+        compiled = kiln.compile(ep, inputs=[x], min_block_size=1)
+    assert compiled(x) is True and compiled(torch.tensor(False)) is False
