@@ -5,6 +5,7 @@
 
 #include "ir/shape_inference.h"
 #include "ir/sym_expr.h"
+#include "ir/verifier.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "runtime/backend.h"
 
@@ -72,6 +73,12 @@ Selection OpRegistry::select(const ir::Node& node, std::string_view backend,
         selection.reasons.push_back(verdict.reason());
         continue;
       }
+    }
+    // Inference answers Unsupported for arguments PyTorch takes and kiln's kernels do not (an
+    // integer transposed convolution): no backend runs such a node, whatever its validator said.
+    if (Status inferred = ir::infer_node(node); inferred.code() == StatusCode::kUnsupported) {
+      selection.reasons = {inferred.message()};
+      return selection;
     }
     selection.implementation = &impl;
     selection.reasons.clear();

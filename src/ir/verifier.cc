@@ -1,5 +1,7 @@
 #include "ir/verifier.h"
 
+#include <algorithm>
+
 #include "ir/shape_inference.h"
 #include "ir/sym_expr.h"
 
@@ -109,7 +111,19 @@ Status check_inference(const Program& program) {
     }
     if (!inputs_known) continue;
     OpContext ctx(node, slots);
-    KILN_RETURN_IF_ERROR(infer(ctx), "node '", node.name, "' (", op_name(node.op), ")");
+    Status inferred = infer(ctx);
+    if (inferred.code() == StatusCode::kUnsupported) {
+      // A program PyTorch runs that kiln cannot: support analysis declines the node (see
+      // infer_node), so the load goes on with the outputs the program records.
+      for (const Value* out : node.outputs) {
+        if (!out || out->kind != ValueKind::kTensor || !out->has_recorded_meta) continue;
+        if (auto shape = concrete_shape(*out, bindings)) {
+          slots[out->id] = RtValue::of(Tensor::meta(out->dtype, std::move(*shape)));
+        }
+      }
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(inferred, "node '", node.name, "' (", op_name(node.op), ")");
     KILN_RETURN_IF_ERROR(ctx.error());
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i])
@@ -117,6 +131,27 @@ Status check_inference(const Program& program) {
     }
   }
   return ok_status();
+}
+
+Status infer_node(const Node& node) {
+  const OpFn infer = shape_inference_table().find(node.op);
+  if (!infer) return ok_status();
+  const std::vector<Value*> inputs = node.input_values();
+  uint32_t slot_count = 0;
+  for (const Value* v : inputs) slot_count = std::max(slot_count, v->id + 1);
+  for (const Value* v : node.outputs) {
+    if (v) slot_count = std::max(slot_count, v->id + 1);
+  }
+  std::vector<RtValue> slots(slot_count);
+  for (const Value* v : inputs) {
+    if (v->kind != ValueKind::kTensor || !v->has_recorded_meta) return ok_status();
+    Shape shape;
+    for (const SymDim& dim : v->shape) shape.push_back(dim.value);  // a symbol's example value
+    slots[v->id] = RtValue::of(Tensor::meta(v->dtype, std::move(shape)));
+  }
+  OpContext ctx(node, slots);
+  KILN_RETURN_IF_ERROR(infer(ctx));
+  return ctx.error();
 }
 
 }  // namespace kiln::ir

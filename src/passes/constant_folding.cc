@@ -1,6 +1,7 @@
 #include "passes/constant_folding.h"
 
 #include "ir/shape_inference.h"
+#include "ir/verifier.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "passes/dead_code_elimination.h"
 #include "passes/program_edit.h"
@@ -35,7 +36,9 @@ bool can_fold(const ir::Node& node, const std::vector<bool>& constant,
     if (!out) continue;
     if (is_output[out->id] || !can_hold(*out, options.max_folded_bytes)) return false;
   }
-  return ir::shape_inference_table().find(node.op) != nullptr && cpu::cpu_backend().supports(node);
+  return ir::shape_inference_table().find(node.op) != nullptr &&
+         cpu::cpu_backend().supports(node) &&
+         ir::infer_node(node).ok();  // not a node support analysis declines
 }
 
 // Runs one node the way the executor does: shape inference, then the kernel into fresh outputs.

@@ -85,6 +85,27 @@ TEST(OpRegistryTest, CpuValidatorsAcceptAndReject) {
   EXPECT_TRUE(registry.select(*bn, "cpu", false).ok());
 }
 
+// Arguments PyTorch takes and kiln's kernels do not make inference answer Unsupported; support
+// analysis then declines the node for every backend (before, the program's load failed).
+TEST(OpRegistryTest, InferenceUnsupportedDeclinesTheNode) {
+  const OpRegistry& registry = cpu_registry();
+  NodeFactory f;
+  // convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+  auto ints = [](int64_t v) { return std::vector<ir::SymInt>{{v, nullptr}}; };
+  auto conv = [&](DType dtype) {
+    return f.node("aten.convolution.default",
+                  {f.tensor({d(1), d(1), d(4)}, dtype), f.tensor({d(1), d(1), d(4)}, dtype),
+                   ir::NoneArg{}, ints(2), ints(1), ints(2), true, ints(1), int64_t{1}},
+                  {f.tensor({d(1), d(1), d(12)}, dtype)});
+  };
+  Selection declined = registry.select(*conv(DType::kInt64), "cpu", false);
+  EXPECT_FALSE(declined.ok());
+  EXPECT_NE(declined.reason().find("a transposed convolution of int64"), std::string::npos)
+      << declined.reason();
+  Selection floating = registry.select(*conv(DType::kFloat32), "cpu", false);
+  EXPECT_TRUE(floating.ok()) << floating.reason();
+}
+
 TEST(OpRegistryTest, SharedChecks) {
   NodeFactory f;
   ir::Value* x = f.tensor({d(4), d(3)});

@@ -197,6 +197,39 @@ TEST(AttentionTest, NanPropagatesToItsRowOnly) {
   expect_tensor(out, DType::kFloat32, {1, 2, 3, 6}, want);
 }
 
+// The causal mask follows the path eager takes. Query row 2 is [1, inf]: its unmasked scores
+// (keys 0..2, [1, -1]) are -inf and its masked ones (keys 3..5, [1, 1]) +inf. The math path adds
+// -inf to those (+inf - inf = NaN: a NaN row); the flash path (4-D, E == Ev, ...) overwrites them
+// (a fully masked row: zeros). Expectations from PyTorch 2.11 eager.
+TEST(AttentionTest, CausalMaskOfNonFiniteScoresFollowsEagerPath) {
+  const std::vector<double> q = {1, 1, 1, 1, 1, kInf};
+  const std::vector<double> k = {1, -1, 1, -1, 1, -1, 1, 1, 1, 1, 1, 1};
+  std::vector<double> v(12);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  for (DType dtype : {DType::kFloat32, DType::kFloat16}) {
+    auto math =
+        run1({.target = kSdpa,
+              .inputs = {make_tensor(dtype, {1, 3, 2}, q), make_tensor(dtype, {1, 6, 2}, k),
+                         make_tensor(dtype, {1, 6, 2}, v)},
+              .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, ir::NoneArg{}, 0.0, true}});
+    expect_tensor(math, dtype, {1, 3, 2}, {0, 1, 1, 2, kNaN, kNaN});
+    auto flash =
+        run1({.target = kSdpa,
+              .inputs = {make_tensor(dtype, {1, 1, 3, 2}, q), make_tensor(dtype, {1, 1, 6, 2}, k),
+                         make_tensor(dtype, {1, 1, 6, 2}, v)},
+              .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, ir::NoneArg{}, 0.0, true}});
+    expect_tensor(flash, dtype, {1, 1, 3, 2}, {0, 1, 1, 2, 0, 0});
+  }
+  // 4-D but Ev = 1 != E = 2: eager's math path again.
+  auto narrow_v =
+      run1({.target = kSdpa,
+            .inputs = {make_tensor(DType::kFloat32, {1, 1, 3, 2}, q),
+                       make_tensor(DType::kFloat32, {1, 1, 6, 2}, k),
+                       make_tensor(DType::kFloat32, {1, 1, 6, 1}, {0, 1, 2, 3, 4, 5})},
+            .args = {TensorArg{0}, TensorArg{1}, TensorArg{2}, ir::NoneArg{}, 0.0, true}});
+  expect_tensor(narrow_v, DType::kFloat32, {1, 1, 3, 1}, {0, 0.5, kNaN});
+}
+
 // A naive double-precision reference: q [B, H, L, E], k [B?, H?, S, E], v [B?, H?, S, Ev] given as
 // already-broadcast accessors, an optional additive mask [L, S] per (b, h) and is_causal.
 struct Reference {

@@ -118,6 +118,23 @@ OpCall scatter(std::string target, Tensor self, int64_t dim, Tensor index, TestA
   return call;
 }
 
+TEST(IndexingGather, EmptyIndexOfAnyDtype) {
+  // PyTorch checks neither the shape nor the dtype of an empty index: gather(x, 0, uint8[0]) is
+  // an empty tensor, scatter with it a copy of self. kiln failed the program's load instead.
+  for (DType dtype : {DType::kUInt8, DType::kInt16, DType::kBool, kF32}) {
+    expect_tensor(run1(gather(make_tensor(kF32, {3}, {1, 2, 3}), 0, make_tensor(dtype, {0}, {}))),
+                  kF32, {0}, {}, kTightTol);
+    expect_tensor(run1(gather(x34(), 1, make_tensor(dtype, {0}, {}))), kF32, {0}, {}, kTightTol);
+  }
+  OpCall call = scatter("aten.scatter.src", make_tensor(kF32, {3}, {1, 2, 3}), 0,
+                        make_tensor(DType::kUInt8, {0}, {}), TensorArg{2});
+  call.inputs[2] = make_tensor(kF32, {3}, {7, 8, 9});
+  expect_tensor(run1(call), kF32, {3}, {1, 2, 3}, kTightTol);
+  // A non-empty index of those dtypes is still an error, as in PyTorch.
+  expect_error(gather(make_tensor(kF32, {3}, {1, 2, 3}), 0, make_tensor(DType::kUInt8, {1}, {0})),
+               {"int64 or int32", "uint8[1]"});
+}
+
 TEST(IndexingScatter, SrcValueAdd) {
   const Tensor src = make_tensor(kF32, {2, 3}, {10, 20, 30, 40, 50, 60});
   OpCall call = scatter("aten.scatter.src", x34(), 1, ints({2, 2}, {0, 3, 1, 1}), TensorArg{2});

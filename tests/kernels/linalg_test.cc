@@ -632,7 +632,7 @@ TEST(LinalgConvolution, Errors) {
   t.output_padding = {0, 0};
   expect_error(convolution_call(t, random_tensor(kI32, {1, 4, 5, 5}, 1),
                                 random_tensor(kI32, {4, 3, 3, 3}, 2), b),
-               {"floating dtype for a transposed convolution"});
+               {"a transposed convolution of int32", "floating dtypes"}, StatusCode::kUnsupported);
 }
 
 }  // namespace

@@ -189,6 +189,34 @@ TEST(NormalizationTest, LayerNormDtypesAndNonContiguous) {
   expect_tensor(nc[1], DType::kFloat32, {3, 1}, {2.5, 4, 6});
 }
 
+TEST(NormalizationTest, ConstantRowsNormalizeToExactlyZero) {
+  // x - mean is exactly 0 for a constant or one-element row, so eager gives exactly 0 (and b with
+  // an affine). Normalizing as x * rstd - mean * rstd instead left ~1e-4 for 3.3 and ~2e-3 for
+  // 100.7 (rstd = 1/sqrt(1e-5) = 316). Compared with no tolerance.
+  for (double c : {3.3, 100.7}) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+      auto out = run(
+          {.target = "aten.native_layer_norm.default",
+           .inputs = {make_tensor(dtype, {2, 4}, std::vector<double>(8, c))},
+           .args = {TensorArg{0}, std::vector<int64_t>{4}, ir::NoneArg{}, ir::NoneArg{}, 1e-5}});
+      expect_tensor(out[0], dtype, {2, 4}, std::vector<double>(8, 0.0), 0.0);
+      EXPECT_EQ(to_doubles(out[1]), to_doubles(make_tensor(dtype, {2}, {c, c})));
+    }
+  }
+  // The harness's case: layer_norm(float32[1], [1], w, b) is b.
+  auto one = run1({.target = "aten.layer_norm.default",
+                   .inputs = {floats({1}, {-4.3228044509887695}), floats({1}, {-8.478373527526855}),
+                              floats({1}, {-1.765825867652893})},
+                   .args = {TensorArg{0}, std::vector<int64_t>{1}, TensorArg{1}, TensorArg{2}}});
+  expect_tensor(one, DType::kFloat32, {1}, {static_cast<float>(-1.765825867652893)}, 0.0);
+  // Group norm (and instance norm, which runs it) centres the same way.
+  auto group = run({.target = "aten.native_group_norm.default",
+                    .inputs = {floats({1, 2, 3}, std::vector<double>(6, 100.7))},
+                    .args = {TensorArg{0}, ir::NoneArg{}, ir::NoneArg{}, int64_t{1}, int64_t{2},
+                             int64_t{3}, int64_t{1}, 1e-5}});
+  expect_tensor(group[0], DType::kFloat32, {1, 2, 3}, std::vector<double>(6, 0.0), 0.0);
+}
+
 TEST(NormalizationTest, LayerNormEmptyAndErrors) {
   auto rows =
       run({.target = "aten.native_layer_norm.default",

@@ -1,6 +1,8 @@
 // Upsample kernels against values computed with PyTorch 2.11 (F.interpolate on the same inputs).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "support/kernel_expect.h"
 
 namespace kiln::testing {
@@ -49,6 +51,55 @@ TEST(ResizeTest, BilinearAlignCorners) {
   expect_values_near(to_doubles(y),
                      {0.0, 0.5, 1.0, 1.5, 2.0, 1.5, 2.0, 2.5, 3.0, 3.5, 3.0, 3.5, 4.0, 4.5, 5.0},
                      kAbsolute);
+}
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+TEST(ResizeTest, NearestKeepsNonFiniteValuesInPlace) {
+  // Nearest copies one element: a NaN or inf in column 0 must not reach the other columns (it did
+  // when nearest ran through the linear blend with a zero-weight second tap). Eager:
+  // upsample_nearest2d([[[[nan, 1, 2, 3]]]], [1, 3]) = [nan, 1, 2].
+  for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    auto y = run1({.target = "aten.upsample_nearest2d.default",
+                   .inputs = {make_tensor(dtype, {1, 1, 1, 4}, {kNan, 1, 2, 3})},
+                   .args = {TensorArg{0}, std::vector<int64_t>{1, 3}}});
+    expect_tensor(y, dtype, {1, 1, 1, 3}, {kNan, 1, 2});
+  }
+  // Two rows, inf and NaN in row 0, resized to 3 x 3: rows 0, 0, 1 and columns 0, 0, 1.
+  auto y = run1({.target = "aten.upsample_nearest2d.vec",
+                 .inputs = {make_tensor(DType::kFloat32, {1, 1, 2, 2}, {kInf, kNan, 1, 2})},
+                 .args = {TensorArg{0}, std::vector<int64_t>{3, 3}, ir::NoneArg{}}});
+  expect_tensor(y, DType::kFloat32, {1, 1, 3, 3}, {kInf, kInf, kNan, kInf, kInf, kNan, 1, 1, 2});
+}
+
+TEST(ResizeTest, LinearReadsZeroWeightTapsAsEagerDoes) {
+  // PyTorch reads both taps of every output even where one has weight 0, so 0 * inf gives NaN:
+  // eager upsample_bilinear2d([[1, 2], [1, 1], [2, 3], [3, 4], [4, inf]], [3, 2],
+  // align_corners=True) = [[1, 2], [2, 3], [4, nan]].
+  auto y = run1(
+      {.target = "aten.upsample_bilinear2d.vec",
+       .inputs = {make_tensor(DType::kFloat32, {1, 1, 5, 2}, {1, 2, 1, 1, 2, 3, 3, 4, 4, kInf})},
+       .args = {TensorArg{0}, std::vector<int64_t>{3, 2}, true, ir::NoneArg{}}});
+  expect_tensor(y, DType::kFloat32, {1, 1, 3, 2}, {1, 2, 2, 3, 4, kNan});
+  // A NaN in a row of weight 0 reaches the output too: eager resizes [1, nan, 4] (one column)
+  // to 2 rows, align_corners=True, as [nan, 4] ...
+  auto z = run1({.target = "aten.upsample_bilinear2d.vec",
+                 .inputs = {make_tensor(DType::kFloat32, {1, 1, 3, 1}, {1, kNan, 4})},
+                 .args = {TensorArg{0}, std::vector<int64_t>{2, 1}, true, ir::NoneArg{}}});
+  expect_tensor(z, DType::kFloat32, {1, 1, 2, 1}, {kNan, 4});
+  // ... but a 1-D resize has no rows to blend: eager upsample_linear1d([1, 2, inf], [5],
+  // align_corners=True) = [1, 1.5, nan, inf, nan], the inf at 3 is not turned into NaN.
+  auto w = run1({.target = "aten.upsample_linear1d.vec",
+                 .inputs = {make_tensor(DType::kFloat32, {1, 1, 3}, {1, 2, kInf})},
+                 .args = {TensorArg{0}, std::vector<int64_t>{5}, true, ir::NoneArg{}}});
+  expect_tensor(w, DType::kFloat32, {1, 1, 5}, {1, 1.5, kNan, kInf, kNan});
+  // Where in == out both taps are the element itself: eager resizes [[1, inf], [2, 3]] to 2 x 2
+  // as [[1, nan], [2, 3]] (1 * inf + 0 * inf), not as a copy.
+  auto same = run1({.target = "aten.upsample_bilinear2d.vec",
+                    .inputs = {make_tensor(DType::kFloat32, {1, 1, 2, 2}, {1, kInf, 2, 3})},
+                    .args = {TensorArg{0}, std::vector<int64_t>{2, 2}, true, ir::NoneArg{}}});
+  expect_tensor(same, DType::kFloat32, {1, 1, 2, 2}, {1, kNan, 2, 3});
 }
 
 TEST(ResizeTest, RejectsBadArguments) {

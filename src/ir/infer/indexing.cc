@@ -45,13 +45,13 @@ Status infer_embedding(OpContext& ctx) {
 }
 
 // gather and scatter: index has self's rank (a 0-d tensor counts as 1-D), and no dim of index is
-// larger than self's (except along `dim`) or src's. An empty index skips these checks, as in
-// PyTorch.
+// larger than self's (except along `dim`) or src's. An empty index skips these checks, its dtype's
+// included, as in PyTorch (an empty uint8 index gathers nothing and scatters nothing).
 Result<int64_t> check_scatter_gather(OpContext& ctx, const Tensor& self, int64_t dim,
                                      const Tensor& index, const Tensor* src) {
   KILN_ASSIGN_OR_RETURN(int64_t d, wrap_dim(dim, self.dim()), op_name(ctx.node().op), ": ");
-  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, index));
   if (index.numel() == 0) return d;
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, index));
   const int64_t rank = std::max<int64_t>(self.dim(), 1);
   const auto size = [](const Tensor& t, int64_t i) { return t.dim() == 0 ? 1 : t.size(i); };
   if (std::max<int64_t>(index.dim(), 1) != rank ||

@@ -29,4 +29,11 @@ Status op_error(OpContext& ctx, const Args&... args) {
   return invalid_argument(op_name(ctx.node().op), " (node '", ctx.node().name, "'): ", args...);
 }
 
+// The error for arguments PyTorch accepts and kiln's kernels do not: support analysis declines the
+// node (the partitioner leaves it to PyTorch) instead of failing the program's load.
+template <typename... Args>
+Status op_unsupported(OpContext& ctx, const Args&... args) {
+  return unsupported(op_name(ctx.node().op), " (node '", ctx.node().name, "'): ", args...);
+}
+
 }  // namespace kiln::ir

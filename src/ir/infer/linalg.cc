@@ -1,7 +1,8 @@
 // Shape and dtype inference for the linalg ops: matrix products (mm, addmm, bmm, baddbmm, matmul,
 // dot, mv, addmv, linear) and convolutions (convolution, _convolution, conv{1,2,3}d,
-// conv_transpose{1,2,3}d). PyTorch requires every operand of these ops to share one dtype; it has
-// no bool kernels for them, and no integer kernel for transposed convolution.
+// conv_transpose{1,2,3}d). PyTorch requires every operand of these ops to share one dtype and has
+// no bool kernels for them; kiln has no integer kernel for transposed convolution (PyTorch's CPU
+// has one), so inference answers Unsupported for it and support analysis declines the node.
 #include "ir/infer/infer_util.h"
 #include "ir/shape_inference.h"
 
@@ -243,8 +244,8 @@ Status check_conv_dtypes(OpContext& ctx, const Tensor& input, const Tensor& weig
   if (bias) KILN_RETURN_IF_ERROR(check_same_dtype(ctx, input, "input", *bias, "bias"));
   KILN_RETURN_IF_ERROR(check_not_bool(ctx, input.dtype()));
   if (transposed && !is_floating(input.dtype())) {
-    return op_error(ctx, "expected a floating dtype for a transposed convolution, found ",
-                    dtype_name(input.dtype()));
+    return op_unsupported(ctx, "a transposed convolution of ", dtype_name(input.dtype()),
+                          " (kiln's kernels take floating dtypes)");
   }
   return ok_status();
 }

@@ -8,6 +8,10 @@
 // flash paths do (its _safe_softmax), not NaN; a NaN score makes its row NaN. With both attn_mask
 // and is_causal, the mask is added and the causal mask applied on top, as PyTorch's CPU flash path
 // does (its math path rejects that combination).
+//
+// The causal mask follows the path eager would take (see eager_takes_flash_path): the flash path
+// overwrites masked scores with -inf, the math path adds a -inf mask, so there a masked score of
+// +inf or NaN (from an inf or NaN in the query or key) becomes NaN and the row's output NaN.
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -150,11 +154,26 @@ Result<Operands> prepare(const AttentionArgs& a) {
   return o;
 }
 
+// Whether PyTorch 2.11's CPU dispatch (at::_fused_sdp_choice) picks its flash kernel over the math
+// path: q, k and v 4-D with one batch size, the same number of heads (or query heads a multiple of
+// a shared key / value head count under GQA), E == Ev, nonempty sequences, a mask (if any) of
+// rank 2 or 4, and unit last-dim strides. Checked against _fused_sdp_choice on each condition.
+bool eager_takes_flash_path(const AttentionArgs& a) {
+  const Tensor* qkv[] = {a.query, a.key, a.value};
+  for (const Tensor* t : qkv) {
+    if (t->dim() != 4 || t->size(0) != a.query->size(0) || t->strides().back() != 1) return false;
+  }
+  const int64_t hq = a.query->size(1), hk = a.key->size(1), hv = a.value->size(1);
+  if (hk != hv || (hq != hk && a.key_repeat == 1)) return false;
+  if (a.mask && a.mask->dim() != 2 && a.mask->dim() != 4) return false;
+  return a.e == a.ev && a.l > 0 && a.s > 0;
+}
+
 // Rows [r0, r1) of output batch `b`: scores, mask, causal mask, softmax, then the product with V
 // into `dst` ([r1 - r0, Ev], contiguous).
 template <typename C>
 void attend_rows(const AttentionArgs& a, const Operands& o, int64_t b, int64_t r0, int64_t r1,
-                 std::vector<C>& scores, C* dst) {
+                 bool flash, std::vector<C>& scores, C* dst) {
   const int64_t rows = r1 - r0, s = a.s;
   scores.resize(static_cast<size_t>(rows * s));
   const C* q = o.q.data<C>() + o.q_offsets[b] + r0 * a.e;
@@ -168,9 +187,8 @@ void attend_rows(const AttentionArgs& a, const Operands& o, int64_t b, int64_t r
       for (int64_t j = 0; j < s; ++j) row[j] += m[j * cs];
     }
     if (a.is_causal) {  // top-left aligned: query row i attends to keys 0..i
-      for (int64_t j = r0 + i + 1; j < s; ++j) {
-        row[j] = -std::numeric_limits<C>::infinity();
-      }
+      constexpr C kMasked = -std::numeric_limits<C>::infinity();
+      for (int64_t j = r0 + i + 1; j < s; ++j) row[j] = flash ? kMasked : row[j] + kMasked;
     }
     safe_softmax_row(row, s);
   }
@@ -184,6 +202,7 @@ Status attention(const AttentionArgs& a, Tensor& out) {
   const int64_t batches = shape_numel(a.batch);
   const int64_t blocks = (a.l + kRowBlock - 1) / kRowBlock;
   T* result = out.data<T>();
+  const bool flash = eager_takes_flash_path(a);
   parallel_for(0, batches * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<C> scores, staging;
     for (int64_t item = lo; item < hi; ++item) {
@@ -191,10 +210,10 @@ Status attention(const AttentionArgs& a, Tensor& out) {
       const int64_t r1 = std::min(a.l, r0 + kRowBlock);
       T* dst = result + (b * a.l + r0) * a.ev;
       if constexpr (std::is_same_v<T, C>) {
-        attend_rows<C>(a, o, b, r0, r1, scores, dst);
+        attend_rows<C>(a, o, b, r0, r1, flash, scores, dst);
       } else {
         staging.resize(static_cast<size_t>((r1 - r0) * a.ev));
-        attend_rows<C>(a, o, b, r0, r1, scores, staging.data());
+        attend_rows<C>(a, o, b, r0, r1, flash, scores, staging.data());
         for (size_t i = 0; i < staging.size(); ++i) dst[i] = element_cast<T>(staging[i]);
       }
     }

@@ -61,10 +61,12 @@ void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, const std::vector
       } else {
         m = row_moments(xr, n, eps);
       }
-      const C scale = static_cast<C>(m.rstd);
-      const C shift = static_cast<C>(-m.mean * m.rstd);
+      const C mean = static_cast<C>(m.mean);
+      const C rstd = static_cast<C>(m.rstd);
       for (int64_t i = 0; i < n; ++i) {
-        const C normalized = static_cast<C>(xr[i]) * scale + shift;
+        // Centred first: x - mean is exactly 0 for a constant (or one-element) row, where
+        // x * rstd - mean * rstd would leave the rounding error of two products of ~x * rstd.
+        const C normalized = (static_cast<C>(xr[i]) - mean) * rstd;
         yr[i] = element_cast<T>(kRms ? normalized * w[i] : normalized * w[i] + b[i]);
       }
       if (mean_out) mean_out[r] = element_cast<S>(m.mean);
@@ -216,13 +218,15 @@ Status group_norm(const GroupNormArgs& args, const Tensor& input, Tensor& out, S
       const Moments m = row_moments(x + ng * block, block, args.eps);
       if (mean) mean[ng] = element_cast<S>(m.mean);
       if (rstd) rstd[ng] = element_cast<S>(m.rstd);
+      // Centred values times rstd, as for layer norm, so a constant group normalizes to exactly 0.
+      const C group_mean = static_cast<C>(m.mean);
+      const C group_rstd = static_cast<C>(m.rstd);
       for (int64_t k = 0; k < per_group; ++k) {
         const int64_t channel = (ng % groups) * per_group + k;
-        const C scale = static_cast<C>(m.rstd * w[channel]);
-        const C shift = static_cast<C>(b[channel] - m.mean * m.rstd * w[channel]);
+        const C wc = w[channel], bc = b[channel];
         const int64_t begin = ng * block + k * hxw;
         for (int64_t i = begin; i < begin + hxw; ++i) {
-          y[i] = element_cast<T>(static_cast<C>(x[i]) * scale + shift);
+          y[i] = element_cast<T>((static_cast<C>(x[i]) - group_mean) * group_rstd * wc + bc);
         }
       }
     }
