@@ -3,7 +3,7 @@
 The plan is a dict::
 
     {"total_ops": int, "supported_ops": int, "min_block_size": int, "partitioner": "fast"|"global",
-     "unsupported": [{"op": "aten.sort.default", "reason": str, "nodes": [str]}],
+     "unsupported": [{"op": "aten.nonzero.default", "reason": str, "nodes": [str]}],
      "segments": [{"name": "_run_on_acc_0", "kind": "acc"|"torch", "nodes": [str],
                    "compute_ops": int, "inputs": [{"name", "dtype", "shape"}], "outputs": [...]}],
      "candidate_block_sizes": [int]}

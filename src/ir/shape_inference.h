@@ -24,5 +24,6 @@ Status register_indexing_inference(OpFunctionTable& table);       // embedding, 
 Status register_factory_inference(OpFunctionTable& table);  // full, arange, scalar_tensor, ...
 Status register_resize_inference(OpFunctionTable& table);   // upsample nearest / (bi)linear
 Status register_attention_inference(OpFunctionTable& table);  // scaled_dot_product_attention
+Status register_sorting_inference(OpFunctionTable& table);    // sort (default, stable), topk
 
 }  // namespace kiln::ir

@@ -22,5 +22,6 @@ Status register_indexing_kernels(ir::OpFunctionTable& table);
 Status register_factory_kernels(ir::OpFunctionTable& table);
 Status register_resize_kernels(ir::OpFunctionTable& table);
 Status register_attention_kernels(ir::OpFunctionTable& table);  // scaled_dot_product_attention
+Status register_sorting_kernels(ir::OpFunctionTable& table);    // sort, topk
 
 }  // namespace kiln::cpu

@@ -24,8 +24,8 @@ def seeded_linear(n_in, n_out, scale):
 
 
 class Chain(nn.Module):
-    """Two supported runs around a sort (which the CPU backend lacks) and a cumsum (which tests
-    force to PyTorch), with a value (`a`) read on both sides of them."""
+    """Two supported runs around a sort (which partition_test.cc's registry lacks) and a cumsum
+    (which tests force to PyTorch), with a value (`a`) read on both sides of them."""
 
     def __init__(self):
         super().__init__()
