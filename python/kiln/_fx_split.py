@@ -89,9 +89,13 @@ class _Builder:
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 self.env[node] = self.graph.node_copy(node)
+        # Nodes no segment holds: torch.export's runtime checks (_assert_scalar of a bound on a
+        # data-dependent size, and the sym ops computing it), which kiln's core does not read.
+        # They run in PyTorch after the segments. One that a segment needs is a kiln bug.
         unassigned = [n for n in self.gm.graph.nodes
                       if n.op.startswith("call") and n not in self.membership]
-        placed_nowhere = [n.name for n in unassigned if n.users]
+        placed_nowhere = [n.name for n in unassigned
+                          if any(user in self.membership for user in n.users)]
         if placed_nowhere:
             raise RuntimeError(f"kiln's partition does not place the nodes {placed_nowhere} (a "
                                "kiln bug: please report it with the program)")
@@ -102,9 +106,14 @@ class _Builder:
                 self.emit_inline(index)
             else:
                 self.emit_torch_submodule(index, segment)
-        for node in unassigned:  # unused side-effect nodes (shape asserts): kept in PyTorch
+        for node in unassigned:  # the checks and what they read, in graph order
             if all(arg in self.env or arg.op == "get_attr" for arg in node.all_input_nodes):
                 self.env[node] = self.graph.node_copy(node, self.lookup)
+        returned = [n.name for n in unassigned if n not in self.env
+                    and any(user.op == "output" for user in n.users)]
+        if returned:
+            raise RuntimeError(f"kiln's partition does not place the nodes {returned}, which the "
+                               "program returns (a kiln bug: please report it with the program)")
         for node in self.gm.graph.nodes:
             if node.op == "output":
                 self.graph.node_copy(node, self.lookup)

@@ -35,9 +35,8 @@ class ConvNet(torch.nn.Module):
 
 class Sandwich(torch.nn.Module):
     """Supported blocks around two ops kiln declines (nonzero_static, histc): what they compute
-    depends on the data, and no backend has a kernel for them. (nonzero itself, whose output shape
-    depends on the data, would do too, but torch.export adds runtime checks of that size around
-    it that kiln.compile does not place yet.)"""
+    depends on the data, and no backend has a kernel for them. (Nonzero, below, has a data-
+    dependent output size as well.)"""
 
     def __init__(self):
         super().__init__()
@@ -95,6 +94,31 @@ def test_unsupported_ops_between_supported_give_engines_and_torch_segments():
     gpu_ops = {str(n.target) for n in compiled._run_on_gpu_1.graph.nodes if n.op == "call_function"}
     assert any("nonzero_static" in op for op in gpu_ops)
     assert_outputs_match(compiled(x), model(x))
+
+
+class Nonzero(torch.nn.Module):
+    """A data-dependent output size: torch.export checks it at run time (_assert_scalar of the
+    size's bounds), nodes kiln's core does not read and the segments must not lose."""
+
+    def forward(self, x):
+        h = torch.relu(x) * 2.0
+        return torch.nonzero(h > 1.0), torch.tanh(h) + 1.0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_data_dependent_sizes_run_in_pytorch_with_their_checks(fast):
+    model, x = Nonzero(), torch.randn(4, 8)
+    compiled = _compile(model, (x,), min_block_size=1, use_fast_partitioner=fast)
+    # The fast partitioner keeps graph order (an engine on each side of nonzero), the global one
+    # merges the supported nodes into one.
+    assert len(_engines(compiled)) == (2 if fast else 1)
+    targets = [str(n.target) for n in compiled.graph.nodes if n.op == "call_function"]
+    assert "aten._assert_scalar.default" in targets  # torch.export's checks are kept
+    for sample in (x, torch.randn(4, 8) * 3, torch.zeros(4, 8)):
+        indices, values = compiled(sample)
+        expected_indices, expected_values = model(sample)
+        assert torch.equal(indices, expected_indices)
+        assert_outputs_match(values, expected_values)
 
 
 def test_global_partitioner_leaves_torch_nodes_inline_and_matches_eager():
