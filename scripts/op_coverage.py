@@ -102,8 +102,10 @@ def main(argv=None) -> int:
         report.write_json(baseline_path, report.baseline_of(results))
         print(f"wrote {os.path.relpath(baseline_path)}")
     if args.write_report:
-        documents = [d for d in (report.load_json(report.results_path(device))
-                                 for device in ("cpu", "cuda")) if d]
+        # This run's results (from --results when given) and the other backend's, if kept.
+        paths = {device: report.results_path(device) for device in ("cpu", "cuda")}
+        paths[report.device_key(args.device)] = path
+        documents = [d for d in (report.load_json(p) for p in paths.values()) if d]
         with open(report.REPORT_PATH, "w") as f:
             f.write(report.render(documents))
         print(f"wrote {os.path.relpath(report.REPORT_PATH)}")
