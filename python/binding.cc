@@ -20,9 +20,10 @@ namespace nb = nanobind;
 namespace kiln::python {
 namespace {
 
-frontend::ReadOptions read_options(bool check_inference) {
+frontend::ReadOptions read_options(bool check_inference, bool torch_keeps_signature = false) {
   frontend::ReadOptions options;
   options.check_inference = check_inference;
+  options.torch_keeps_signature = torch_keeps_signature;
   return options;
 }
 
@@ -68,12 +69,15 @@ NB_MODULE(_C, m) {
       nb::arg("path"), nb::arg("check_inference") = true);
   m.def(
       "load_program_bytes",
-      [](nb::bytes data, bool check_inference) {
+      [](nb::bytes data, bool check_inference, bool torch_keeps_signature) {
         std::string_view view(data.c_str(), data.size());
-        return PyProgram(
-            unwrap(kiln::frontend::read_program_bytes(view, read_options(check_inference))));
+        return PyProgram(unwrap(kiln::frontend::read_program_bytes(
+            view, read_options(check_inference, torch_keeps_signature))));
       },
-      nb::arg("data"), nb::arg("check_inference") = true);
+      nb::arg("data"), nb::arg("check_inference") = true,
+      nb::arg("torch_keeps_signature") = false,
+      "torch_keeps_signature: read user-input mutations as outputs and leave out None outputs "
+      "(kiln.compile's module carries them out in PyTorch).");
 
   m.def("set_timing_cache_path", &kiln::set_timing_cache_path, nb::arg("path"),
         "Where the CUDA runtime keeps the GEMM and convolution algorithms it timed ('' = memory "

@@ -474,7 +474,10 @@ def _compile_lowered(ep, arg_specs, kwarg_specs, settings: CompilationSettings,
     phase("serialize_s")
     # kiln's shape inference would disagree with the program at nodes that read stand-ins; each
     # engine's segment, which holds none, is checked again when it is built.
-    program = _C.load_program_bytes(archive, check_inference=not torch_only)
+    # The split module (ep.module()'s graph) copies mutated inputs back and returns None outputs
+    # itself; the engines compute the values.
+    program = _C.load_program_bytes(archive, check_inference=not torch_only,
+                                    torch_keeps_signature=True)
     phase("read_s")
     partition_settings = _partition_settings(settings, ep)
     if torch_only:

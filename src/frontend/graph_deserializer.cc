@@ -25,7 +25,8 @@ Result<double> json_float(const JsonValue& v) {
 
 class Deserializer {
  public:
-  explicit Deserializer(ir::Graph& graph) : graph_(graph) {}
+  Deserializer(ir::Graph& graph, bool torch_keeps_signature)
+      : graph_(graph), torch_keeps_signature_(torch_keeps_signature) {}
 
   Status run(const JsonValue& program);
 
@@ -47,6 +48,7 @@ class Deserializer {
   Status read_node_outputs(const JsonValue& outputs, ir::Node& node);
 
   ir::Graph& graph_;
+  bool torch_keeps_signature_ = false;
   const JsonValue* tensor_values_ = nullptr;
   const JsonValue* sym_int_values_ = nullptr;
   const JsonValue* sym_float_values_ = nullptr;
@@ -455,14 +457,22 @@ Status Deserializer::read_outputs(const JsonValue& graph, const JsonValue& signa
                          "'; buffer mutation is not supported yet (export the model in eval mode, "
                          "or make the update functional)");
     }
-    if (m.key != "user_output") {
-      return unsupported("program outputs of kind '", m.key, "' are not supported");
+    const bool mutation = m.key == "user_input_mutation";
+    if (m.key != "user_output" && !(mutation && torch_keeps_signature_)) {
+      return unsupported("program outputs of kind '", m.key, "' are not supported",
+                         mutation ? " in an engine that runs on its own (kiln.compile's module "
+                                    "carries them out)"
+                                  : "");
     }
     KILN_ASSIGN_OR_RETURN(const JsonValue* arg, m.value.get("arg"));
     if (!arg->is_object() || arg->size() != 1)
       return data_loss("malformed output ", arg->to_json());
     const JsonMember& a = arg->members()[0];
-    const JsonValue* name = a.key == "as_tensor" ? a.value.find("name") : a.value.find("as_name");
+    if (a.key == "as_none" && torch_keeps_signature_) continue;
+    // A user output's arg is an Argument ({"as_tensor": {"name"}}); a mutation's a TensorArgument.
+    const JsonValue* name = mutation              ? arg->find("name")
+                            : a.key == "as_tensor" ? a.value.find("name")
+                                                   : a.value.find("as_name");
     if (!name || !name->is_string()) {
       return unsupported("program output ", arg->to_json(), " is a constant; only tensor and ",
                          "symbolic outputs are supported");
@@ -490,7 +500,8 @@ Status Deserializer::run(const JsonValue& program) {
 
 }  // namespace
 
-Status deserialize_graph(const JsonValue& program, ir::Graph& graph) {
+Status deserialize_graph(const JsonValue& program, ir::Graph& graph,
+                         bool torch_keeps_signature) {
   if (const JsonValue* version = program.find("schema_version")) {
     KILN_ASSIGN_OR_RETURN(int64_t major, version->get_int("major"), "schema_version");
     if (major != kSchemaMajorVersion) {
@@ -498,7 +509,7 @@ Status deserialize_graph(const JsonValue& program, ir::Graph& graph) {
                          kSchemaMajorVersion, " (archives of torch.export.save in PyTorch >= 2.9)");
     }
   }
-  return Deserializer(graph).run(program);
+  return Deserializer(graph, torch_keeps_signature).run(program);
 }
 
 }  // namespace kiln::frontend

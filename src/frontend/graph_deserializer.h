@@ -15,7 +15,8 @@ inline constexpr int64_t kSchemaMajorVersion = 8;
 
 // Fills `graph` (inputs carry their kind and FQN from the graph signature) from the program JSON
 // (the object holding "graph_module", "range_constraints", "schema_version"). Every malformed or
-// unsupported construct is an error naming the node.
-Status deserialize_graph(const JsonValue& program, ir::Graph& graph);
+// unsupported construct is an error naming the node. `torch_keeps_signature`: see ReadOptions.
+Status deserialize_graph(const JsonValue& program, ir::Graph& graph,
+                         bool torch_keeps_signature = false);
 
 }  // namespace kiln::frontend

@@ -212,7 +212,8 @@ Result<std::shared_ptr<ir::Program>> ArchiveReader::read() {
       program->schema_minor = static_cast<int>(*minor);
   }
   read_call_spec(json, *program);
-  KILN_RETURN_IF_ERROR(deserialize_graph(json, program->graph), "reading the program");
+  KILN_RETURN_IF_ERROR(deserialize_graph(json, program->graph, options_.torch_keeps_signature),
+                       "reading the program");
   KILN_RETURN_IF_ERROR(load_weights(*program));
   KILN_RETURN_IF_ERROR(ir::verify(program->graph), "verifying the program");
   if (options_.check_inference) KILN_RETURN_IF_ERROR(ir::check_inference(*program));

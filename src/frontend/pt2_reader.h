@@ -16,6 +16,11 @@ struct ReadOptions {
   bool verify_crc = false;
   // Run shape inference over the graph and compare with the shapes the program records.
   bool check_inference = true;
+  // For kiln.compile's split module, which carries out the program's signature in PyTorch: a
+  // user-input mutation is read as a plain output (the module copies it into the input, as
+  // torch.export's unlifted module does) and a None output is left out. Off for an engine that
+  // runs on its own, whose runtime would drop the mutation.
+  bool torch_keeps_signature = false;
 };
 
 Result<std::shared_ptr<ir::Program>> read_program_file(const std::string& path,

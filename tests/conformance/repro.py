@@ -69,13 +69,14 @@ def repro_script(sample: Sample, device: str = "cpu") -> str:
     inputs = ", ".join(names)
     return "\n".join([
         "import torch, kiln",
+        "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False",
         *lines,
         "class Repro(torch.nn.Module):",
         f"    def forward({signature}):",
         f"        return torch.ops.{sample.op}({', '.join(call_args)})",
         f"ep = torch.export.export(Repro(), ({inputs}{',' if len(names) == 1 else ''}))",
         f"compiled = kiln.compile(ep, inputs=[{inputs}], min_block_size=1, "
-        f"require_full_compilation=True, device={device!r})",
+        f"require_full_compilation=True, device={device!r}, disable_tf32=True)",
         f"print('kiln ', compiled({inputs}))",
         f"print('eager', Repro()({inputs}))",
     ])

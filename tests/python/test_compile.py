@@ -358,3 +358,20 @@ def test_module_whose_input_is_named_input_compiles():
     assert list(ep.graph_signature.user_inputs) == ["input"]
     compiled = kiln.compile(ep, inputs=[x], min_block_size=1)
     assert_outputs_match(compiled(x), conv(x))
+
+
+def test_an_input_the_program_mutates_is_updated_as_eager_updates_it():
+    class Accumulates(torch.nn.Module):  # a running sum kept in an input, updated in place
+        def forward(self, x, total):
+            total.add_(x.sum(0))
+            return torch.atan2(x, total)
+
+    x = torch.randn(4, 3)
+    ep = torch.export.export(Accumulates(), (x, torch.zeros(3)))
+    compiled = kiln.compile(ep, inputs=[x, torch.zeros(3)], min_block_size=1,
+                            require_full_compilation=True)
+    eager_total, kiln_total = torch.ones(3), torch.ones(3)
+    expected = Accumulates()(x, eager_total)
+    assert_outputs_match(compiled(x, kiln_total), expected)
+    torch.testing.assert_close(kiln_total, eager_total)  # the engine computes, torch copies back
+    assert not torch.equal(kiln_total, torch.ones(3))

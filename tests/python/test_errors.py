@@ -134,6 +134,19 @@ def test_buffer_mutation_is_named():
         kiln.Program.from_exported_program(ep)
 
 
+def test_input_mutation_is_refused_where_no_module_carries_it_out():
+    class AddsInPlace(nn.Module):
+        def forward(self, x, y):
+            x.add_(y)
+            return x * 2
+
+    ep = torch.export.export(AddsInPlace(), (torch.randn(3), torch.randn(3))).run_decompositions()
+    with pytest.raises(kiln.UnsupportedError,
+                       match="'user_input_mutation' are not supported in an engine that runs on "
+                             "its own"):
+        kiln.Program.from_exported_program(ep)
+
+
 def test_non_tensor_input_is_rejected(archive):
     program = kiln.Program.from_bytes(archive)
     with pytest.raises((kiln.InvalidArgumentError, TypeError)):

@@ -414,6 +414,22 @@ Status infer_clone(OpContext& ctx) {
   return ctx.error();
 }
 
+// copy(self, src, non_blocking): the functional copy_, self's dtype and shape with src's values
+// (src broadcasts to self; its shape may not grow self's).
+Status infer_copy(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& src = ctx.tensor(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(self.sizes(), src.sizes()),
+                        op_name(ctx.node().op), " (node '", ctx.node().name, "')");
+  if (shape != self.sizes()) {
+    return op_error(ctx, "src ", src.description(), " does not broadcast to self ",
+                    self.description());
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ctx.error();
+}
+
 // _to_copy(self, *, dtype, layout, device, pin_memory, non_blocking, memory_format): kiln tensors
 // are strided and live where the backend puts them, so only the dtype changes.
 Status infer_to_copy(OpContext& ctx) {
@@ -573,6 +589,7 @@ Status register_activation_and_select(OpFunctionTable& table) {
                             {OpKey::aten_masked_fill_Scalar, infer_masked_fill},
                             {OpKey::aten_masked_fill_Tensor, infer_masked_fill},
                             {OpKey::aten_clone_default, infer_clone},
+                            {OpKey::aten_copy_default, infer_copy},
                             {OpKey::aten_lift_fresh_copy_default, infer_clone},
                             {OpKey::aten__to_copy_default, infer_to_copy},
                             {OpKey::aten_fill_Scalar, infer_fill},

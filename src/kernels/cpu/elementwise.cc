@@ -104,6 +104,13 @@ Status copy_kernel(ir::OpContext& ctx) {
   return copy_into(ctx.output_tensor(0), in);
 }
 
+// copy(self, src): src converted to self's dtype and broadcast to its shape.
+Status functional_copy_kernel(ir::OpContext& ctx) {
+  const Tensor& src = ctx.tensor(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  return copy_into(ctx.output_tensor(0), src);
+}
+
 }  // namespace
 
 Status fill_with(Tensor& out, const ir::Scalar& value) {
@@ -161,6 +168,7 @@ Status register_elementwise_kernels(ir::OpFunctionTable& table) {
                                 {OpKey::aten_fill_Scalar, elementwise::fill_kernel},
                                 {OpKey::aten_fill_Tensor, elementwise::fill_kernel},
                                 {OpKey::aten_clone_default, elementwise::copy_kernel},
+                                {OpKey::aten_copy_default, elementwise::functional_copy_kernel},
                                 {OpKey::aten_lift_fresh_copy_default, elementwise::copy_kernel},
                                 {OpKey::aten__to_copy_default, elementwise::copy_kernel},
                             });
