@@ -5,6 +5,8 @@
 #   bash scripts/gpu_check.sh [--bench [bench args...]] [--only-bench] [--pytest-args "..."]
 #                             [--profile "gpt2:32 vit_b_16:32"]   (per-step times, after the tests)
 #                             [--no-tests]   (build, then only what --bench/--profile ask for)
+#                             [--conformance "sweep args"]   (the CUDA op-conformance sweep,
+#                                 e.g. "--dtypes float32,float16"; results and baseline to $OUT)
 #
 # The GPU machine has no package registry and no Debian -dev packages: headers it lacks
 # (FlatBuffers, GoogleTest, cudnn-frontend, cuDNN) travel in .carry/ (made here by
@@ -14,9 +16,11 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu-out}
 mkdir -p "$OUT"
 BENCH=0; ONLY_BENCH=0; NO_TESTS=0; BENCH_ARGS=(); PYTEST_ARGS=(); PROFILE_CASES=()
+CONFORMANCE=0; CONFORMANCE_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile && "$1" != --no-tests ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile && "$1" != --no-tests && "$1" != --conformance ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --conformance) CONFORMANCE=1; read -r -a CONFORMANCE_ARGS <<< "$2"; shift 2 ;;
     --profile) read -r -a PROFILE_CASES <<< "$2"; shift 2 ;;
     --only-bench) ONLY_BENCH=1; BENCH=1; NO_TESTS=1; shift ;;
     --no-tests) NO_TESTS=1; shift ;;
@@ -56,6 +60,16 @@ if [ "$NO_TESTS" = 0 ]; then
   echo "== GPU tests (pytest tests/gpu)"
   [ ${#PYTEST_ARGS[@]} -eq 0 ] && PYTEST_ARGS=(tests/gpu)
   python3 -m pytest -q -rs "${PYTEST_ARGS[@]}" 2>&1 | tee "$OUT/pytest-gpu.txt" | tail -80
+  set -e
+fi
+
+if [ "$CONFORMANCE" = 1 ]; then
+  echo "== op conformance on the CUDA backend (scripts/op_coverage.py)"
+  set +e
+  python3 scripts/op_coverage.py --device cuda --workers 12 --results "$OUT/results_cuda.json" \
+    "${CONFORMANCE_ARGS[@]}" > "$OUT/conformance.txt" 2>&1
+  echo "conformance exit $?"
+  grep -v Warning "$OUT/conformance.txt" | tail -40
   set -e
 fi
 

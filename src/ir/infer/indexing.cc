@@ -238,6 +238,24 @@ Status infer_index(OpContext& ctx) {
   return ok_status();
 }
 
+// masked_scatter(self, mask, source): self and the bool mask broadcast together; source, of
+// self's dtype, gives the values of the true positions in order (its size is checked by the
+// kernel: the count of true elements is data).
+Status infer_masked_scatter(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& mask = ctx.tensor(1);
+  const Tensor& source = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (mask.dtype() != DType::kBool) {
+    return op_error(ctx, "expected a bool mask, found ", mask.description());
+  }
+  KILN_RETURN_IF_ERROR(check_same_dtype(ctx, self, source, "source"));
+  KILN_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(self.sizes(), mask.sizes()),
+                        op_name(ctx.node().op), " (node '", ctx.node().name, "')");
+  ctx.set_output(0, Tensor::meta(self.dtype(), std::move(shape)));
+  return ok_status();
+}
+
 // index_put, _unsafe_index_put: (self, indices, values, accumulate). values must expand to the
 // shape self[indices] has (checked by the kernel when a mask makes that shape data).
 Status infer_index_put(OpContext& ctx) {
@@ -337,6 +355,7 @@ Status register_indexing_inference(OpFunctionTable& table) {
                             {OpKey::aten__unsafe_index_put_default, infer_index_put},
                             {OpKey::aten_select_scatter_default, infer_select_scatter},
                             {OpKey::aten_slice_scatter_default, infer_slice_scatter},
+                            {OpKey::aten_masked_scatter_default, infer_masked_scatter},
                         });
 }
 

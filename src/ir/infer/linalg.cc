@@ -1,6 +1,6 @@
 // Shape and dtype inference for the linalg ops: matrix products (mm, addmm, bmm, baddbmm, matmul,
-// dot, mv, addmv, linear) and convolutions (convolution, _convolution, conv{1,2,3}d,
-// conv_transpose{1,2,3}d). PyTorch requires every operand of these ops to share one dtype and has
+// dot, mv, addmv, linear), convolutions (convolution, _convolution, conv{1,2,3}d,
+// conv_transpose{1,2,3}d) and p-norm distances (_pdist_forward, _cdist_forward). PyTorch requires every operand of these ops to share one dtype and has
 // no bool kernels for them; kiln has no integer kernel for transposed convolution (PyTorch's CPU
 // has one), so inference answers Unsupported for it and support analysis declines the node.
 #include "ir/infer/infer_util.h"
@@ -361,6 +361,55 @@ Status infer_conv_transpose_nd(OpContext& ctx) {
       ctx, ConvArgs{ctx.ints(3), ctx.ints(4), ctx.ints(7), ctx.ints(5), true, ctx.int_arg(6)});
 }
 
+Status check_floating_distance(OpContext& ctx, const Tensor& x, double p) {
+  if (!is_floating(x.dtype())) {
+    return op_error(ctx, "expected a floating tensor, found ", x.description());
+  }
+  if (!(p >= 0)) return op_error(ctx, "expected a non-negative p, found ", p);
+  return ok_status();
+}
+
+// _pdist_forward(self [n, m], p): the n(n-1)/2 distances between its rows.
+Status infer_pdist(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const double p = ctx.float_arg(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  KILN_RETURN_IF_ERROR(check_rank(ctx, self, "self", 2));
+  KILN_RETURN_IF_ERROR(check_floating_distance(ctx, self, p));
+  const int64_t n = self.size(0);
+  ctx.set_output(0, Tensor::meta(self.dtype(), {n * (n - 1) / 2}));
+  return ctx.error();
+}
+
+// _cdist_forward(x1 [*, P, M], x2 [*, R, M], p, compute_mode) -> [broadcast(*), P, R].
+Status infer_cdist(OpContext& ctx) {
+  const Tensor& x1 = ctx.tensor(0);
+  const Tensor& x2 = ctx.tensor(1);
+  const double p = ctx.float_arg(2);
+  const int64_t mode = ctx.optional_int(3).value_or(0);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (x1.dim() < 2 || x2.dim() < 2) {
+    return op_error(ctx, "expected x1 and x2 of at least 2 dims, found ", x1.description(),
+                    " and ", x2.description());
+  }
+  KILN_RETURN_IF_ERROR(check_same_dtype(ctx, x1, "x1", x2, "x2"));
+  KILN_RETURN_IF_ERROR(check_floating_distance(ctx, x1, p));
+  const int64_t rows1 = x1.size(x1.dim() - 2), rows2 = x2.size(x2.dim() - 2);
+  if (x1.size(x1.dim() - 1) != x2.size(x2.dim() - 1)) {
+    return op_error(ctx, "expected x1 and x2 with the same number of columns, found ",
+                    x1.description(), " and ", x2.description());
+  }
+  if (mode < 0 || mode > 2) return op_error(ctx, "expected compute_mode 0, 1 or 2, found ", mode);
+  const Shape b1(x1.sizes().begin(), x1.sizes().end() - 2);
+  const Shape b2(x2.sizes().begin(), x2.sizes().end() - 2);
+  KILN_ASSIGN_OR_RETURN(Shape shape, broadcast_shapes(b1, b2), op_name(ctx.node().op),
+                        " (node '", ctx.node().name, "'): batch dims");
+  shape.push_back(rows1);
+  shape.push_back(rows2);
+  ctx.set_output(0, Tensor::meta(x1.dtype(), std::move(shape)));
+  return ctx.error();
+}
+
 }  // namespace
 
 Status register_linalg_inference(OpFunctionTable& table) {
@@ -383,6 +432,8 @@ Status register_linalg_inference(OpFunctionTable& table) {
                             {OpKey::aten_conv_transpose1d_default, infer_conv_transpose_nd},
                             {OpKey::aten_conv_transpose2d_input, infer_conv_transpose_nd},
                             {OpKey::aten_conv_transpose3d_input, infer_conv_transpose_nd},
+                            {OpKey::aten__pdist_forward_default, infer_pdist},
+                            {OpKey::aten__cdist_forward_default, infer_cdist},
                         });
 }
 

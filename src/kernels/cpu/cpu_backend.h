@@ -23,5 +23,6 @@ Status register_factory_kernels(ir::OpFunctionTable& table);
 Status register_resize_kernels(ir::OpFunctionTable& table);
 Status register_attention_kernels(ir::OpFunctionTable& table);  // scaled_dot_product_attention
 Status register_sorting_kernels(ir::OpFunctionTable& table);    // sort, topk
+Status register_distance_kernels(ir::OpFunctionTable& table);   // _pdist_forward, _cdist_forward
 
 }  // namespace kiln::cpu

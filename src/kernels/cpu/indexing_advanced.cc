@@ -5,10 +5,12 @@
 // result is laid out as [pre..., block..., post...], where pre holds the non-indexed dims in front
 // of the indexed ones when those are adjacent (NumPy's rule; otherwise pre is empty and every
 // non-indexed dim goes to post). Bool and uint8 masks become the coordinates of their true
-// elements first, so index_put takes them (index.Tensor rejects them in inference).
+// elements first, so index_put takes them (index.Tensor rejects them in inference). Also
+// masked_scatter, which writes a mask's true positions.
 #include <algorithm>
 
 #include "ir/infer/infer_util.h"
+#include "kernels/cpu/elementwise_common.h"
 #include "kernels/cpu/indexing_internal.h"
 #include "kernels/cpu/indexing_util.h"
 
@@ -186,6 +188,35 @@ Status index_put_kernel(ir::OpContext& ctx) {
     T* dst = out.data<T>();
     for_each_indexed(plan,
                      [&](int64_t to, int64_t from) { dst[to] = add_elements(dst[to], src[from]); });
+  });
+  return ok_status();
+}
+
+// masked_scatter: self broadcast to the output, then the true positions of the (broadcast) mask,
+// in row-major order, take source's elements in its row-major order.
+Status masked_scatter_kernel(ir::OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  const Tensor& mask = ctx.tensor(1);
+  const Tensor& source = ctx.tensor(2);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  Tensor& out = ctx.output_tensor(0);
+  KILN_RETURN_IF_ERROR(elementwise::copy_into(out, self));
+  KILN_ASSIGN_OR_RETURN(Tensor where, Tensor::empty(DType::kBool, out.sizes()));
+  KILN_RETURN_IF_ERROR(elementwise::copy_into(where, mask));
+  const bool* m = where.data<bool>();
+  const int64_t n = out.numel();
+  const int64_t wanted = std::count(m, m + n, true);
+  if (wanted > source.numel()) {
+    return invalid_argument("masked_scatter: the mask has ", wanted,
+                            " true elements, more than source ", source.description(), " holds");
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor values, source.contiguous());
+  dispatch_dtype(out.dtype(), [&]<typename U>() {
+    const U* from = values.data<U>();
+    U* dst = out.data<U>();
+    for (int64_t i = 0, next = 0; i < n; ++i) {
+      if (m[i]) dst[i] = from[next++];
+    }
   });
   return ok_status();
 }

@@ -9,5 +9,7 @@ namespace kiln::cpu {
 Status index_kernel(ir::OpContext& ctx);
 // index_put and _unsafe_index_put (indexing_advanced.cc).
 Status index_put_kernel(ir::OpContext& ctx);
+// masked_scatter (indexing_advanced.cc).
+Status masked_scatter_kernel(ir::OpContext& ctx);
 
 }  // namespace kiln::cpu
