@@ -35,6 +35,7 @@ import torch
 from torch.utils import _pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from conformance.hand_samples import hand_samples
 from conformance.ops import resolve
 from conformance.samples import (DTYPES, Sample, bind_arguments, clone_tree, derive_edge_cases,
                                  eager_features, features_of, is_scalar_type, select)
@@ -252,12 +253,13 @@ def scan_dtype(op_db: list, wanted: Iterable[str], dtype_name: str,
     """Runs every OpInfo that supports ``dtype_name`` on the CPU and returns the distinct calls
     of each wanted overload (in recording order), at most ``candidate_limit`` per overload.
 
-    Two more sources fill overloads eager rarely calls directly:
+    Three more sources fill overloads eager rarely calls directly:
     - sibling overloads (:func:`sibling_sources`): a ``.Scalar`` overload from its ``.Tensor``
       sibling's calls with a 0-dim tensor operand, an ``.out`` overload from the functional one,
       a functional op from its in-place twin (``copy`` from ``copy_``);
     - a backward pass: an OpInfo that calls the forward op of a wanted ``*_backward`` overload
-      runs its first samples again with ``requires_grad`` and differentiates them.
+      runs its first samples again with ``requires_grad`` and differentiates them;
+    - hand-written samples (hand_samples.py) for overloads no OpInfo reaches.
     """
     dtype = DTYPES[dtype_name]
     wanted = sorted(set(wanted))
@@ -285,6 +287,10 @@ def scan_dtype(op_db: list, wanted: Iterable[str], dtype_name: str,
             rewritten = _from_siblings(name, sources.get(name, []), recorder.buckets)
             if rewritten:
                 found[name] = rewritten
+        if name not in found:
+            written = hand_samples(name, dtype_name)
+            if written:
+                found[name] = written
     if progress:
         progress(f"scanned {dtype_name}: {sum(len(v) for v in found.values())} distinct calls of "
                  f"{len(found)} overloads")
