@@ -1,5 +1,8 @@
 #include "cuda/cuda_support.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "cuda/plan.h"
 #include "cuda/pointwise_codegen.h"
 #include "cuda/steps.h"
@@ -32,15 +35,6 @@ const ir::Value* tensor_arg(const ir::Node& node, size_t i) {
 
 size_t rank(const ir::Value* v) { return v ? v->shape.size() : 0; }
 
-Verdict extra_outputs_unused(const ir::Node& node) {
-  for (size_t i = 1; i < node.outputs.size(); ++i) {
-    if (node.outputs[i] && !node.outputs[i]->users.empty()) {
-      return Verdict::reject("uses a secondary output (indices or statistics)");
-    }
-  }
-  return Verdict::accept();
-}
-
 Verdict gemm_verdict(const ir::Node& node) {
   const ir::Value* a = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 1 : 0);
   const ir::Value* b = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 2 : 1);
@@ -57,6 +51,59 @@ Verdict gemm_verdict(const ir::Node& node) {
     }
   }
   if (node.op == OpKey::aten_linear_default && rank(b) != 2) return Verdict::reject("weight rank");
+  // cuBLASLt takes no empty inner dim, and the result (zeros, or beta * input for addmm) is not
+  // a GEMM worth an engine step.
+  const ir::SymDim& k = a->shape.back();
+  if (k.is_static() && k.value == 0) return Verdict::reject("an empty inner dim (K = 0)");
+  return Verdict::accept();
+}
+
+std::optional<std::vector<int64_t>> static_ints(const ir::Node& node, size_t i) {
+  if (i >= node.args.size()) return std::nullopt;
+  const auto* list = std::get_if<std::vector<ir::SymInt>>(&node.args[i]);
+  if (!list) return std::nullopt;
+  std::vector<int64_t> out;
+  for (const ir::SymInt& s : *list) {
+    if (s.value) return std::nullopt;
+    out.push_back(s.constant);
+  }
+  return out;
+}
+
+// aten.convolution and the kept-whole conv1d/2d/3d. The weight's rank says the convolution's:
+// an input of one dim less is PyTorch's unbatched form (one image), which the conv step runs with
+// a batch of one.
+Verdict conv_verdict(const ir::Node& node) {
+  const ir::Value* x = tensor_arg(node, 0);
+  const ir::Value* w = tensor_arg(node, 1);
+  if (!x || !w) return Verdict::reject("operands are not tensors");
+  const size_t wr = rank(w);
+  if (wr < 3 || wr > 5) return Verdict::reject("input rank other than 3, 4, 5");
+  if (rank(x) != wr && rank(x) + 1 != wr) {
+    return Verdict::reject(str_cat("input rank ", rank(x), " for a weight of rank ", wr));
+  }
+  if (node.op != OpKey::aten_convolution_default) return Verdict::accept();
+  const bool* transposed = node.args.size() > 6 ? std::get_if<bool>(&node.args[6]) : nullptr;
+  if (!transposed || !*transposed) return Verdict::accept();
+  // A transposed conv runs as cuDNN's data gradient with y's dims carrying the output padding.
+  // On the H100 and H200, cuDNN 9 had no engine for those in float32 (k=3, s=2, p=1 or 2,
+  // output_padding=1, TF32 on or off) nor for 1-D ones (run as 2-D with a height of 1) in
+  // float16, while 2-D float16 ones ran. Which configurations have one is known only by asking
+  // cuDNN on a GPU, which the verdict cannot: leave all but the 2-D half-precision ones to
+  // PyTorch rather than fail at run time.
+  const auto output_padding = static_ints(node, 7);
+  if (!output_padding) {
+    return Verdict::reject("transposed convolution with symbolic output_padding");
+  }
+  const bool padded = std::any_of(output_padding->begin(), output_padding->end(),
+                                  [](int64_t op) { return op != 0; });
+  const bool half = x->dtype == DType::kFloat16 || x->dtype == DType::kBFloat16;
+  if (padded && (!half || wr != 4)) {
+    return Verdict::reject(str_cat(
+        "a ", wr - 2, "-D ", dtype_name(x->dtype),
+        " transposed convolution with output_padding (cuDNN has no engine for such; kiln takes "
+        "2-D float16/bfloat16 ones)"));
+  }
   return Verdict::accept();
 }
 
@@ -115,8 +162,10 @@ Verdict index_verdict(const ir::Node& node) {
 Verdict library_verdict(const ir::Node& node) {
   switch (node.op) {
     case OpKey::aten_native_layer_norm_default:
-    case OpKey::aten_max_pool2d_with_indices_default:
-      return extra_outputs_unused(node);
+      // The norm step writes mean and rstd where they are read (a program output counts, which
+      // a Value's users do not show).
+      return Verdict::accept();
+    case OpKey::aten_max_pool2d_with_indices_default:  // the pool step writes the indices
     case OpKey::aten_max_pool2d_default:
     case OpKey::aten_avg_pool2d_default:
     case OpKey::aten_adaptive_avg_pool2d_default:
@@ -176,9 +225,7 @@ Verdict cuda_verdict(const ir::Node& node) {
   }
   if (is_conv_op(op)) {
     if (Verdict v = convert::check_value_types(node, kFloatTypes); !v.accepted()) return v;
-    const size_t r = rank(tensor_arg(node, 0));
-    if (r < 3 || r > 5) return Verdict::reject("input rank other than 3, 4, 5");
-    return Verdict::accept();
+    return conv_verdict(node);
   }
   if (op == OpKey::aten_scaled_dot_product_attention_default) {
     const DType types[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kBool};

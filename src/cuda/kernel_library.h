@@ -99,6 +99,14 @@ std::string layer_norm_kernel(ModuleSource& module, DType dtype, bool has_weight
 Status launch_layer_norm(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
                          const Tensor* bias, const Tensor& out, int64_t normalized_numel,
                          double eps, cudaStream_t stream);
+// native_layer_norm's form, which also writes each row's mean and rstd (contiguous, one per row,
+// in `stats`: float32, or the input's dtype as on PyTorch's CPU); either may be null.
+std::string layer_norm_stats_kernel(ModuleSource& module, DType dtype, DType stats,
+                                    bool has_weight, bool has_bias);
+Status launch_layer_norm_stats(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
+                               const Tensor* bias, const Tensor& out, const Tensor* mean,
+                               const Tensor* rstd, int64_t normalized_numel, double eps,
+                               cudaStream_t stream);
 
 // --- pooling ----------------------------------------------------------------------------------
 // 2-D pooling of in [N, C, H, W] into out [N, C, Ho, Wo], both any strides (NCHW or NHWC).
@@ -117,6 +125,12 @@ struct Pool2dParams {
 std::string pool2d_kernel(ModuleSource& module, PoolKind kind, DType dtype);
 Status launch_pool2d(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
                      const Pool2dParams& params, cudaStream_t stream);
+// max_pool2d_with_indices: max pooling that also writes int64 `indices` (out's sizes, any
+// strides), each the argmax's h * W + w within its [H, W] input plane, as PyTorch does.
+std::string max_pool2d_indices_kernel(ModuleSource& module, DType dtype);
+Status launch_max_pool2d_indices(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
+                                 const Tensor& indices, const Pool2dParams& params,
+                                 cudaStream_t stream);
 // adaptive_avg_pool2d: PyTorch's start = floor(i*H/Ho), end = ceil((i+1)*H/Ho) windows.
 std::string adaptive_avg_pool2d_kernel(ModuleSource& module, DType dtype);
 Status launch_adaptive_avg_pool2d(cudaKernel_t kernel, const Tensor& in, const Tensor& out,

@@ -141,6 +141,13 @@ Status launch_attention_softmax(cudaKernel_t kernel, const Tensor& scores, const
 
 // --- normalization ----------------------------------------------------------------------------
 
+namespace {
+Status launch_layer_norm_impl(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
+                              const Tensor* bias, const Tensor& out, const Tensor* mean,
+                              const Tensor* rstd, int64_t normalized_numel, double eps,
+                              cudaStream_t stream);
+}  // namespace
+
 std::string layer_norm_kernel(ModuleSource& module, DType dtype, bool has_weight, bool has_bias,
                               bool rms) {
   add_family(module, "norm.cuh", kNormSource);
@@ -155,9 +162,54 @@ std::string layer_norm_kernel(ModuleSource& module, DType dtype, bool has_weight
                            ">(x, w, b, y, rows, n, eps, mode);"));
 }
 
+std::string layer_norm_stats_kernel(ModuleSource& module, DType dtype, DType stats,
+                                    bool has_weight, bool has_bias) {
+  add_family(module, "norm.cuh", kNormSource);
+  const std::string name = str_cat("kiln_layer_norm_stats_", dtype_tag(dtype), "_",
+                                   dtype_tag(stats), has_weight ? "_w" : "", has_bias ? "_b" : "");
+  const std::string_view t = device_type_name(dtype);
+  const std::string_view s = device_type_name(stats);
+  return add_entry(module, name, kBlockRowThreads,
+                   str_cat("const ", t, "* x, const ", t, "* w, const ", t, "* b, ", t,
+                           "* y, i64 rows, i64 n, float eps, int mode, ", s, "* mean, ", s,
+                           "* rstd"),
+                   str_cat("kiln_norm::norm<", t, ", ", has_weight ? "true" : "false", ", ",
+                           has_bias ? "true" : "false", ", false, ", s,
+                           ">(x, w, b, y, rows, n, eps, mode, mean, rstd);"));
+}
+
+Status launch_layer_norm_stats(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
+                               const Tensor* bias, const Tensor& out, const Tensor* mean,
+                               const Tensor* rstd, int64_t normalized_numel, double eps,
+                               cudaStream_t stream) {
+  constexpr std::string_view kWhat = "layer norm";
+  const int64_t rows = normalized_numel > 0 ? x.numel() / normalized_numel : 0;
+  for (const auto& [t, name] : {std::pair{mean, "mean"}, std::pair{rstd, "rstd"}}) {
+    if (!t) continue;
+    if (t->numel() != rows || (t->dtype() != DType::kFloat32 && t->dtype() != x.dtype())) {
+      return invalid_argument("layer norm: expected ", name, " of ", rows,
+                              " float32 or ", dtype_name(x.dtype()), " elements, found ",
+                              t->description());
+    }
+    KILN_RETURN_IF_ERROR(check_contiguous(*t, name, kWhat));
+  }
+  return launch_layer_norm_impl(kernel, x, weight, bias, out, mean, rstd, normalized_numel, eps,
+                                stream);
+}
+
 Status launch_layer_norm(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
                          const Tensor* bias, const Tensor& out, int64_t normalized_numel,
                          double eps, cudaStream_t stream) {
+  return launch_layer_norm_impl(kernel, x, weight, bias, out, nullptr, nullptr, normalized_numel,
+                                eps, stream);
+}
+
+namespace {
+
+Status launch_layer_norm_impl(cudaKernel_t kernel, const Tensor& x, const Tensor* weight,
+                              const Tensor* bias, const Tensor& out, const Tensor* mean,
+                              const Tensor* rstd, int64_t normalized_numel, double eps,
+                              cudaStream_t stream) {
   constexpr std::string_view kWhat = "layer norm";
   KILN_RETURN_IF_ERROR(check_same_sizes(x, "input", out, "output", kWhat));
   KILN_RETURN_IF_ERROR(check_contiguous(x, "the input", kWhat));
@@ -197,8 +249,16 @@ Status launch_layer_norm(cudaKernel_t kernel, const Tensor& x, const Tensor* wei
   void* bp = bias ? bias->raw_data() : nullptr;
   void* yp = out.raw_data();
   float eps_f = static_cast<float>(eps);
+  if (mean || rstd) {
+    void* mp = mean ? mean->raw_data() : nullptr;
+    void* rp = rstd ? rstd->raw_data() : nullptr;
+    void* args[] = {&xp, &wp, &bp, &yp, &rows, &n, &eps_f, &launch.mode, &mp, &rp};
+    return launch_kernel(kernel, launch.grid, launch.block, 0, stream, args);
+  }
   void* args[] = {&xp, &wp, &bp, &yp, &rows, &n, &eps_f, &launch.mode};
   return launch_kernel(kernel, launch.grid, launch.block, 0, stream, args);
 }
+
+}  // namespace
 
 }  // namespace kiln::cuda

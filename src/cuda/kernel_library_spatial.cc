@@ -52,6 +52,10 @@ int channels_last(const Tensor& in) {
   return in.size(1) > 1 && in.strides()[1] == 1 ? 1 : 0;
 }
 
+// max and avg pooling; `indices` (max only) may be null.
+Status launch_pool2d_impl(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
+                          const Tensor* indices, const Pool2dParams& params, cudaStream_t stream);
+
 }  // namespace
 
 std::string pool2d_kernel(ModuleSource& module, PoolKind kind, DType dtype) {
@@ -64,8 +68,36 @@ std::string pool2d_kernel(ModuleSource& module, PoolKind kind, DType dtype) {
                            ">(in, out, win, total, channels_last);"));
 }
 
+std::string max_pool2d_indices_kernel(ModuleSource& module, DType dtype) {
+  add_family(module, "pool.cuh", kPoolSource);
+  return add_entry(module, str_cat("kiln_max_pool2d_indices_", dtype_tag(dtype)), 256,
+                   "KTensor in, KTensor out, kiln_pool::Window win, i64 total, int channels_last, "
+                   "KTensor indices",
+                   str_cat("kiln_pool::pool<0, ", device_type_name(dtype),
+                           ">(in, out, win, total, channels_last, indices);"));
+}
+
+Status launch_max_pool2d_indices(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
+                                 const Tensor& indices, const Pool2dParams& params,
+                                 cudaStream_t stream) {
+  if (indices.dtype() != DType::kInt64 || indices.sizes() != out.sizes()) {
+    return invalid_argument("max_pool2d_with_indices: expected int64 indices of the output's ",
+                            "sizes ", shape_to_string(out.sizes()), ", found ",
+                            indices.description());
+  }
+  return launch_pool2d_impl(kernel, in, out, &indices, params, stream);
+}
+
 Status launch_pool2d(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
                      const Pool2dParams& params, cudaStream_t stream) {
+  return launch_pool2d_impl(kernel, in, out, nullptr, params, stream);
+}
+
+namespace {
+
+Status launch_pool2d_impl(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
+                          const Tensor* indices, const Pool2dParams& params,
+                          cudaStream_t stream) {
   constexpr std::string_view kWhat = "pool2d";
   KILN_RETURN_IF_ERROR(check_pool_tensors(in, out, kWhat));
   for (int i = 0; i < 2; ++i) {
@@ -99,9 +131,17 @@ Status launch_pool2d(cudaKernel_t kernel, const Tensor& in, const Tensor& out,
                  params.divisor_override, params.count_include_pad ? 1 : 0};
   int64_t total = out.numel();
   int layout = channels_last(in);
+  if (indices) {
+    KILN_RETURN_IF_ERROR(check_data({indices}, kWhat));
+    KTensor kindices = view(indices->raw_data(), indices->sizes(), indices->strides());
+    void* args[] = {&kin, &kout, &win, &total, &layout, &kindices};
+    return launch_kernel(kernel, dim3(grid_for(total, 256)), dim3(256), 0, stream, args);
+  }
   void* args[] = {&kin, &kout, &win, &total, &layout};
   return launch_kernel(kernel, dim3(grid_for(total, 256)), dim3(256), 0, stream, args);
 }
+
+}  // namespace
 
 std::string adaptive_avg_pool2d_kernel(ModuleSource& module, DType dtype) {
   add_family(module, "pool.cuh", kPoolSource);

@@ -104,6 +104,7 @@ class Planner {
     match_attention_chains();
     group_nodes();
     KILN_RETURN_IF_ERROR(walk());
+    KILN_RETURN_IF_ERROR(check_every_buffer_written());
     // The runtime copies outputs into the caller's tensors, with the strided copy kernel where
     // an output is a view.
     for (const ir::Value* out : graph_.outputs()) {
@@ -164,10 +165,21 @@ class Planner {
         matched_attention_[g] = chain->second.first;
         continue;
       }
+      // A group whose node's second or later output this node reads (batch norm's saved
+      // statistics) stays apart: only first outputs are the group's expressions, so the value is
+      // stored by its own step and read back.
+      std::set<int> apart;
+      for (const ir::Value* v : node.input_values()) {
+        if (v && v->producer && group_of(v->producer) >= 0 &&
+            v != v->producer->outputs.front()) {
+          apart.insert(group_of(v->producer));
+        }
+      }
       int joined = -1;
       if (kind == NodeClass::kPointwise) {
         for (int g : feeding) {
           Group& group = groups_[g];
+          if (apart.count(g)) continue;
           if (group.closed || group.nodes.size() >= kMaxPointwiseNodes) continue;
           if (group.kind == NodeClass::kPointwise &&
               same_shape(*group.nodes.back()->outputs[0], *node.outputs[0])) {
@@ -184,7 +196,10 @@ class Planner {
           // 0.5 * x * (1 + tanh(...))) become one kernel: x is read once, the branch that ended
           // first is never stored.
           for (int g : feeding) {
-            if (g != joined && mergeable_into(groups_[g], groups_[joined], node)) merge(g, joined);
+            if (g != joined && !apart.count(g) &&
+                mergeable_into(groups_[g], groups_[joined], node)) {
+              merge(g, joined);
+            }
           }
         }
       }
@@ -265,8 +280,18 @@ class Planner {
         return inputs.size() >= 2 && inputs[1]->shape.size() == 2;
       case OpKey::aten_mm_default:
         return true;
-      case OpKey::aten_addmm_default:
-        return !inputs.empty() && inputs[0]->shape.size() == 1;
+      case OpKey::aten_addmm_default: {
+        // Only a row bias under beta 1 runs as cuBLASLt's bias; any other input is C.
+        const double* beta_f = gemm.args.size() > 3 ? std::get_if<double>(&gemm.args[3]) : nullptr;
+        const int64_t* beta_i =
+            gemm.args.size() > 3 ? std::get_if<int64_t>(&gemm.args[3]) : nullptr;
+        const bool beta_one = (!beta_f || *beta_f == 1.0) && (!beta_i || *beta_i == 1);
+        if (inputs.empty() || inputs[0]->shape.size() != 1 || !beta_one) return false;
+        const ir::SymDim& n = gemm.outputs[0]->shape.back();
+        const ir::SymDim& bias_n = inputs[0]->shape[0];
+        return n.is_static() ? bias_n.is_static() && bias_n.value == n.value
+                             : ir::sym_dim_to_string(n) == ir::sym_dim_to_string(bias_n);
+      }
       default:
         return false;
     }
@@ -308,6 +333,24 @@ class Planner {
   Result<Tensor> input_tensor(const ir::Value& v) {
     KILN_ASSIGN_OR_RETURN(Shape sizes, max_sizes(v));
     return fake_buffer(Tensor::meta(v.dtype, sizes));
+  }
+
+  // A value given a buffer (read outside its step, or a program output) that no step writes
+  // would have no place in the arena: the engine would fail at run time. Say so at build time.
+  Status check_every_buffer_written() const {
+    std::vector<bool> written(graph_.num_values(), false);
+    for (uint32_t id : input_values_) written[id] = true;
+    for (const auto& step : plan_.steps) {
+      for (uint32_t id : step->writes) written[id] = true;
+    }
+    for (const ir::Value& v : graph_.values()) {
+      if (plan_.has_buffer[v.id] && !written[v.id]) {
+        const std::string producer(v.producer ? ir::op_name(v.producer->op) : "no node");
+        return internal_error("CUDA plan: no step writes '", v.name, "' (an output of ",
+                              producer, " that is read later or returned); a kiln planning bug");
+      }
+    }
+    return ok_status();
   }
 
   // Pass 2: the walk at the largest shapes.
@@ -464,9 +507,13 @@ class Planner {
     if (!options_.channels_last || out.shape.size() != 4) return Layout{};
     if (group.kind == NodeClass::kConv) {
       const ir::Node& conv = *group.nodes.front();
-      const ir::Value* x = conv.input_values().empty() ? nullptr : conv.input_values()[0];
+      const auto inputs = conv.input_values();
+      const ir::Value* x = inputs.empty() ? nullptr : inputs[0];
+      const ir::Value* w = inputs.size() > 1 ? inputs[1] : nullptr;
       const bool half = out.dtype == DType::kFloat16 || out.dtype == DType::kBFloat16;
-      return half && x && x->shape.size() == 4 ? Layout::channels_last() : Layout{};
+      // A batched 2-D convolution: a 4-D unbatched 3-D one's output is [C, D, H, W], not NCHW.
+      const bool nchw = x && w && x->shape.size() == 4 && w->shape.size() == 4;
+      return half && nchw ? Layout::channels_last() : Layout{};
     }
     const bool follows = group.kind == NodeClass::kPointwise ||
                          node.op == OpKey::aten_max_pool2d_default ||
@@ -574,6 +621,24 @@ class Planner {
           for (const ir::Value* v : n->outputs) {
             if (v && plan_.has_buffer[v->id]) pw.outputs.push_back(v);
           }
+        }
+        // Batch norm's saved statistics are per channel, not of the group's shape: a step of
+        // their own stores them (the verdict leaves batch norms whose statistics are read to
+        // PyTorch; program outputs remain).
+        for (const ir::Node* n : group.nodes) {
+          if (n->op != OpKey::aten__native_batch_norm_legit_no_training_default) continue;
+          std::vector<const ir::Value*> stats;
+          for (size_t i = 1; i < n->outputs.size(); ++i) {
+            if (n->outputs[i] && plan_.has_buffer[n->outputs[i]->id]) {
+              stats.push_back(n->outputs[i]);
+            }
+          }
+          if (stats.empty()) continue;
+          std::erase_if(pw.outputs, [&](const ir::Value* v) {
+            return std::find(stats.begin(), stats.end(), v) != stats.end();
+          });
+          KILN_ASSIGN_OR_RETURN(auto step, make_batch_norm_stats_step(*n, stats, plan_.module));
+          add_step(std::move(step));
         }
         if (pw.outputs.empty()) return ok_status();  // nothing read: dead code
         const int rank = static_cast<int>(group.nodes.back()->outputs[0]->shape.size());

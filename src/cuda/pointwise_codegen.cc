@@ -147,6 +147,13 @@ Result<GroupCode> group_code(const PointwiseGroup& group) {
     e.name(out->id, var);
   }
   for (size_t k = 0; k < group.outputs.size(); ++k) {
+    // Only a node's first output has an expression (batch norm's saved statistics are stored by
+    // a step of their own, make_batch_norm_stats_step).
+    const ir::Node* producer = group.outputs[k]->producer;
+    if (!producer || producer->outputs.empty() || producer->outputs[0] != group.outputs[k]) {
+      return internal_error("pointwise group stores '", group.outputs[k]->name,
+                            "', which is no node's first output");
+    }
     add_param(str_cat("KTensor out", k));
     code.outputs.push_back(group.outputs[k]->dtype);
     code.stored.push_back(str_cat("v", group.outputs[k]->id));
@@ -342,13 +349,6 @@ std::string pointwise_unsupported_reason(const ir::Node& node) {
       if (*v && (*v)->kind != ir::ValueKind::kTensor) return "a symbolic scalar argument";
     }
   }
-  if (node.op == OpKey::aten__native_batch_norm_legit_no_training_default) {
-    for (size_t i = 1; i < node.outputs.size(); ++i) {
-      if (node.outputs[i] && !node.outputs[i]->users.empty()) {
-        return "uses the batch statistics outputs";
-      }
-    }
-  }
   for (const ir::Value* v : node.outputs) {
     if (v && v->kind == ir::ValueKind::kTensor && v->dtype == DType::kFloat64) {
       return "float64 (the CUDA backend runs float32, float16 and bfloat16)";
@@ -362,6 +362,26 @@ std::string pointwise_unsupported_reason(const ir::Node& node) {
   std::string why;
   if (node_expression(node, e, &why)) return "";
   return why.empty() ? std::string("unsupported") : why;
+}
+
+std::string batch_norm_stats_kernel(ModuleSource& module, DType mean, DType var, DType out) {
+  const std::string name =
+      str_cat("kiln_bn_stats_", dtype_tag(mean), "_", dtype_tag(var), "_", dtype_tag(out));
+  const std::string m = loaded(element_ref("mean", "c * mean.strides[0]", mean), mean);
+  const std::string v = loaded(element_ref("var", "c * var.strides[0]", var), var);
+  module.add_once(
+      name,
+      str_cat("extern \"C\" __global__ void __launch_bounds__(256) ", name,
+              "(KTensor mean, KTensor var, KTensor save_mean, KTensor save_invstd, float eps, "
+              "i64 channels) {\n",
+              "  for (i64 c = (i64)blockIdx.x * blockDim.x + threadIdx.x; c < channels;\n",
+              "       c += (i64)gridDim.x * blockDim.x) {\n",
+              "    ", element_ref("save_mean", "c * save_mean.strides[0]", out), " = ",
+              stored(str_cat("(float)(", m, ")"), out), ";\n",
+              "    ", element_ref("save_invstd", "c * save_invstd.strides[0]", out), " = ",
+              stored(str_cat("1.0f / sqrtf((float)(", v, ") + eps)"), out), ";\n",
+              "  }\n}\n"));
+  return name;
 }
 
 int pointwise_packet(const PointwiseGroup& group) {

@@ -53,6 +53,13 @@ int pointwise_packet(const PointwiseGroup& group);
 // Returns <name>, derived from the generated code. The module also gets the packet helpers once.
 Result<std::string> pointwise_kernel(ModuleSource& module, const PointwiseGroup& group, int rank);
 
+// Inference batch norm's saved statistics, as PyTorch's CUDA kernel returns them: save_mean =
+// running_mean and save_invstd = 1 / sqrt(running_var + eps), per channel, in `out` (the dtype
+// the program records). Adds "kiln_bn_stats_<mean>_<var>_<out>" to `module`, taking (KTensor
+// mean, KTensor var, KTensor save_mean, KTensor save_invstd, float eps, i64 channels), every
+// tensor 1-D with any stride; returns its name.
+std::string batch_norm_stats_kernel(ModuleSource& module, DType mean, DType var, DType out);
+
 // Which of a group's kernels a launch runs.
 enum class PointwiseVariant : uint8_t { kFlat, kVector, kRows, kStrided };
 // "_flat", "_vec", "_rows", "_nd": appended to pointwise_kernel's name.

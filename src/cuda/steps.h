@@ -37,6 +37,14 @@ class FunctionStep final : public Step {
 Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, int rank,
                                                   ModuleSource& module);
 
+// Inference batch norm's saved statistics (outputs 1 and 2 of
+// _native_batch_norm_legit_no_training) where they have buffers (`stored`: returned by the
+// program): running_mean and 1 / sqrt(running_var + eps) per channel, as PyTorch's CUDA kernel
+// returns them, or nothing for the empty statistics of a CPU export.
+Result<std::unique_ptr<Step>> make_batch_norm_stats_step(const ir::Node& node,
+                                                         std::vector<const ir::Value*> stored,
+                                                         ModuleSource& module);
+
 // mm, addmm, bmm, linear, matmul, with an optional activation node folded into the epilogue or
 // a residual add folded in as cuBLASLt's C operand (D = A·B + bias + residual). An N-d first
 // operand whose leading dims do not merge into rows is copied into scratch first.

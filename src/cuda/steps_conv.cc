@@ -14,6 +14,16 @@ std::vector<int64_t> int_list(const ir::Argument& arg) {
   return out;
 }
 
+// An unbatched input or output (PyTorch's conv1d/2d/3d take one image as [C, spatial...]) as a
+// batch of one.
+Tensor with_batch(const Tensor& t, bool unbatched) {
+  if (!unbatched) return t;
+  Shape sizes = t.sizes(), strides = t.strides();
+  sizes.insert(sizes.begin(), 1);
+  strides.insert(strides.begin(), std::max<int64_t>(t.numel(), 1));
+  return t.view_as(sizes, strides, t.offset());
+}
+
 // 1-D convolutions run as 2-D ones with a height of 1.
 Tensor as_2d(const Tensor& t) {
   if (t.dim() != 3) return t;
@@ -163,7 +173,9 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
   const ir::Value* w = tensor_arg(node, 1);
   const ir::Value* bias = tensor_arg(node, 2);
   if (!x || !w) return unsupported("convolution '", node.name, "' without tensor operands");
-  const size_t spatial = x->shape.size() - 2;
+  // The weight's rank is the convolution's; an input of one dim less is unbatched.
+  const bool unbatched = x->shape.size() + 1 == w->shape.size();
+  const size_t spatial = w->shape.size() - 2;
   KILN_ASSIGN_OR_RETURN(ConvArgsOfNode c, conv_args(node, spatial));
   if (!residual_add && is_patch_conv(node, slots, channels_last)) {
     return make_patch_gemm_step(node, relu, slots, module);
@@ -178,7 +190,7 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
   }
   const ir::Node* last = relu ? relu : residual_add ? residual_add : &node;
   const ir::Value* out = last->outputs[0];
-  const bool one_d = x->shape.size() == 3;
+  const bool one_d = spatial == 1;
   if (one_d) {
     stride.insert(stride.begin(), 1);
     padding.insert(padding.begin(), 0);
@@ -191,7 +203,7 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
   const std::string name = last->name;
   const std::string copy = channels_last ? copy_kernel(module, x->dtype, x->dtype) : "";
   auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
-    Tensor tx = as_2d(slot_tensor(slots, x));
+    Tensor tx = as_2d(with_batch(slot_tensor(slots, x), unbatched));
     std::optional<std::pair<Tensor, Tensor>> to_nhwc;
     cudaKernel_t copy_fn = nullptr;
     if (channels_last && tx.dim() == 4 &&
@@ -204,7 +216,7 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
       tx = nhwc;
     }
     const Tensor tw = as_2d(slot_tensor(slots, w));
-    const Tensor ty = as_2d(slot_tensor(slots, out));
+    const Tensor ty = as_2d(with_batch(slot_tensor(slots, out), unbatched));
     ConvDesc desc;
     desc.dtype = ty.dtype();
     desc.x_dims = tx.sizes();
@@ -226,7 +238,7 @@ Result<std::unique_ptr<Step>> make_conv_step(const ir::Node& node, const ir::Nod
     ConvArgs args;
     std::optional<std::pair<Tensor, Tensor>> residual_copy;
     if (residual) {
-      Tensor tr = as_2d(slot_tensor(slots, residual));
+      Tensor tr = as_2d(with_batch(slot_tensor(slots, residual), unbatched));
       if (tr.sizes() != ty.sizes()) {
         return internal_error("convolution step '", name, "': residual ", tr.description(),
                               " differs in shape from the output ", ty.description());

@@ -96,8 +96,17 @@ Result<std::unique_ptr<Step>> reduction(const ir::Node& node, ModuleSource& modu
   }
   const int64_t rank = static_cast<int64_t>(in->shape.size());
   std::vector<bool> reduced(rank, dims ? dims->empty() : true);
-  if (dims) {
-    for (int64_t d : *dims) reduced[wrap(d, rank)] = true;
+  // A 0-d input has no dims to mark: PyTorch accepts dim 0 or -1 there and returns the element
+  // itself (any: != 0), which the kernel does with a one-element reduction.
+  if (dims && rank > 0) {
+    for (int64_t d : *dims) {
+      const int64_t w = wrap(d, rank);
+      if (w < 0 || w >= rank) {
+        return invalid_argument("reduction '", node.name, "': dim ", d, " out of range for rank ",
+                                rank);
+      }
+      reduced[w] = true;
+    }
   }
   const std::string kernel = reduce_kernel(module, op, in->dtype, out->dtype);
   (void)keepdim;
@@ -133,7 +142,8 @@ Result<std::unique_ptr<Step>> softmax(const ir::Node& node, ModuleSource& module
   });
 }
 
-Result<std::unique_ptr<Step>> norm(const ir::Node& node, ModuleSource& module) {
+Result<std::unique_ptr<Step>> norm(const ir::Node& node, const Slots& slots,
+                                  ModuleSource& module) {
   const ir::Value* in = value_arg(node, 0);
   const ir::Value* out = node.outputs[0];
   auto shape = int_list(node, 1);
@@ -153,6 +163,46 @@ Result<std::unique_ptr<Step>> norm(const ir::Node& node, ModuleSource& module) {
   if (!in || !shape) return unsupported("norm '", node.name, "': bad arguments");
   int64_t normalized = 1;
   for (int64_t s : *shape) normalized *= s;
+  // native_layer_norm's mean and rstd, where the planner gave them a buffer (a reader or a
+  // program output): the kernel writes them beside the output.
+  const ir::Value* mean = nullptr;
+  const ir::Value* rstd = nullptr;
+  if (node.op == OpKey::aten_native_layer_norm_default && node.outputs.size() == 3) {
+    auto stored = [&](const ir::Value* v) {
+      return v && v->kind == ir::ValueKind::kTensor && slot_tensor(slots, v).has_data() ? v
+                                                                                        : nullptr;
+    };
+    mean = stored(node.outputs[1]);
+    rstd = stored(node.outputs[2]);
+  }
+  if (mean || rstd) {
+    const DType stats = (mean ? mean : rstd)->dtype;
+    if ((mean && rstd && mean->dtype != rstd->dtype) ||
+        (stats != DType::kFloat32 && stats != in->dtype)) {
+      return unsupported("native_layer_norm '", node.name, "': statistics in ",
+                         dtype_name(stats), " for a ", dtype_name(in->dtype), " input");
+    }
+    const std::string kernel =
+        layer_norm_stats_kernel(module, in->dtype, stats, weight != nullptr, bias != nullptr);
+    auto step = make_step(node, "norm", {in, weight, bias},
+                          [=](const Slots& slots, BindContext& ctx, size_t) {
+      const Tensor x = slot_tensor(slots, in);
+      const Tensor y = slot_tensor(slots, out);
+      const Tensor w = weight ? slot_tensor(slots, weight) : Tensor();
+      const Tensor b = bias ? slot_tensor(slots, bias) : Tensor();
+      const Tensor m = mean ? slot_tensor(slots, mean) : Tensor();
+      const Tensor r = rstd ? slot_tensor(slots, rstd) : Tensor();
+      return kernel_launch(ctx, kernel, [=](cudaKernel_t fn, cudaStream_t s) {
+        return launch_layer_norm_stats(fn, x, weight ? &w : nullptr, bias ? &b : nullptr, y,
+                                       mean ? &m : nullptr, rstd ? &r : nullptr, normalized, eps,
+                                       s);
+      });
+    });
+    for (const ir::Value* v : {mean, rstd}) {
+      if (v) step->writes.push_back(v->id);
+    }
+    return step;
+  }
   const std::string kernel =
       layer_norm_kernel(module, in->dtype, weight != nullptr, bias != nullptr, rms);
   return make_step(node, "norm", {in, weight, bias},
@@ -169,7 +219,8 @@ Result<std::unique_ptr<Step>> norm(const ir::Node& node, ModuleSource& module) {
                    });
 }
 
-Result<std::unique_ptr<Step>> pooling(const ir::Node& node, ModuleSource& module) {
+Result<std::unique_ptr<Step>> pooling(const ir::Node& node, const Slots& slots,
+                                     ModuleSource& module) {
   const ir::Value* in = value_arg(node, 0);
   const ir::Value* out = node.outputs[0];
   if (node.op == OpKey::aten__adaptive_avg_pool2d_default ||
@@ -210,6 +261,25 @@ Result<std::unique_ptr<Step>> pooling(const ir::Node& node, ModuleSource& module
     params.count_include_pad = bool_arg(node, 5, true);
     params.divisor_override = int_arg(node, 6).value_or(0);
   }
+  // max_pool2d_with_indices' indices, where the planner gave them a buffer (a reader or a program
+  // output).
+  const ir::Value* indices =
+      node.op == OpKey::aten_max_pool2d_with_indices_default && node.outputs.size() == 2 &&
+              node.outputs[1] && slot_tensor(slots, node.outputs[1]).has_data()
+          ? node.outputs[1]
+          : nullptr;
+  if (indices) {
+    const std::string kernel = max_pool2d_indices_kernel(module, in->dtype);
+    auto step = make_step(node, "pool", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
+      const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+      const Tensor i = slot_tensor(slots, indices);
+      return kernel_launch(ctx, kernel, [x, y, i, params](cudaKernel_t fn, cudaStream_t s) {
+        return launch_max_pool2d_indices(fn, x, y, i, params, s);
+      });
+    });
+    step->writes.push_back(indices->id);
+    return step;
+  }
   const std::string kernel =
       pool2d_kernel(module, is_max ? PoolKind::kMax : PoolKind::kAvg, in->dtype);
   return make_step(node, "pool", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
@@ -240,11 +310,18 @@ Result<std::unique_ptr<Step>> gather(const ir::Node& node, ModuleSource& module)
   auto dim = int_arg(node, 1);
   const ir::Value* index = value_arg(node, 2);
   if (!in || !dim || !index) return unsupported("index_select '", node.name, "': args");
-  const int64_t d = wrap(*dim, static_cast<int64_t>(in->shape.size()));
+  // PyTorch reads a 0-d input as one element along dim 0 (dim 0 or -1) and returns a 0-d result;
+  // the kernel sees both as 1-D.
+  const bool scalar = in->shape.empty();
+  const int64_t d = scalar ? 0 : wrap(*dim, static_cast<int64_t>(in->shape.size()));
   const std::string kernel = index_select_kernel(module, in->dtype, index->dtype);
   return make_step(node, "gather", {in, index}, [=](const Slots& slots, BindContext& ctx, size_t) {
-    const Tensor x = slot_tensor(slots, in), i = slot_tensor(slots, index);
-    const Tensor y = slot_tensor(slots, out);
+    Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+    const Tensor i = slot_tensor(slots, index);
+    if (scalar) {
+      x = x.view_as({1}, {1}, x.offset());
+      y = y.view_as({i.numel()}, {1}, y.offset());
+    }
     return kernel_launch(ctx, kernel, [=](cudaKernel_t fn, cudaStream_t s) {
       return launch_index_select(fn, x, d, i, y, s);
     });
@@ -426,7 +503,6 @@ bool is_library_op(ir::OpKey op) {
 
 Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slots& slots,
                                                 ModuleSource& module) {
-  (void)slots;
   switch (node.op) {
     case OpKey::aten__softmax_default:
     case OpKey::aten__log_softmax_default:
@@ -436,13 +512,13 @@ Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slot
     case OpKey::aten_layer_norm_default:
     case OpKey::aten_native_layer_norm_default:
     case OpKey::aten_rms_norm_default:
-      return norm(node, module);
+      return norm(node, slots, module);
     case OpKey::aten_max_pool2d_default:
     case OpKey::aten_max_pool2d_with_indices_default:
     case OpKey::aten_avg_pool2d_default:
     case OpKey::aten_adaptive_avg_pool2d_default:
     case OpKey::aten__adaptive_avg_pool2d_default:
-      return pooling(node, module);
+      return pooling(node, slots, module);
     case OpKey::aten_embedding_default:
     case OpKey::aten_index_select_default:
       return gather(node, module);

@@ -210,6 +210,61 @@ Status launch_pointwise(cudaKernel_t kernel, const PointwiseLaunch& launch, cuda
                        params.data());
 }
 
+Result<std::unique_ptr<Step>> make_batch_norm_stats_step(const ir::Node& node,
+                                                         std::vector<const ir::Value*> stored,
+                                                         ModuleSource& module) {
+  auto tensor = [&](size_t i) -> const ir::Value* {
+    const ir::Value* const* v = i < node.args.size() ? std::get_if<ir::Value*>(&node.args[i])
+                                                     : nullptr;
+    return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
+  };
+  const ir::Value* mean = tensor(3);
+  const ir::Value* var = tensor(4);
+  const double* eps_arg = node.args.size() > 6 ? std::get_if<double>(&node.args[6]) : nullptr;
+  if (!mean || !var || !eps_arg || node.outputs.size() != 3) {
+    return unsupported("batch norm '", node.name, "': bad arguments for its statistics");
+  }
+  const ir::Value* save_mean = node.outputs[1];
+  const ir::Value* save_invstd = node.outputs[2];
+  const std::string kernel =
+      batch_norm_stats_kernel(module, mean->dtype, var->dtype, save_mean->dtype);
+  const float eps = static_cast<float>(*eps_arg);
+  const std::string name = node.name;
+  auto step = std::make_unique<FunctionStep>(
+      "pointwise", str_cat("batch norm statistics[", node.name, "]"),
+      [=](const Slots& slots, BindContext& ctx, size_t) -> Result<Launch> {
+        const Tensor m = slot_tensor(slots, mean), v = slot_tensor(slots, var);
+        const Tensor sm = slot_tensor(slots, save_mean), si = slot_tensor(slots, save_invstd);
+        // A CPU export records empty statistics: nothing to write.
+        if (sm.numel() == 0 && si.numel() == 0) return Launch([](cudaStream_t) {
+          return ok_status();
+        });
+        int64_t channels = m.numel();
+        for (const Tensor* t : {&v, &sm, &si}) {
+          if (t->dim() != 1 || t->numel() != channels || m.dim() != 1) {
+            return internal_error("batch norm '", name, "': statistics ", sm.description(), ", ",
+                                  si.description(), " for running stats ", m.description(), ", ",
+                                  v.description());
+          }
+        }
+        KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
+        return Launch([=](cudaStream_t stream) mutable -> Status {
+          KTensor km = kernel_lib::view(m.raw_data(), m.sizes(), m.strides());
+          KTensor kv = kernel_lib::view(v.raw_data(), v.sizes(), v.strides());
+          KTensor ksm = kernel_lib::view(sm.raw_data(), sm.sizes(), sm.strides());
+          KTensor ksi = kernel_lib::view(si.raw_data(), si.sizes(), si.strides());
+          float e = eps;
+          void* args[] = {&km, &kv, &ksm, &ksi, &e, &channels};
+          return launch_kernel(fn, dim3(kernel_lib::grid_for(channels, 256)), dim3(256), 0,
+                               stream, args);
+        });
+      });
+  step->reads = {mean->id, var->id};
+  for (const ir::Value* v : stored) step->writes.push_back(v->id);
+  step->name = name;
+  return std::unique_ptr<Step>(std::move(step));
+}
+
 Result<std::unique_ptr<Step>> make_pointwise_step(const PointwiseGroup& group, int rank,
                                                   ModuleSource& module) {
   KILN_ASSIGN_OR_RETURN(std::string kernel, pointwise_kernel(module, group, rank));

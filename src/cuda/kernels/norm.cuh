@@ -9,8 +9,13 @@ namespace kiln_norm {
 
 enum { kRowWarp = 0, kRowBlock = 1, kRowLong = 2 };
 
+// A row's statistics, as every thread of the row holds them after the reductions.
+struct RowStats {
+  float mean, rstd;
+};
+
 template <typename T, bool kW, bool kB, bool kRms, int P, int V, bool kBlock>
-__device__ __forceinline__ void cached_row(const T* x, const T* w, const T* b, T* y, int n,
+__device__ __forceinline__ RowStats cached_row(const T* x, const T* w, const T* b, T* y, int n,
                                            float eps, int tid, int nthreads, float* scratch) {
   float v[P];
 #pragma unroll
@@ -60,6 +65,7 @@ __device__ __forceinline__ void cached_row(const T* x, const T* w, const T* b, T
       kiln_lib::store_pack<T, V>(y + e, o);
     }
   }
+  return RowStats{mean, rstd};
 }
 
 template <typename T, int V>
@@ -76,7 +82,7 @@ struct Pack {
 // Thread `tid` of `nthreads` (a warp, or the block when kBlock) reads the row from memory for
 // each statistic and for the output.
 template <typename T, bool kW, bool kB, bool kRms, bool kBlock>
-__device__ void streamed_row(const T* x, const T* w, const T* b, T* y, i64 n, float eps, int tid,
+__device__ RowStats streamed_row(const T* x, const T* w, const T* b, T* y, i64 n, float eps, int tid,
                              int nthreads, float* scratch) {
   const float inv_n = 1.0f / (float)n;
   float mean = 0.0f;
@@ -97,11 +103,21 @@ __device__ void streamed_row(const T* x, const T* w, const T* b, T* y, i64 n, fl
     if constexpr (kB) r += to_float(b[e]);
     y[e] = kiln_lib::convert<T>(r);
   }
+  return RowStats{mean, rstd};
 }
 
-template <typename T, bool kW, bool kB, bool kRms>
+// native_layer_norm's mean and rstd outputs (one per row, S = float or the input's type), written
+// by the row's first thread; null when nothing reads them.
+template <typename S>
+__device__ __forceinline__ void store_stats(S* mean_out, S* rstd_out, i64 r, RowStats s, int tid) {
+  if (tid != 0) return;
+  if (mean_out) mean_out[r] = kiln_lib::convert<S>(s.mean);
+  if (rstd_out) rstd_out[r] = kiln_lib::convert<S>(s.rstd);
+}
+
+template <typename T, bool kW, bool kB, bool kRms, typename S = float>
 __device__ void norm(const T* x, const T* w, const T* b, T* y, i64 rows, i64 n, float eps,
-                     int mode) {
+                     int mode, S* mean_out = nullptr, S* rstd_out = nullptr) {
   __shared__ float scratch[32];
   constexpr int kShort = Pack<T, 8>::value, kLong = Pack<T, 32>::value;
   if (mode == kRowWarp) {
@@ -110,24 +126,31 @@ __device__ void norm(const T* x, const T* w, const T* b, T* y, i64 rows, i64 n, 
          r += (i64)gridDim.x * warps) {
       const T* xr = x + r * n;
       T* yr = y + r * n;
+      RowStats s;
       if (n <= 256 && packable<T, kShort>(xr, w, b, yr, n)) {
-        cached_row<T, kW, kB, kRms, 8, kShort, false>(xr, w, b, yr, (int)n, eps, lane, 32, nullptr);
+        s = cached_row<T, kW, kB, kRms, 8, kShort, false>(xr, w, b, yr, (int)n, eps, lane, 32,
+                                                          nullptr);
       } else if (packable<T, kLong>(xr, w, b, yr, n)) {
-        cached_row<T, kW, kB, kRms, 32, kLong, false>(xr, w, b, yr, (int)n, eps, lane, 32, nullptr);
+        s = cached_row<T, kW, kB, kRms, 32, kLong, false>(xr, w, b, yr, (int)n, eps, lane, 32,
+                                                          nullptr);
       } else {
-        streamed_row<T, kW, kB, kRms, false>(xr, w, b, yr, n, eps, lane, 32, nullptr);
+        s = streamed_row<T, kW, kB, kRms, false>(xr, w, b, yr, n, eps, lane, 32, nullptr);
       }
+      store_stats<S>(mean_out, rstd_out, r, s, lane);
     }
   } else {  // kRowBlock, kRowLong
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
       const T* xr = x + r * n;
       T* yr = y + r * n;
+      RowStats s;
       if (n <= 8 * (i64)blockDim.x && packable<T, kShort>(xr, w, b, yr, n)) {
-        cached_row<T, kW, kB, kRms, 8, kShort, true>(xr, w, b, yr, (int)n, eps, threadIdx.x,
-                                                     blockDim.x, scratch);
+        s = cached_row<T, kW, kB, kRms, 8, kShort, true>(xr, w, b, yr, (int)n, eps, threadIdx.x,
+                                                         blockDim.x, scratch);
       } else {
-        streamed_row<T, kW, kB, kRms, true>(xr, w, b, yr, n, eps, threadIdx.x, blockDim.x, scratch);
+        s = streamed_row<T, kW, kB, kRms, true>(xr, w, b, yr, n, eps, threadIdx.x, blockDim.x,
+                                                scratch);
       }
+      store_stats<S>(mean_out, rstd_out, r, s, threadIdx.x);
     }
   }
 }

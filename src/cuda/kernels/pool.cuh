@@ -41,9 +41,12 @@ __device__ __forceinline__ void coordinates(Idx linear, Idx channels, Idx out_h,
 }
 
 // kKind: 0 max, 1 avg, 2 adaptive avg.
+// `indices` (max only; data null when not wanted): int64 like out, each the argmax's h * W + w
+// in its input plane, PyTorch's max_pool2d_with_indices convention (the window's first element
+// when nothing beats -inf).
 template <int kKind, typename T, typename Idx>
 __device__ void pool_loop(const KTensor& in, const KTensor& out, const Window& win, Idx total,
-                          bool channels_last) {
+                          bool channels_last, const KTensor& indices) {
   typedef typename AccOf<T>::type A;
   const T* x = ktensor_ptr<T>(in);
   T* y = ktensor_ptr<T>(out);
@@ -56,6 +59,7 @@ __device__ void pool_loop(const KTensor& in, const KTensor& out, const Window& w
     coordinates<Idx>(linear, channels, out_h, out_w, channels_last, n, c, oh, ow);
     const T* plane = x + n * in.strides[0] + c * in.strides[1];
     A result;
+    i64 argmax = 0;
     if constexpr (kKind == 0) {
       i64 h0 = oh * win.sh - win.ph, w0 = ow * win.sw - win.pw;
       const i64 h1 = min(h0 + (win.kh - 1) * win.dh + 1, in_h);
@@ -63,10 +67,14 @@ __device__ void pool_loop(const KTensor& in, const KTensor& out, const Window& w
       while (h0 < 0) h0 += win.dh;
       while (w0 < 0) w0 += win.dw;
       result = kiln_lib::convert<A>(kiln_lib::neg_inf());
+      argmax = h0 * in_w + w0;
       for (i64 h = h0; h < h1; h += win.dh) {
         for (i64 w = w0; w < w1; w += win.dw) {
           const A v = kiln_lib::convert<A>(plane[h * hs + w * ws]);
-          if (v > result || v != v) result = v;
+          if (v > result || v != v) {
+            result = v;
+            argmax = h * in_w + w;
+          }
         }
       }
     } else if constexpr (kKind == 1) {
@@ -100,17 +108,30 @@ __device__ void pool_loop(const KTensor& in, const KTensor& out, const Window& w
     }
     y[n * out.strides[0] + c * out.strides[1] + oh * out.strides[2] + ow * out.strides[3]] =
         kiln_lib::convert<T>(result);
+    if constexpr (kKind == 0) {
+      if (indices.data) {
+        ktensor_ptr<i64>(indices)[n * indices.strides[0] + c * indices.strides[1] +
+                                  oh * indices.strides[2] + ow * indices.strides[3]] = argmax;
+      }
+    }
   }
 }
 
 template <int kKind, typename T>
 __device__ void pool(const KTensor& in, const KTensor& out, const Window& win, i64 total,
-                     int channels_last) {
+                     int channels_last, const KTensor& indices) {
   if (total < 2147483648LL) {
-    pool_loop<kKind, T, unsigned int>(in, out, win, (unsigned int)total, channels_last != 0);
+    pool_loop<kKind, T, unsigned int>(in, out, win, (unsigned int)total, channels_last != 0,
+                                      indices);
   } else {
-    pool_loop<kKind, T, u64>(in, out, win, (u64)total, channels_last != 0);
+    pool_loop<kKind, T, u64>(in, out, win, (u64)total, channels_last != 0, indices);
   }
+}
+template <int kKind, typename T>
+__device__ void pool(const KTensor& in, const KTensor& out, const Window& win, i64 total,
+                     int channels_last) {
+  KTensor none = {};
+  pool<kKind, T>(in, out, win, total, channels_last, none);
 }
 
 }  // namespace kiln_pool

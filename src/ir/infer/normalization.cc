@@ -113,6 +113,18 @@ Status layer_norm(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t axis, check_normalized_shape(ctx, input, ctx.ints(1),
                                                              {{"weight", weight}, {"bias", bias}}));
   KILN_ASSIGN_OR_RETURN(DType stats, stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}}));
+  // PyTorch's CUDA kernel keeps mean and rstd in the accumulation type, float32 for a float16 or
+  // bfloat16 input, where its CPU kernel uses the rule above: follow what the program recorded
+  // when it is one of the two. (native_group_norm has one rule on both devices; native batch
+  // norm's saved statistics are handled in batch_norm_outputs.)
+  const ir::Node& node = ctx.node();
+  if (ctx.num_outputs() > 1 && (input.dtype() == DType::kFloat16 ||
+                                input.dtype() == DType::kBFloat16)) {
+    const ir::Value* recorded = node.outputs.size() > 1 ? node.outputs[1] : nullptr;
+    if (recorded && recorded->has_recorded_meta && recorded->dtype == DType::kFloat32) {
+      stats = DType::kFloat32;
+    }
+  }
   ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
   if (ctx.num_outputs() > 1) {
     ctx.set_output(1, Tensor::meta(stats, row_stats_shape(input, axis)));
