@@ -86,6 +86,196 @@ std::string_view comparison_type(const ir::Node& node) {
   return opmath(*promoted);
 }
 
+// The CUDA math function `name`, spelled for float, for values of math type `t`.
+std::string math_fn(std::string_view name, std::string_view t) {
+  return std::string(t == "double" ? name.substr(0, name.size() - 1) : name);
+}
+
+bool is_16bit_float(DType dtype) {
+  return dtype == DType::kFloat16 || dtype == DType::kBFloat16;
+}
+
+// `x` as a float cast to `dtype`, as c10 casts a Scalar (through float for the 16-bit types).
+double cast_to(double x, DType dtype) {
+  const float f = static_cast<float>(x);
+  if (dtype == DType::kFloat16) return static_cast<float>(Half(f));
+  if (dtype == DType::kBFloat16) return static_cast<float>(BFloat16(f));
+  return dtype == DType::kFloat64 ? x : f;
+}
+
+bool fits_integer(int64_t v, DType dtype) {
+  switch (dtype) {
+    case DType::kInt32: return v >= INT32_MIN && v <= INT32_MAX;
+    case DType::kInt16: return v >= INT16_MIN && v <= INT16_MAX;
+    case DType::kInt8: return v >= INT8_MIN && v <= INT8_MAX;
+    case DType::kUInt8: return v >= 0 && v <= UINT8_MAX;
+    default: return true;
+  }
+}
+
+// The binary ops whose eager CUDA kernels take operands of the common dtype `dtype` (fmod,
+// remainder, atan2, a rounding division by a tensor) see a number or a tensor of another dtype
+// cast to it first: a 16-bit float rounds the value, an integer type wraps it (declined here).
+std::optional<std::string> common_operand(const ir::Node& node, const Emitter& e, size_t i,
+                                          DType dtype, std::string* why) {
+  const std::string_view t = opmath(dtype);
+  if (const ir::Value* v = tensor_arg(node, i)) {
+    auto x = e.operand(node, i, t);
+    if (!x || !is_16bit_float(dtype) || v->dtype == dtype) return x;
+    return str_cat("to_float(from_float<", device_type_name(dtype), ">(", *x, "))");
+  }
+  if (i >= node.args.size()) return std::nullopt;
+  const int64_t* n = std::get_if<int64_t>(&node.args[i]);
+  if (n && !is_floating(dtype) && !fits_integer(*n, dtype)) {
+    *why = str_cat("scalar ", *n, " does not fit ", dtype_name(dtype), " (eager would wrap it)");
+    return std::nullopt;
+  }
+  auto value = scalar_value(node.args[i]);
+  if (value && is_floating(dtype)) return float_literal(cast_to(*value, dtype), t);
+  return literal(node.args[i], t);
+}
+
+// An integer divisor (argument 1) that may be zero: eager raises on the CPU, and CUDA's integer
+// division by zero has no defined result, so only nonzero numbers are taken.
+bool integer_divisor_ok(const ir::Node& node, std::string* why) {
+  if (tensor_arg(node, 1)) {
+    *why = "integer division by a tensor (a zero divisor has no defined result on CUDA)";
+    return false;
+  }
+  auto divisor = node.args.size() > 1 ? scalar_value(node.args[1]) : std::nullopt;
+  if (divisor && *divisor == 0) {
+    *why = "integer division by zero";
+    return false;
+  }
+  return divisor.has_value();
+}
+
+// fmod.Tensor / fmod.Scalar: C's fmod; integers take the truncated remainder.
+std::optional<std::string> fmod_expression(const ir::Node& node, const Emitter& e, DType dtype,
+                                           std::string* why) {
+  const std::string_view t = opmath(dtype);
+  if (t == "bool" || (t == "i64" && !integer_divisor_ok(node, why))) return std::nullopt;
+  auto x = common_operand(node, e, 0, dtype, why), y = common_operand(node, e, 1, dtype, why);
+  if (!x || !y) return std::nullopt;
+  if (t == "i64") return str_cat("(", *x, " % ", *y, ")");
+  return str_cat(math_fn("fmodf", t), "(", *x, ", ", *y, ")");
+}
+
+// remainder.Tensor / remainder.Scalar: Python's modulo, the sign of the divisor (eager's CUDA
+// kernel, BinaryRemainderKernel.cu, for floats and integers alike).
+std::optional<std::string> remainder_expression(const ir::Node& node, const Emitter& e, DType dtype,
+                                                std::string* why) {
+  const std::string_view t = opmath(dtype);
+  if (t == "bool" || (t == "i64" && !integer_divisor_ok(node, why))) return std::nullopt;
+  auto x = common_operand(node, e, 0, dtype, why), y = common_operand(node, e, 1, dtype, why);
+  if (!x || !y) return std::nullopt;
+  const std::string mod = t == "i64" ? "a % b" : str_cat(math_fn("fmodf", t), "(a, b)");
+  return str_cat("([](", t, " a, ", t, " b) { ", t, " r = ", mod,
+                 "; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }(", *x, ", ", *y, "))");
+}
+
+// c10::div_floor_floating; with a number divisor eager multiplies by its reciprocal instead.
+std::string floor_divide_float(std::string_view t, const std::string& x, const std::string& y,
+                               const std::optional<std::string>& inverse = std::nullopt) {
+  const std::string f = str_cat(t, " ");
+  const std::string quotient = inverse ? str_cat("(a - mod) * ", *inverse) : "(a - mod) / b";
+  const std::string sign = inverse ? str_cat("a * ", *inverse) : "a / b";
+  return str_cat("([](", f, "a, ", f, "b) { ", inverse ? "" : "if (b == 0) return a / b; ", f,
+                 "mod = ", math_fn("fmodf", t), "(a, b); ", f, "div = ", quotient,
+                 "; if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1; if (div == 0) return ",
+                 math_fn("copysignf", t), "((", t, ")0, ", sign, "); ", f,
+                 "q = ", math_fn("floorf", t), "(div); if (div - q > (", t,
+                 ")0.5) q += 1; return q; }(", x, ", ", y, "))");
+}
+
+// div.Tensor_mode / div.Scalar_mode: rounding_mode None, "trunc" or "floor", as eager's CUDA
+// kernels (BinaryDivTrueKernel.cu, BinaryDivTruncKernel.cu, BinaryDivFloorKernel.cu).
+std::optional<std::string> div_mode_expression(const ir::Node& node, const Emitter& e, DType dtype,
+                                               std::string* why) {
+  const std::string* mode =
+      node.args.size() > 2 ? std::get_if<std::string>(&node.args[2]) : nullptr;
+  const std::string_view t = opmath(dtype);
+  if (t == "bool" || (mode && *mode != "trunc" && *mode != "floor")) return std::nullopt;
+  if (!mode && !is_floating(dtype)) {
+    *why = "integer output of true division";
+    return std::nullopt;
+  }
+  if (t == "i64" && !integer_divisor_ok(node, why)) return std::nullopt;
+  auto x = common_operand(node, e, 0, dtype, why);
+  if (!x) return std::nullopt;
+  // A number divisor: the floating kernels read it in opmath, not rounded to a 16-bit dtype, and
+  // multiply by its reciprocal; floor division by zero is true division.
+  auto divisor = scalar_value(node.args[1]);
+  if (t != "i64" && !tensor_arg(node, 1) && divisor) {
+    const double b = t == "double" ? *divisor : static_cast<float>(*divisor);
+    const std::string inverse =
+        float_literal(t == "double" ? 1.0 / b : 1.0f / static_cast<float>(b), t);
+    if (mode && *mode == "floor" && b != 0) {
+      return floor_divide_float(t, *x, float_literal(b, t), inverse);
+    }
+    const std::string product = str_cat("(", *x, " * ", inverse, ")");
+    return mode && *mode == "trunc" ? str_cat(math_fn("truncf", t), product) : product;
+  }
+  auto y = common_operand(node, e, 1, dtype, why);
+  if (!y) return std::nullopt;
+  if (t == "i64") {
+    if (*mode == "trunc") return str_cat("(", *x, " / ", *y, ")");
+    return str_cat("([](i64 a, i64 b) { const i64 q = a / b; ",
+                   "return (a < 0) != (b < 0) && a % b != 0 ? q - 1 : q; }(", *x, ", ", *y, "))");
+  }
+  if (!mode) return str_cat("(", *x, " / ", *y, ")");
+  if (*mode == "floor") return floor_divide_float(t, *x, *y);
+  // trunc(a / b) with a / b in the dtype: a 16-bit quotient rounds before it is truncated.
+  std::string quotient = str_cat("(", *x, " / ", *y, ")");
+  if (is_16bit_float(dtype)) {
+    quotient = str_cat("to_float(from_float<", device_type_name(dtype), ">", quotient, ")");
+  }
+  return str_cat(math_fn("truncf", t), "(", quotient, ")");
+}
+
+// clamp.Tensor: min and max are tensors or None. With both, NaN propagates from the input, then
+// min, then max; with one, as maximum / minimum (the input's NaN first).
+std::optional<std::string> clamp_tensor_expression(const ir::Node& node, const Emitter& e,
+                                                   DType dtype) {
+  const std::string_view t = opmath(dtype);
+  const bool fp = is_floating(dtype);
+  auto x = e.operand(node, 0, t);
+  const bool has_lo = node.args.size() > 1 && !std::holds_alternative<ir::NoneArg>(node.args[1]);
+  const bool has_hi = node.args.size() > 2 && !std::holds_alternative<ir::NoneArg>(node.args[2]);
+  auto lo = has_lo ? e.operand(node, 1, t) : std::nullopt;
+  auto hi = has_hi ? e.operand(node, 2, t) : std::nullopt;
+  if (!x || (has_lo && !lo) || (has_hi && !hi) || (!has_lo && !has_hi)) return std::nullopt;
+  if (!fp) {
+    std::string body = *x;
+    if (lo) body = str_cat("(", body, " < ", *lo, " ? ", *lo, " : ", body, ")");
+    if (hi) body = str_cat("(", body, " > ", *hi, " ? ", *hi, " : ", body, ")");
+    return body;
+  }
+  const std::string f = str_cat(t, " ");
+  if (lo && hi) {
+    return str_cat("([](", f, "v, ", f, "lo, ", f, "hi) { if (v != v) return v; ",
+                   "if (lo != lo) return lo; if (hi != hi) return hi; return ", math_fn("fminf", t),
+                   "(", math_fn("fmaxf", t), "(v, lo), hi); }(", *x, ", ", *lo, ", ", *hi, "))");
+  }
+  return str_cat("([](", f, "v, ", f, "b) { if (v != v) return v; if (b != b) return b; return ",
+                 math_fn(lo ? "fmaxf" : "fminf", t), "(v, b); }(", *x, ", ", lo ? *lo : *hi, "))");
+}
+
+// elu(x, alpha, scale, input_scale), with eager's coefficients (alpha * scale in float).
+std::optional<std::string> elu_expression(const ir::Node& node, const Emitter& e, DType dtype) {
+  const std::string_view t = opmath(dtype);
+  auto x = e.operand(node, 0, t);
+  std::optional<double> coef[3];
+  for (size_t i = 0; i < 3; ++i) {
+    coef[i] = node.args.size() > i + 1 ? scalar_value(node.args[i + 1]) : std::optional(1.0);
+  }
+  if (!x || !is_floating(dtype) || !coef[0] || !coef[1] || !coef[2]) return std::nullopt;
+  const float alpha = static_cast<float>(*coef[0]), scale = static_cast<float>(*coef[1]);
+  const std::string negative = float_literal(alpha * scale, t);
+  return str_cat("(", *x, " > 0 ? ", *x, " * ", float_literal(scale, t), " : ",
+                 math_fn("expm1f", t), "(", *x, " * ",
+                 float_literal(static_cast<float>(*coef[2]), t), ") * ", negative, ")");
+}
 
 }  // namespace
 
@@ -94,17 +284,14 @@ std::string_view opmath(DType dtype) {
   switch (dtype) {
     case DType::kFloat32:
     case DType::kFloat16:
-    case DType::kBFloat16:
-      return "float";
-    case DType::kFloat64:
-      return "double";
+    case DType::kBFloat16: return "float";
+    case DType::kFloat64: return "double";
     case DType::kBool:
       return "bool";
     default:
       return "i64";
   }
 }
-
 
 const ir::Value* tensor_arg(const ir::Node& node, size_t i) {
   if (i >= node.args.size()) return nullptr;
@@ -179,6 +366,7 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
     return fp ? str_cat("((", x, ") != (", x, ") ? (", x, ") : (", body, "))") : body;
   };
 
+  std::optional<std::string> expr;  // set by the cases built by a helper, which then break
   switch (node.op) {
     case OpKey::aten_add_Tensor:
     case OpKey::aten_add_Scalar: {
@@ -210,18 +398,17 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
       if (!need({x, y})) break;
       return str_cat("(", *x, " / ", *y, ")");
     }
-    case OpKey::aten_div_Tensor_mode: {
-      const std::string* mode = node.args.size() > 2 ? std::get_if<std::string>(&node.args[2])
-                                                     : nullptr;
-      auto x = a(0), y = a(1);
-      if (!need({x, y})) break;
-      if (!mode) return fp ? std::optional(str_cat("(", *x, " / ", *y, ")")) : std::nullopt;
-      if (fp) {
-        return str_cat(*mode == "floor" ? "floorf" : "truncf", "(", *x, " / ", *y, ")");
-      }
-      if (*mode == "trunc") return str_cat("(", *y, " == 0 ? (i64)0 : ", *x, " / ", *y, ")");
-      *why = "integer floor division";
-      return std::nullopt;
+    case OpKey::aten_div_Tensor_mode:
+    case OpKey::aten_div_Scalar_mode: expr = div_mode_expression(node, e, out->dtype, why); break;
+    case OpKey::aten_fmod_Tensor:
+    case OpKey::aten_fmod_Scalar: expr = fmod_expression(node, e, out->dtype, why); break;
+    case OpKey::aten_remainder_Tensor:
+    case OpKey::aten_remainder_Scalar: expr = remainder_expression(node, e, out->dtype, why); break;
+    case OpKey::aten_atan2_default: {
+      auto x = common_operand(node, e, 0, out->dtype, why);
+      auto y = common_operand(node, e, 1, out->dtype, why);
+      if (!need({x, y}) || !fp) break;
+      return str_cat(math_fn("atan2f", t), "(", *x, ", ", *y, ")");
     }
     case OpKey::aten_neg_default: {
       auto x = a(0);
@@ -246,6 +433,16 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
     case OpKey::aten_cos_default: return unary_float("cosf", "cos");
     case OpKey::aten_tanh_default: return unary_float("tanhf", "tanh");
     case OpKey::aten_erf_default: return unary_float("erff", "erf");
+    case OpKey::aten_log10_default: return unary_float("log10f", "log10");
+    case OpKey::aten_tan_default: return unary_float("tanf", "tan");
+    case OpKey::aten_asin_default: return unary_float("asinf", "asin");
+    case OpKey::aten_acos_default: return unary_float("acosf", "acos");
+    case OpKey::aten_atan_default: return unary_float("atanf", "atan");
+    case OpKey::aten_sinh_default: return unary_float("sinhf", "sinh");
+    case OpKey::aten_cosh_default: return unary_float("coshf", "cosh");
+    case OpKey::aten_asinh_default: return unary_float("asinhf", "asinh");
+    case OpKey::aten_acosh_default: return unary_float("acoshf", "acosh");
+    case OpKey::aten_atanh_default: return unary_float("atanhf", "atanh");
     case OpKey::aten_floor_default:
       if (!fp) return a(0);
       return unary_float("floorf", "floor");
@@ -313,8 +510,11 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
     case OpKey::aten_hardsigmoid_default: {
       auto x = a(0);
       if (!x || !fp) break;
-      return str_cat("(fminf(fmaxf(", *x, " + 3.0f, 0.0f), 6.0f) / 6.0f)");
+      // Eager's std::min / std::max keep a NaN, and it multiplies by a sixth.
+      return nan_aware(*x, str_cat("fminf(fmaxf(", *x, " + 3.0f, 0.0f), 6.0f) * ",
+                                   float_literal(1.0f / 6.0f, "float")));
     }
+    case OpKey::aten_elu_default: expr = elu_expression(node, e, out->dtype); break;
     case OpKey::aten_leaky_relu_default: {
       auto x = a(0), s = a(1);
       if (!need({x, s}) || !fp) break;
@@ -331,6 +531,7 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
       if (hi) body = str_cat("(", body, " > ", *hi, " ? ", *hi, " : ", body, ")");
       return nan_aware(*x, body);
     }
+    case OpKey::aten_clamp_Tensor: expr = clamp_tensor_expression(node, e, out->dtype); break;
     case OpKey::aten_clamp_min_default:
     case OpKey::aten_clamp_max_default: {
       auto x = a(0), b = a(1);
@@ -436,6 +637,15 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
       if (!x) break;
       return is_floating(in->dtype) ? str_cat("(", *x, " != ", *x, ")") : std::string("false");
     }
+    case OpKey::aten_isinf_default: {
+      const ir::Value* in = tensor_arg(node, 0);
+      auto x = in ? e.operand(node, 0, opmath(in->dtype)) : std::nullopt;
+      if (!x) break;
+      if (!is_floating(in->dtype)) return std::string("false");
+      const std::string_view type = opmath(in->dtype);
+      return str_cat("(", math_fn("fabsf", type), "(", *x, ") == ", float_literal(INFINITY, type),
+                     ")");
+    }
     case OpKey::aten_sign_default: {
       auto x = a(0);
       if (!x) break;
@@ -463,10 +673,12 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
     }
     case OpKey::aten__to_copy_default:
     case OpKey::aten_clone_default:
-    case OpKey::aten_alias_copy_default: {
-      const ir::Value* in = tensor_arg(node, 0);
+    case OpKey::aten_alias_copy_default:
+    case OpKey::aten_copy_default: {  // copy(self, src): src in self's dtype, broadcast
+      const size_t from = node.op == OpKey::aten_copy_default ? 1 : 0;
+      const ir::Value* in = tensor_arg(node, from);
       if (!in) break;
-      auto x = e.operand(node, 0, opmath(in->dtype));
+      auto x = e.operand(node, from, opmath(in->dtype));
       if (!x) break;
       if (is_floating(in->dtype) && !fp && t != "bool") {
         return str_cat("((i64)(", *x, "))");  // truncation toward zero, as PyTorch
@@ -484,6 +696,7 @@ std::optional<std::string> node_expression(const ir::Node& node, const Emitter& 
       *why = "no pointwise code for this op";
       return std::nullopt;
   }
+  if (expr) return expr;
   if (why->empty()) *why = "unsupported arguments (dtypes or symbolic scalars)";
   return std::nullopt;
 }

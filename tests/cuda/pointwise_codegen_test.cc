@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <variant>
 
 #include "cuda/kernel_library_support.h"
 #include "cuda/kernel_module.h"
@@ -82,6 +83,26 @@ Chain logical_and(const Shape& shape) {
   ProgramBuilder p;
   p.output(p.node("and", "aten.logical_and.default",
                   {p.input("a", DType::kBool, shape), p.input("b", DType::kBool, shape)}));
+  return chain(p);
+}
+
+// One node `target` whose arguments are graph inputs (In) of `shape` and constants, in order.
+struct In {
+  DType dtype;
+};
+using ArgSpec = std::variant<In, ir::Argument>;
+Chain one_node(const std::string& target, const std::vector<ArgSpec>& specs,
+               const Shape& shape = {4, 33}) {
+  ProgramBuilder p;
+  std::vector<ir::Argument> args;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (const In* in = std::get_if<In>(&specs[i])) {
+      args.push_back(p.input(str_cat("in", i), in->dtype, shape));
+    } else {
+      args.push_back(std::get<ir::Argument>(specs[i]));
+    }
+  }
+  p.output(p.node("op", target, std::move(args)));
   return chain(p);
 }
 
@@ -169,6 +190,123 @@ TEST(PointwiseCodegenTest, GeneratedModulesCompileForSm90WithPacketsInRegisters)
     EXPECT_EQ(compiled->ptx.find("__local_depot"), std::string::npos)
         << "a kernel keeps an array in local memory:\n"
         << compiled->ptx;
+  }
+}
+
+// The ops a GPU conformance run found declined, each over `d` (integer dtypes: the ops that take
+// one), with numbers, None bounds and rounding modes where the schema has them.
+std::vector<std::pair<std::string, Chain>> op_chains(DType d) {
+  const bool fp = is_floating(d);
+  std::vector<std::pair<std::string, Chain>> chains;
+  auto add_chain = [&](const std::string& target, std::vector<ArgSpec> args) {
+    chains.emplace_back(str_cat(target, " ", chains.size()), one_node(target, args));
+  };
+  for (const char* unary : {"acos", "asin", "atan", "acosh", "asinh", "atanh", "cosh", "sinh",
+                            "tan", "log10", "isinf"}) {
+    add_chain(str_cat("aten.", unary, ".default"), {In{d}});
+  }
+  const ir::Argument none = ir::NoneArg{};
+  add_chain("aten.atan2.default", {In{d}, In{d}});
+  add_chain("aten.copy.default", {In{d}, In{DType::kFloat32}});  // copy_'s functional form
+  add_chain("aten.clamp.Tensor", {In{d}, In{d}, In{d}});
+  add_chain("aten.clamp.Tensor", {In{d}, In{d}, none});
+  add_chain("aten.clamp.Tensor", {In{d}, none, In{d}});
+  const ir::Argument divisor = fp ? ir::Argument(-1.5) : ir::Argument(int64_t{-3});
+  for (const char* op : {"fmod", "remainder"}) {
+    add_chain(str_cat("aten.", op, ".Scalar"), {In{d}, divisor});
+    add_chain(str_cat("aten.", op, ".Scalar"), {In{d}, 2.5});  // integers: a float result
+  }
+  for (const ir::Argument& mode :
+       {ir::Argument(std::string("floor")), ir::Argument(std::string("trunc")), none}) {
+    add_chain("aten.div.Scalar_mode", {In{d}, divisor, mode});
+    add_chain("aten.div.Tensor_mode", {In{d}, int64_t{7}, mode});
+    add_chain("aten.div.Scalar_mode", {In{d}, fp ? ir::Argument(0.3) : ir::Argument(2.5), mode});
+  }
+  if (!fp) return chains;
+  for (const char* op : {"fmod", "remainder"}) {
+    add_chain(str_cat("aten.", op, ".Tensor"), {In{d}, In{d}});
+    add_chain(str_cat("aten.", op, ".Scalar"), {In{d}, 0.0});
+  }
+  for (const ir::Argument& mode :
+       {ir::Argument(std::string("floor")), ir::Argument(std::string("trunc")), none}) {
+    add_chain("aten.div.Tensor_mode", {In{d}, In{d}, mode});
+    add_chain("aten.div.Scalar_mode", {In{d}, 0.0, mode});
+  }
+  add_chain("aten.elu.default", {In{d}});
+  add_chain("aten.elu.default", {In{d}, 0.5, 1.5, 2.0});
+  add_chain("aten.hardsigmoid.default", {In{d}});
+  return chains;
+}
+
+// Every op's kernels, for each dtype in one module, compile for sm_90 with NVRTC.
+TEST(PointwiseCodegenTest, MathAndDivisionOpsCompileForSm90) {
+  for (DType d :
+       {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kInt64, DType::kInt32}) {
+    SCOPED_TRACE(dtype_name(d));
+    ModuleSource module;
+    for (const auto& [what, c] : op_chains(d)) {
+      EXPECT_EQ(pointwise_unsupported_reason(*c.group.nodes[0]), "") << what;
+      auto name = pointwise_kernel(module, c.group, c.rank);
+      ASSERT_TRUE(name.ok()) << what << ": " << name.status().to_string();
+    }
+    auto compiled = compile_cuda_source(module.text(), "sm_90", true);
+    ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
+  }
+}
+
+std::string kernel_text(const Chain& c) {
+  ModuleSource module;
+  auto name = pointwise_kernel(module, c.group, c.rank);
+  EXPECT_TRUE(name.ok()) << name.status().to_string();
+  return module.text();
+}
+
+// Eager's fmod, remainder and atan2 cast a number to the tensor's dtype first: 0.1 is
+// 0.0999755859375 for halves.
+TEST(PointwiseCodegenTest, NumbersRoundToTheDtypeOfFmod) {
+  const std::string half = kernel_text(one_node("aten.fmod.Scalar", {In{DType::kFloat16}, 0.1}));
+  EXPECT_NE(half.find("fmodf(x0, ((float)0.0999755859375))"), std::string::npos) << half;
+  const std::string f32 = kernel_text(one_node("aten.fmod.Scalar", {In{DType::kFloat32}, 0.1}));
+  EXPECT_NE(f32.find("fmodf(x0, ((float)0.10000000149011612))"), std::string::npos) << f32;
+}
+
+// With a number divisor eager's rounding divisions multiply by its reciprocal in float, the
+// number not rounded to a 16-bit dtype first.
+TEST(PointwiseCodegenTest, DivisionByANumberMultipliesByItsReciprocal) {
+  const ir::Argument trunc = std::string("trunc");
+  const std::string text =
+      kernel_text(one_node("aten.div.Scalar_mode", {In{DType::kFloat32}, 3.0, trunc}));
+  EXPECT_NE(text.find("truncf(x0 * ((float)0.3333333432674408))"), std::string::npos) << text;
+  const std::string half =
+      kernel_text(one_node("aten.div.Tensor_mode", {In{DType::kFloat16}, 0.3, ir::NoneArg{}}));
+  EXPECT_NE(half.find("(x0 * ((float)3.3333332538604736))"), std::string::npos) << half;
+}
+
+TEST(PointwiseCodegenTest, HardsigmoidKeepsNaN) {
+  const std::string text = kernel_text(one_node("aten.hardsigmoid.default", {In{DType::kFloat32}}));
+  EXPECT_NE(text.find("(x0) != (x0) ? (x0)"), std::string::npos) << text;
+}
+
+// Integer division by zero has no defined result on CUDA (eager raises on the CPU): a zero
+// number, a tensor divisor, or a number the dtype would wrap is declined with the reason.
+TEST(PointwiseCodegenTest, DeclinesIntegerDivisionThatMayBeByZero) {
+  const DType i = DType::kInt64;
+  const ir::Argument floor = std::string("floor"), trunc = std::string("trunc");
+  struct Case {
+    Chain chain;
+    std::string reason;
+  };
+  std::vector<Case> cases;
+  cases.push_back({one_node("aten.fmod.Tensor", {In{i}, In{i}}), "by a tensor"});
+  cases.push_back({one_node("aten.remainder.Tensor", {In{i}, In{i}}), "by a tensor"});
+  cases.push_back({one_node("aten.div.Tensor_mode", {In{i}, In{i}, trunc}), "by a tensor"});
+  cases.push_back({one_node("aten.remainder.Scalar", {In{i}, int64_t{0}}), "by zero"});
+  cases.push_back({one_node("aten.div.Scalar_mode", {In{i}, int64_t{0}, floor}), "by zero"});
+  cases.push_back({one_node("aten.fmod.Scalar", {In{DType::kInt8}, int64_t{300}}), "fit"});
+  for (const Case& c : cases) {
+    const std::string reason = pointwise_unsupported_reason(*c.chain.group.nodes[0]);
+    EXPECT_NE(reason.find(c.reason), std::string::npos)
+        << ir::op_name(c.chain.group.nodes[0]->op) << ": " << reason;
   }
 }
 
