@@ -1,5 +1,9 @@
-// Shape and dtype inference for the pooling ops: max and average pooling (1-D and 2-D) and adaptive
-// average/max pooling. Inputs are batched ([N, C, *spatial]) or not ([C, *spatial]).
+// Shape and dtype inference for the pooling ops: max and average pooling (1-D to 3-D), adaptive
+// average/max pooling, and the backward ops of 2-D pooling. Inputs are batched ([N, C, *spatial])
+// or not ([C, *spatial]).
+#include <algorithm>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "ir/infer/infer_util.h"
@@ -34,17 +38,21 @@ Result<std::vector<int64_t>> window_arg(OpContext& ctx, size_t arg, size_t n, co
   if (v.size() == 1) v.resize(n, v[0]);
   if (v.size() != n) {
     return op_error(ctx, "expected ", name, " to be ", allow_empty ? "empty, " : "",
-                    n == 1 ? "a single int" : "a single int or 2 ints", ", found ",
-                    shape_to_string(ctx.ints(arg)));
+                    n == 1 ? "a single int" : "a single int or " + std::to_string(n) + " ints",
+                    ", found ", shape_to_string(ctx.ints(arg)));
   }
   return v;
 }
 
-// The spatial windows of a max/avg pool, validated. `dilation_arg` < 0: no dilation argument.
-Result<std::vector<Window>> parse_windows(OpContext& ctx, size_t n, int dilation_arg) {
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, window_arg(ctx, 1, n, "kernel_size", false));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> stride, window_arg(ctx, 2, n, "stride", true));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding, window_arg(ctx, 3, n, "padding", false));
+// The spatial windows of a max/avg pool, validated: kernel_size, stride and padding from argument
+// `first` on. `dilation_arg` < 0: no dilation argument.
+Result<std::vector<Window>> parse_windows(OpContext& ctx, size_t first, size_t n,
+                                          int dilation_arg) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel,
+                        window_arg(ctx, first, n, "kernel_size", false));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> stride, window_arg(ctx, first + 1, n, "stride", true));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding,
+                        window_arg(ctx, first + 2, n, "padding", false));
   std::vector<int64_t> dilation(n, 1);
   if (dilation_arg >= 0) {
     KILN_ASSIGN_OR_RETURN(dilation,
@@ -96,22 +104,18 @@ Status check_pool_input(OpContext& ctx, const Tensor& self, size_t n, NonEmpty r
   return ok_status();
 }
 
-// Max pool (values and int64 indices) or avg pool over the last `n` dims.
-Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
-  const Tensor& self = ctx.tensor(0);
+// The output shape of a max or avg pool over the last `n` dims of the tensor at argument `self`,
+// checked; the window arguments follow it in the forward op's order (the backward ops put
+// grad_output first and shift them all by one).
+Result<Shape> pooled_shape(OpContext& ctx, size_t self_arg, size_t n, bool is_max) {
+  const Tensor& self = ctx.tensor(self_arg);
   KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, n, NonEmpty::kAllButBatch));
-  const DType dtype = self.dtype();
-  // PyTorch's CPU max_pool1d (without indices) has a floating-point-only kernel.
-  const bool floating_only = is_max && n == 1 && !with_indices;
-  if (dtype == DType::kBool || (!is_max && !is_floating(dtype) && dtype != DType::kInt64) ||
-      (floating_only && !is_floating(dtype))) {
-    return op_error(ctx, is_max ? "max" : "avg", " pooling does not support dtype ",
-                    dtype_name(dtype));
-  }
-  KILN_ASSIGN_OR_RETURN(std::vector<Window> windows, parse_windows(ctx, n, is_max ? 4 : -1));
-  const bool ceil_mode = ctx.bool_arg(is_max ? 5 : 4);
-  if (!is_max && n == 2) {
-    if (auto divisor = ctx.optional_int(6); divisor && *divisor == 0) {
+  const int dilation_arg = is_max ? static_cast<int>(self_arg) + 4 : -1;
+  KILN_ASSIGN_OR_RETURN(std::vector<Window> windows,
+                        parse_windows(ctx, self_arg + 1, n, dilation_arg));
+  const bool ceil_mode = ctx.bool_arg(self_arg + (is_max ? 5 : 4));
+  if (!is_max && n >= 2) {
+    if (auto divisor = ctx.optional_int(self_arg + 6); divisor && *divisor == 0) {
       return op_error(ctx, "expected divisor_override to be non-zero");
     }
   }
@@ -126,6 +130,20 @@ Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
                       " pools to ", shape_to_string(out));
     }
   }
+  return out;
+}
+
+// Max pool (values and int64 indices) or avg pool over the last `n` dims.
+Status pool(OpContext& ctx, size_t n, bool is_max, bool with_indices) {
+  const DType dtype = ctx.tensor(0).dtype();
+  // PyTorch's CPU max_pool1d (without indices) has a floating-point-only kernel.
+  const bool floating_only = is_max && n == 1 && !with_indices;
+  if (dtype == DType::kBool || (!is_max && !is_floating(dtype) && dtype != DType::kInt64) ||
+      (floating_only && !is_floating(dtype))) {
+    return op_error(ctx, is_max ? "max" : "avg", " pooling does not support dtype ",
+                    dtype_name(dtype));
+  }
+  KILN_ASSIGN_OR_RETURN(Shape out, pooled_shape(ctx, 0, n, is_max));
   ctx.set_output(0, Tensor::meta(dtype, out));
   if (with_indices) ctx.set_output(1, Tensor::meta(DType::kInt64, out));
   return ctx.error();
@@ -149,12 +167,67 @@ Status avg_pool2d(OpContext& ctx) {
 Status avg_pool1d(OpContext& ctx) {
   return pool(ctx, 1, false, false);
 }
+Status max_pool3d_with_indices(OpContext& ctx) {
+  return pool(ctx, 3, true, true);
+}
+Status avg_pool3d(OpContext& ctx) {
+  return pool(ctx, 3, false, false);
+}
+
+// `what` (grad_output or indices) must have the pooled shape `want`.
+Status check_pooled(OpContext& ctx, const Tensor& t, const char* what, const Shape& want) {
+  if (t.sizes() != want) {
+    return op_error(ctx, "expected ", what, " of shape ", shape_to_string(want), ", found ",
+                    shape_to_string(t.sizes()));
+  }
+  return ok_status();
+}
+
+// A backward op's grad_output (argument 0) must have self's (argument 1) dtype.
+Status check_grad_dtype(OpContext& ctx) {
+  const DType grad = ctx.tensor(0).dtype(), self = ctx.tensor(1).dtype();
+  if (grad != self) {
+    return op_error(ctx, "expected grad_output of dtype ", dtype_name(self), ", found ",
+                    dtype_name(grad));
+  }
+  return ok_status();
+}
+
+// avg_pool2d_backward and max_pool2d_with_indices_backward: grad_input has self's shape and dtype.
+Status pool_backward(OpContext& ctx, size_t n, bool is_max) {
+  const Tensor& self = ctx.tensor(1);
+  const DType dtype = self.dtype();
+  if (!is_floating(dtype) && (is_max || dtype != DType::kInt64)) {
+    return op_error(ctx, is_max ? "max" : "avg", " pooling backward does not support dtype ",
+                    dtype_name(dtype));
+  }
+  KILN_RETURN_IF_ERROR(check_grad_dtype(ctx));
+  KILN_ASSIGN_OR_RETURN(Shape out, pooled_shape(ctx, 1, n, is_max));
+  KILN_RETURN_IF_ERROR(check_pooled(ctx, ctx.tensor(0), "grad_output", out));
+  if (is_max) {
+    const Tensor& indices = ctx.tensor(7);
+    if (indices.dtype() != DType::kInt64) {
+      return op_error(ctx, "expected int64 indices, found ", dtype_name(indices.dtype()));
+    }
+    KILN_RETURN_IF_ERROR(check_pooled(ctx, indices, "indices", out));
+  }
+  ctx.set_output(0, Tensor::meta(dtype, self.sizes()));
+  return ctx.error();
+}
+
+Status avg_pool2d_backward(OpContext& ctx) {
+  return pool_backward(ctx, 2, false);
+}
+Status max_pool2d_with_indices_backward(OpContext& ctx) {
+  return pool_backward(ctx, 2, true);
+}
 
 // Adaptive pooling to `output_size` over the last `n` dims; floating inputs only.
 Status adaptive(OpContext& ctx, size_t n, bool is_max) {
   const Tensor& self = ctx.tensor(0);
+  // PyTorch's 3-D adaptive avg pool checks all non-batch dims, its 2-D and 1-D only the spatial.
   KILN_RETURN_IF_ERROR(
-      check_pool_input(ctx, self, n, is_max ? NonEmpty::kFromDim1 : NonEmpty::kSpatial));
+      check_pool_input(ctx, self, n, is_max || n == 3 ? NonEmpty::kFromDim1 : NonEmpty::kSpatial));
   if (!is_floating(self.dtype())) {
     return op_error(ctx, "expected a floating point input, found ", dtype_name(self.dtype()));
   }
@@ -186,23 +259,55 @@ Status adaptive_max_pool2d(OpContext& ctx) {
 Status adaptive_max_pool1d(OpContext& ctx) {
   return adaptive(ctx, 1, true);
 }
+Status adaptive_avg_pool3d(OpContext& ctx) {
+  return adaptive(ctx, 3, false);
+}
+
+// _adaptive_avg_pool2d_backward(grad_output, self): grad_output's spatial size is the pooled size
+// (any, as in PyTorch); its other dims must be self's.
+Status adaptive_avg_pool2d_backward(OpContext& ctx) {
+  const Tensor &grad = ctx.tensor(0), &self = ctx.tensor(1);
+  KILN_RETURN_IF_ERROR(check_pool_input(ctx, grad, 2, NonEmpty::kFromDim1));
+  KILN_RETURN_IF_ERROR(check_pool_input(ctx, self, 2, NonEmpty::kSpatial));
+  if (!is_floating(self.dtype())) {
+    return op_error(ctx, "expected a floating point input, found ", dtype_name(self.dtype()));
+  }
+  KILN_RETURN_IF_ERROR(check_grad_dtype(ctx));
+  const auto leading = [](const Tensor& t) {
+    return std::span(t.sizes()).first(t.sizes().size() - 2);
+  };
+  if (self.dim() != grad.dim() || !std::ranges::equal(leading(self), leading(grad))) {
+    return op_error(ctx, "expected grad_output of shape ", shape_to_string(leading(self)),
+                    " + [H, W], found ", shape_to_string(grad.sizes()));
+  }
+  ctx.set_output(0, Tensor::meta(self.dtype(), self.sizes()));
+  return ctx.error();
+}
 
 }  // namespace
 
 Status register_pooling_inference(OpFunctionTable& table) {
-  return add_all(table, {
-                            {OpKey::aten_max_pool2d_with_indices_default, max_pool2d_with_indices},
-                            {OpKey::aten_max_pool2d_default, max_pool2d},
-                            {OpKey::aten_max_pool1d_with_indices_default, max_pool1d_with_indices},
-                            {OpKey::aten_max_pool1d_default, max_pool1d},
-                            {OpKey::aten_avg_pool2d_default, avg_pool2d},
-                            {OpKey::aten_avg_pool1d_default, avg_pool1d},
-                            {OpKey::aten__adaptive_avg_pool2d_default, adaptive_avg_pool2d},
-                            {OpKey::aten_adaptive_avg_pool2d_default, adaptive_avg_pool2d},
-                            {OpKey::aten_adaptive_avg_pool1d_default, adaptive_avg_pool1d},
-                            {OpKey::aten_adaptive_max_pool2d_default, adaptive_max_pool2d},
-                            {OpKey::aten_adaptive_max_pool1d_default, adaptive_max_pool1d},
-                        });
+  return add_all(
+      table,
+      {
+          {OpKey::aten_max_pool2d_with_indices_default, max_pool2d_with_indices},
+          {OpKey::aten_max_pool2d_default, max_pool2d},
+          {OpKey::aten_max_pool1d_with_indices_default, max_pool1d_with_indices},
+          {OpKey::aten_max_pool1d_default, max_pool1d},
+          {OpKey::aten_avg_pool2d_default, avg_pool2d},
+          {OpKey::aten_avg_pool1d_default, avg_pool1d},
+          {OpKey::aten__adaptive_avg_pool2d_default, adaptive_avg_pool2d},
+          {OpKey::aten_adaptive_avg_pool2d_default, adaptive_avg_pool2d},
+          {OpKey::aten_adaptive_avg_pool1d_default, adaptive_avg_pool1d},
+          {OpKey::aten_adaptive_max_pool2d_default, adaptive_max_pool2d},
+          {OpKey::aten_adaptive_max_pool1d_default, adaptive_max_pool1d},
+          {OpKey::aten_max_pool3d_with_indices_default, max_pool3d_with_indices},
+          {OpKey::aten_avg_pool3d_default, avg_pool3d},
+          {OpKey::aten__adaptive_avg_pool3d_default, adaptive_avg_pool3d},
+          {OpKey::aten_avg_pool2d_backward_default, avg_pool2d_backward},
+          {OpKey::aten__adaptive_avg_pool2d_backward_default, adaptive_avg_pool2d_backward},
+          {OpKey::aten_max_pool2d_with_indices_backward_default, max_pool2d_with_indices_backward},
+      });
 }
 
 }  // namespace kiln::ir
