@@ -10,6 +10,7 @@
 
 #include "cuda/kernel_library_common.h"
 #include "cuda/kernel_module.h"
+#include "cuda/pointwise_expression.h"
 #include "cuda/steps.h"
 
 namespace kiln::cuda {
@@ -213,13 +214,8 @@ Status launch_pointwise(cudaKernel_t kernel, const PointwiseLaunch& launch, cuda
 Result<std::unique_ptr<Step>> make_batch_norm_stats_step(const ir::Node& node,
                                                          std::vector<const ir::Value*> stored,
                                                          ModuleSource& module) {
-  auto tensor = [&](size_t i) -> const ir::Value* {
-    const ir::Value* const* v = i < node.args.size() ? std::get_if<ir::Value*>(&node.args[i])
-                                                     : nullptr;
-    return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-  };
-  const ir::Value* mean = tensor(3);
-  const ir::Value* var = tensor(4);
+  const ir::Value* mean = tensor_arg(node, 3);
+  const ir::Value* var = tensor_arg(node, 4);
   const double* eps_arg = node.args.size() > 6 ? std::get_if<double>(&node.args[6]) : nullptr;
   if (!mean || !var || !eps_arg || node.outputs.size() != 3) {
     return unsupported("batch norm '", node.name, "': bad arguments for its statistics");
