@@ -4,6 +4,8 @@
 #
 #   bash scripts/gpu_check.sh [--bench [bench args...]] [--only-bench] [--pytest-args "..."]
 #                             [--profile "gpt2:32 vit_b_16:32"]   (per-step times, after the tests)
+#                             [--first-call "resnet50:32 gpt2:32"]   (a new process's load and
+#                                 first call, phase by phase: bench/first_call.py)
 #                             [--no-tests]   (build, then only what --bench/--profile ask for)
 #                             [--conformance "sweep args"]   (the CUDA op-conformance sweep,
 #                                 e.g. "--dtypes float32,float16"; results and baseline to $OUT)
@@ -16,12 +18,13 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu-out}
 mkdir -p "$OUT"
 BENCH=0; ONLY_BENCH=0; NO_TESTS=0; BENCH_ARGS=(); PYTEST_ARGS=(); PROFILE_CASES=()
-CONFORMANCE=0; CONFORMANCE_ARGS=()
+CONFORMANCE=0; CONFORMANCE_ARGS=(); FIRST_CALL_CASES=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile && "$1" != --no-tests && "$1" != --conformance ]]; do BENCH_ARGS+=("$1"); shift; done ;;
+    --bench) BENCH=1; shift; while [ $# -gt 0 ] && [[ "$1" != --only-bench && "$1" != --pytest-args && "$1" != --profile && "$1" != --no-tests && "$1" != --conformance && "$1" != --first-call ]]; do BENCH_ARGS+=("$1"); shift; done ;;
     --conformance) CONFORMANCE=1; read -r -a CONFORMANCE_ARGS <<< "$2"; shift 2 ;;
     --profile) read -r -a PROFILE_CASES <<< "$2"; shift 2 ;;
+    --first-call) read -r -a FIRST_CALL_CASES <<< "$2"; shift 2 ;;
     --only-bench) ONLY_BENCH=1; BENCH=1; NO_TESTS=1; shift ;;
     --no-tests) NO_TESTS=1; shift ;;
     --pytest-args) read -r -a PYTEST_ARGS <<< "$2"; shift 2 ;;
@@ -71,6 +74,12 @@ if [ "$CONFORMANCE" = 1 ]; then
   echo "conformance exit $?"
   grep -v Warning "$OUT/conformance.txt" | tail -40
   set -e
+fi
+
+if [ ${#FIRST_CALL_CASES[@]} -gt 0 ]; then
+  echo "== a new process's load and first call (bench/first_call.py)"
+  python3 bench/first_call.py "${FIRST_CALL_CASES[@]}" --processes 2 > "$OUT/first_call.txt" 2>&1 || true
+  grep -v Warning "$OUT/first_call.txt" | tail -60
 fi
 
 if [ ${#PROFILE_CASES[@]} -gt 0 ]; then

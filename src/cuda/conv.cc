@@ -12,15 +12,18 @@
 #include "cuda/conv.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <exception>
 #include <iterator>
 #include <limits>
+#include <mutex>
 #include <string_view>
 
 #include "base/tensor.h"
 #include "cuda/conv_desc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_runtime.h"
+#include "cuda/plan_workers.h"
 
 namespace kiln::cuda {
 namespace {
@@ -468,6 +471,14 @@ struct ConvPlan::Graph {
   bool restored = false;  // from the cache, not built
 };
 
+// A deferred create()'s outcome, set once by the worker.
+struct ConvPlan::Pending {
+  std::mutex mutex;
+  std::condition_variable done_signal;
+  bool done = false;
+  Status status;
+};
+
 ConvPlan::~ConvPlan() = default;
 
 Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
@@ -475,6 +486,45 @@ Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
                                                          cudaStream_t stream,
                                                          const std::vector<int64_t>& known,
                                                          const PlanCacheSlot& cached) {
+  std::shared_ptr<ConvPlan> plan(new ConvPlan());
+  plan->desc_ = desc;
+  KILN_RETURN_IF_ERROR(plan->build(workspace_limit, autotune, stream, known, cached));
+  return std::shared_ptr<const ConvPlan>(std::move(plan));
+}
+
+std::shared_ptr<const ConvPlan> ConvPlan::create_deferred(int device, const ConvDesc& desc,
+                                                          size_t workspace_limit, bool autotune,
+                                                          cudaStream_t stream,
+                                                          std::vector<int64_t> known,
+                                                          PlanCacheSlot cached) {
+  std::shared_ptr<ConvPlan> plan(new ConvPlan());
+  plan->desc_ = desc;
+  auto pending = std::make_shared<Pending>();
+  plan->pending_ = pending;
+  submit_plan_work(device, [plan, pending, workspace_limit, autotune, stream,
+                            known = std::move(known), cached = std::move(cached)] {
+    Status status = plan->build(workspace_limit, autotune, stream, known, cached);
+    {
+      std::lock_guard<std::mutex> lock(pending->mutex);
+      pending->status = std::move(status);
+      pending->done = true;
+    }
+    pending->done_signal.notify_all();
+  });
+  return plan;
+}
+
+Status ConvPlan::ready() const {
+  if (!pending_) return ok_status();
+  std::unique_lock<std::mutex> lock(pending_->mutex);
+  pending_->done_signal.wait(lock, [this] { return pending_->done; });
+  return pending_->status;
+}
+
+Status ConvPlan::build(size_t workspace_limit, bool autotune, cudaStream_t stream,
+                       const std::vector<int64_t>& known, const PlanCacheSlot& cached) {
+  const ConvDesc& desc = desc_;
+
   KILN_RETURN_IF_ERROR(validate_conv_desc(desc), "convolution ", describe_conv_desc(desc));
   KILN_RETURN_IF_ERROR(cudnn_available(), "convolution ", describe_conv_desc(desc));
   auto graph = std::make_unique<Graph>();
@@ -510,18 +560,16 @@ Result<std::shared_ptr<const ConvPlan>> ConvPlan::create(const ConvDesc& desc,
     if (cache) keep_stages(graph->stages, *cache, cache_key);
     return ok_status();
   }));
-  std::shared_ptr<ConvPlan> plan(new ConvPlan());
-  plan->desc_ = desc;
   for (const ConvGraph& stage : graph->stages) {
-    plan->workspace_bytes_ =
-        std::max(plan->workspace_bytes_, static_cast<size_t>(stage.workspace_bytes));
+    workspace_bytes_ = std::max(workspace_bytes_, static_cast<size_t>(stage.workspace_bytes));
   }
-  plan->graph_ = std::move(graph);
-  plan->error_name_ = str_cat("convolution ", plan->describe());
-  return std::shared_ptr<const ConvPlan>(std::move(plan));
+  graph_ = std::move(graph);
+  error_name_ = str_cat("convolution ", describe_ready());
+  return ok_status();
 }
 
 Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
+  KILN_RETURN_IF_ERROR(ready());
   KILN_RETURN_IF_ERROR(check_pointer("x", args.x, true));
   KILN_RETURN_IF_ERROR(check_pointer("w", args.w, true));
   KILN_RETURN_IF_ERROR(check_pointer("y", args.y, true));
@@ -544,6 +592,7 @@ Status ConvPlan::run(const ConvArgs& args, cudaStream_t stream) const {
 }
 
 std::vector<int64_t> ConvPlan::plan_indices() const {
+  (void)ready();
   std::vector<int64_t> out;
   if (graph_) {
     for (const ConvGraph& stage : graph_->stages) out.push_back(stage.chosen);
@@ -552,6 +601,7 @@ std::vector<int64_t> ConvPlan::plan_indices() const {
 }
 
 bool ConvPlan::restored() const {
+  (void)ready();
   return graph_ && graph_->restored;
 }
 
@@ -562,6 +612,11 @@ std::string conv_tactic_key(const ConvDesc& d, size_t workspace_limit) {
 }
 
 std::string ConvPlan::describe() const {
+  (void)ready();
+  return describe_ready();
+}
+
+std::string ConvPlan::describe_ready() const {
   std::string out = str_cat(describe_conv_desc(desc_), " ws=", workspace_bytes_, " plan=");
   if (!graph_) return out;
   for (size_t i = 0; i < graph_->stages.size(); ++i) {

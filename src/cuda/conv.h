@@ -71,6 +71,16 @@ class ConvPlan {
                                                         cudaStream_t stream,
                                                         const std::vector<int64_t>& known = {},
                                                         const PlanCacheSlot& cached = {});
+  // create(), on a plan worker (plan_workers.h) with `device` current, while the caller goes on
+  // (binding the engine's other steps): the plan is returned at once; ready() waits for it and
+  // says how its creation went. run() and the accessors below wait for it too, and run() fails
+  // as ready() does.
+  static std::shared_ptr<const ConvPlan> create_deferred(int device, const ConvDesc& desc,
+                                                         size_t workspace_limit, bool autotune,
+                                                         cudaStream_t stream,
+                                                         std::vector<int64_t> known = {},
+                                                         PlanCacheSlot cached = {});
+  Status ready() const;
   ~ConvPlan();
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
@@ -78,7 +88,10 @@ class ConvPlan {
   Status run(const ConvArgs& args, cudaStream_t stream) const;
 
   const ConvDesc& desc() const { return desc_; }
-  size_t workspace_bytes() const { return workspace_bytes_; }
+  size_t workspace_bytes() const {
+    (void)ready();
+    return workspace_bytes_;
+  }
   std::vector<int64_t> plan_indices() const;  // per stage: the chosen heuristic candidate
   // Whether create() restored the plans from the cache rather than building them.
   bool restored() const;
@@ -87,7 +100,13 @@ class ConvPlan {
  private:
   ConvPlan() = default;
   struct Graph;
+  struct Pending;
+  // The body of create(), filling this plan (desc_ set).
+  Status build(size_t workspace_limit, bool autotune, cudaStream_t stream,
+               const std::vector<int64_t>& known, const PlanCacheSlot& cached);
+  std::string describe_ready() const;  // describe() once built
   ConvDesc desc_;
+  std::shared_ptr<Pending> pending_;  // set while a deferred create() may still run
   size_t workspace_bytes_ = 0;
   std::unique_ptr<Graph> graph_;
   std::string error_name_;  // "convolution " + describe(), made once for run()'s errors

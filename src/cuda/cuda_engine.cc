@@ -181,10 +181,21 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     std::vector<int64_t> known;
     if (autotune) known = TacticCache::process().find(tactic);
     // The built plans are kept there too, and restored by later loads (PlanCacheSlot).
-    KILN_ASSIGN_OR_RETURN(auto plan, ConvPlan::create(desc, workspace_bytes_, autotune, stream_,
-                                                      known, {&TacticCache::process(), tactic}));
-    if (autotune && known.empty()) TacticCache::process().store(tactic, plan->plan_indices());
+    const PlanCacheSlot cached{&TacticCache::process(), tactic};
+    if (autotune && known.empty()) {
+      // Timing runs candidates on the GPU: one plan at a time, here.
+      KILN_ASSIGN_OR_RETURN(auto plan, ConvPlan::create(desc, workspace_bytes_, autotune, stream_,
+                                                        known, cached));
+      TacticCache::process().store(tactic, plan->plan_indices());
+      conv_plans_[key] = plan;
+      return plan;
+    }
+    // Restoring a kept plan (or building the known one) is host work, some milliseconds each:
+    // the plan workers do it while the other steps bind, and bind() waits for them at its end.
+    auto plan = ConvPlan::create_deferred(device_, desc, workspace_bytes_, autotune, stream_,
+                                          known, cached);
     conv_plans_[key] = plan;
+    deferred_conv_plans_.push_back(key);
     return plan;
   }
   Result<std::shared_ptr<const AttentionPlan>> attention_plan(const AttentionDesc& desc) override {
@@ -356,6 +367,22 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     return true;
   }
 
+  // Waits for the convolution plans the plan workers are making; a plan that failed is dropped
+  // (a later binding asks for it again) and its error returned.
+  Status wait_for_deferred_plans() {
+    Status first = ok_status();
+    for (const std::string& key : deferred_conv_plans_) {
+      auto it = conv_plans_.find(key);
+      if (it == conv_plans_.end()) continue;
+      Status status = it->second->ready();
+      if (status.ok()) continue;
+      conv_plans_.erase(it);
+      if (first.ok()) first = std::move(status);
+    }
+    deferred_conv_plans_.clear();
+    return first;
+  }
+
   Result<std::unique_ptr<Binding>> bind(std::span<const Tensor> inputs) {
     const ir::Graph& graph = program_->graph;
     KILN_ASSIGN_OR_RETURN(ir::SymBindings symbols, bind_inputs(graph, inputs), "engine '", name_,
@@ -415,6 +442,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
               .count());
     }
+    KILN_RETURN_IF_ERROR(wait_for_deferred_plans(), "engine '", name_, "'");
     for (const ir::Value* out : graph.outputs()) {
       if (out->kind != ir::ValueKind::kTensor) {
         return unsupported("engine '", name_, "' returns a number ('", out->name,
@@ -528,6 +556,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
   std::map<std::string, cudaKernel_t> kernels_;
   std::map<std::string, std::shared_ptr<const GemmPlan>> gemm_plans_;
   std::map<std::string, std::shared_ptr<const ConvPlan>> conv_plans_;
+  std::vector<std::string> deferred_conv_plans_;  // keys of plans bind() has yet to wait for
   std::map<std::string, std::shared_ptr<const AttentionPlan>> attention_plans_;
   DeviceBuffer arena_, workspace_, weights_;
   size_t workspace_bytes_ = 0;

@@ -232,6 +232,7 @@ Verdict cuda_verdict(const ir::Node& node) {
     if (Verdict v = convert::check_value_types(node, types); !v.accepted()) return v;
     return attention_verdict(node);
   }
+  if (const LibraryFamily* family = library_family(op)) return family->verdict(node);
   if (is_library_op(op)) {
     if (Verdict v = convert::check_value_types(node, kAllButDouble); !v.accepted()) return v;
     return library_verdict(node);

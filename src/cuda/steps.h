@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "convert/op_registry.h"
 #include "cuda/gemm.h"
 #include "cuda/plan.h"
 #include "cuda/pointwise_codegen.h"
@@ -93,8 +94,29 @@ Result<std::unique_ptr<Step>> make_attention_step(const AttentionOperands& a, co
 bool attention_writes_strides(const AttentionOperands& a, const Slots& slots,
                               const PlanOptions& options, const Shape& o_strides);
 
+// A family of library ops kept in files of its own (steps_<family>.cc with its kernels in
+// kernel_library_<family>.{h,cc} and kernels/<family>.cuh): which ops it takes, whether it takes
+// a node (every check of its own, dtypes included: cuda_verdict asks it after the checks common
+// to all ops), and the step it makes for one.
+struct LibraryFamily {
+  std::string_view name;
+  bool (*takes)(ir::OpKey op);
+  convert::Verdict (*verdict)(const ir::Node& node);
+  Result<std::unique_ptr<Step>> (*make)(const ir::Node& node, const Slots& slots,
+                                        ModuleSource& module);
+};
+const LibraryFamily& index_reduction_family();  // argmax/argmin, max/min.dim, var
+const LibraryFamily& group_norm_family();       // group, instance and batch-statistics norms
+const LibraryFamily& movement_family();         // pad, flip, repeat, pixel shuffle, slice_scatter
+const LibraryFamily& scatter_family();          // gather, scatter*, index_put, masked_scatter
+const LibraryFamily& sort_family();             // sort, topk
+const LibraryFamily& resample_family();         // upsample, col2im, cdist/pdist
+const LibraryFamily& pooling_extra_family();    // 3-D pooling and the pooling backward ops
+// The family that takes `op`, or null.
+const LibraryFamily* library_family(ir::OpKey op);
+
 // Everything the kernel library runs: reductions, softmax, norms, pooling, gathers, cat,
-// factories.
+// factories, and the families above.
 Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slots& slots,
                                                 ModuleSource& module);
 // Whether make_library_step handles this op.

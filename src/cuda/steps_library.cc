@@ -454,7 +454,18 @@ Result<std::unique_ptr<Step>> factory(const ir::Node& node, ModuleSource& module
 
 }  // namespace
 
+const LibraryFamily* library_family(ir::OpKey op) {
+  static const LibraryFamily* const families[] = {
+      &index_reduction_family(), &group_norm_family(), &movement_family(),  &scatter_family(),
+      &sort_family(),            &resample_family(),   &pooling_extra_family()};
+  for (const LibraryFamily* family : families) {
+    if (family->takes(op)) return family;
+  }
+  return nullptr;
+}
+
 bool is_library_op(ir::OpKey op) {
+  if (library_family(op)) return true;
   switch (op) {
     case OpKey::aten_sum_dim_IntList:
     case OpKey::aten_sum_default:
@@ -503,6 +514,9 @@ bool is_library_op(ir::OpKey op) {
 
 Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slots& slots,
                                                 ModuleSource& module) {
+  if (const LibraryFamily* family = library_family(node.op)) {
+    return family->make(node, slots, module);
+  }
   switch (node.op) {
     case OpKey::aten__softmax_default:
     case OpKey::aten__log_softmax_default:

@@ -627,6 +627,48 @@ TEST(ConvGpuTest, RestoredPlanMatchesTheBuiltOneBitForBit) {
   EXPECT_FALSE((*other)->restored());
 }
 
+// As an engine's first call after a load: kept plans restored on the plan workers, several at
+// once, each then run by this thread (with its own cuDNN handle, not the worker's).
+TEST(ConvGpuTest, DeferredRestoresOnWorkersMatchTheBuiltPlans) {
+  SKIP_WITHOUT_CUDNN();
+  const std::string path = fresh_cache_path("kiln_conv_gpu_test", "deferred.txt");
+  TacticCache writer;
+  writer.set_path(path);
+  std::vector<ConvCase> cases;
+  for (int64_t channels : {16, 32, 48, 64}) {
+    ConvCase c = conv2d(DType::kFloat16, {2, channels, 14, 14}, {64, channels, 3, 3}, true);
+    c.bias = c.relu = true;
+    cases.push_back(c);
+  }
+  std::vector<std::vector<int64_t>> timed;
+  std::vector<std::string> described;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto built = ConvPlan::create(desc_for(cases[i]), cases[i].workspace_limit, true, nullptr, {},
+                                  {&writer, str_cat("conv ", i)});
+    ASSERT_TRUE(built.ok()) << built.status().to_string();
+    timed.push_back((*built)->plan_indices());
+    described.push_back((*built)->describe());
+  }
+  TacticCache later;
+  later.set_path(path);
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  std::vector<std::shared_ptr<const ConvPlan>> deferred;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    deferred.push_back(ConvPlan::create_deferred(device, desc_for(cases[i]),
+                                                 cases[i].workspace_limit, true, nullptr, timed[i],
+                                                 {&later, str_cat("conv ", i)}));
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ASSERT_TRUE(deferred[i]->ready().ok()) << deferred[i]->ready().to_string();
+    EXPECT_EQ(deferred[i]->plan_indices(), timed[i]);
+    EXPECT_EQ(deferred[i]->describe(), described[i]);
+    const Problem p = make_problem(cases[i], 20 + static_cast<int>(i));
+    const std::vector<uint8_t> y = run_checked(*deferred[i], p);
+    EXPECT_FALSE(y.empty());
+  }
+}
+
 TEST(ConvGpuTest, AnUnusableCachedPlanFallsBackToABuild) {
   SKIP_WITHOUT_CUDNN();
   const ConvCase c = cache_test_case();

@@ -37,6 +37,23 @@ TEST(ConvValidationTest, RejectsNonFloatDtype) {
       << s.message();
 }
 
+// A deferred create() reports the same error through ready() and run(), from a plan worker.
+TEST(ConvValidationTest, DeferredCreateReportsItsErrorThroughReadyAndRun) {
+  ConvDesc desc = valid_desc();
+  desc.dtype = DType::kInt32;
+  auto plan = ConvPlan::create_deferred(0, desc, kWorkspaceLimit, false, nullptr);
+  ASSERT_NE(plan, nullptr);
+  Status s = plan->ready();
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported) << s.to_string();
+  EXPECT_NE(s.message().find("float32, float16 or bfloat16; found int32"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(plan->ready().to_string(), s.to_string());  // asked again: the same answer
+  Status run = plan->run(ConvArgs{}, nullptr);
+  EXPECT_EQ(run.to_string(), s.to_string());
+  EXPECT_TRUE(plan->plan_indices().empty());
+  EXPECT_FALSE(plan->restored());
+}
+
 TEST(ConvValidationTest, RejectsRankMismatch) {
   ConvDesc desc = valid_desc();
   desc.w_dims = {16, 8, 3, 3, 3};

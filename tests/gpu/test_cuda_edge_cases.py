@@ -33,6 +33,12 @@ def randn(*shape):
     return torch.randn(shape)
 
 
+def _constant_rows(rows, n):
+    """Rows each of one value, values whose sums do not divide back exactly (3.73 * k)."""
+    return (torch.arange(1, rows + 1, dtype=torch.float32) * 3.73).unsqueeze(1).expand(rows, n) \
+        .contiguous()
+
+
 # name -> (function of the inputs, inputs on the CPU, float32/float16 alike).
 CASES = {
     # 1. reductions of a 0-d tensor: the element itself (any: != 0).
@@ -89,6 +95,17 @@ CASES = {
                                 lambda: (randn(2, 4, 3), randn(3), randn(3))),
     "native_layer_norm_empty": (lambda x, w, b: A.native_layer_norm.default(x, [1], w, b, 1e-5),
                                 lambda: (randn(0, 1), randn(1), randn(1))),
+    # 7b. layer norm of constant rows: zero variance exactly, so the output is the bias (a mean
+    # an ulp off would be magnified by rsqrt(eps)). Rows held in a warp's registers, a block's,
+    # and streamed from memory.
+    "layer_norm_constant_rows": (lambda x, w, b: A.layer_norm.default(x, [64], w, b, 1e-5),
+                                 lambda: (_constant_rows(5, 64), randn(64), randn(64))),
+    "layer_norm_constant_rows_block": (
+        lambda x, w, b: A.layer_norm.default(x, [3000], w, b, 1e-5),
+        lambda: (_constant_rows(3, 3000), randn(3000), randn(3000))),
+    "layer_norm_constant_rows_long": (
+        lambda x, w, b: A.layer_norm.default(x, [9000], w, b, 1e-5),
+        lambda: (_constant_rows(2, 9000), randn(9000), randn(9000))),
     # 8. inference batch norm of a 3-D input (the generated pointwise code).
     "batch_norm_no_training_3d": (
         lambda x, w, b, m, v: A._native_batch_norm_legit_no_training.default(
@@ -112,7 +129,8 @@ TAKEN = {
     "addmm_row_input_beta", "addmm_row_input", "addmm_one_element_input", "addmm_full_input",
     "addmm_row_input_relu", "conv2d_unbatched", "conv1d_unbatched",
     "max_pool2d_with_indices_ceil", "max_pool2d_with_indices_3x3", "native_layer_norm_stats",
-    "native_layer_norm_empty", "batch_norm_no_training_3d", "batch_norm_no_training_3d_stats",
+    "native_layer_norm_empty", "layer_norm_constant_rows", "layer_norm_constant_rows_block",
+    "layer_norm_constant_rows_long", "batch_norm_no_training_3d", "batch_norm_no_training_3d_stats",
     "batch_norm_no_training_4d_stats",
 }
 

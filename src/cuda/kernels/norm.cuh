@@ -31,10 +31,19 @@ __device__ __forceinline__ RowStats cached_row(const T* x, const T* w, const T* 
   const float inv_n = 1.0f / (float)n;
   float mean = 0.0f;
   if constexpr (!kRms) {
+    // Summed as deviations from the row's first element: a constant row then has exactly that
+    // mean (and zero variance), as PyTorch's Welford gives, where sum * (1/n) may miss it by an
+    // ulp that rsqrt(var + eps) would magnify.
+    const float shift = to_float(x[0]);
     float s = 0.0f;
 #pragma unroll
-    for (int p = 0; p < P; ++p) s += v[p];
-    mean = kiln_lib::row_sum<kBlock>(s, scratch) * inv_n;
+    for (int c = 0; c < P / V; ++c) {
+      if ((c * nthreads + tid) * V < n) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) s += v[c * V + k] - shift;
+      }
+    }
+    mean = shift + kiln_lib::row_sum<kBlock>(s, scratch) / (float)n;
   }
   float q = 0.0f;
 #pragma unroll
@@ -87,9 +96,10 @@ __device__ RowStats streamed_row(const T* x, const T* w, const T* b, T* y, i64 n
   const float inv_n = 1.0f / (float)n;
   float mean = 0.0f;
   if constexpr (!kRms) {
+    const float shift = to_float(x[0]);  // as in cached_row
     float s = 0.0f;
-    for (i64 e = tid; e < n; e += nthreads) s += to_float(x[e]);
-    mean = kiln_lib::row_sum<kBlock>(s, scratch) * inv_n;
+    for (i64 e = tid; e < n; e += nthreads) s += to_float(x[e]) - shift;
+    mean = shift + kiln_lib::row_sum<kBlock>(s, scratch) / (float)n;
   }
   float q = 0.0f;
   for (i64 e = tid; e < n; e += nthreads) {
