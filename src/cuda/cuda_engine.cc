@@ -18,6 +18,7 @@
 #include "cuda/gemm.h"
 #include "cuda/kernel_module.h"
 #include "cuda/plan.h"
+#include "cuda/plan_workers.h"
 #include "cuda/step_profile.h"
 #include "cuda/tactic_cache.h"
 #include "ir/shape_inference.h"
@@ -240,6 +241,7 @@ class CudaEngine final : public DeviceEngine, public BindContext {
                                  "; rebuild it with this kiln");
     }
     workspace_bytes_ = memory.workspace_bytes ? memory.workspace_bytes : kDefaultWorkspace;
+    warm_up_cublaslt();
     KILN_RETURN_IF_ERROR(load_module());
     clock.lap("kernels", &load_phases_);
     KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -249,6 +251,16 @@ class CudaEngine final : public DeviceEngine, public BindContext {
     KILN_RETURN_IF_ERROR(upload_weights());
     clock.lap("weights", &load_phases_);
     return ok_status();
+  }
+
+  // cuBLASLt's first use in a process costs some 150 ms (its handle; the first GEMM's bind
+  // waited for it). A plan worker starts it now, while the kernels and weights load; the first
+  // bind then finds it made, or waits only for the rest. Its errors are the bind's to report.
+  void warm_up_cublaslt() const {
+    const bool uses_cublaslt =
+        std::any_of(plan_.steps.begin(), plan_.steps.end(),
+                    [](const auto& s) { return s->kind() == "gemm" || s->kind() == "attention"; });
+    if (uses_cublaslt) submit_plan_work(device_, [] { (void)cublaslt_handle(); });
   }
 
   // The engine's weights, arena and kernels live on the GPU current at load; running it needs
