@@ -304,10 +304,46 @@ def _archive_bytes(ep) -> bytes:
     archives, without libtorch (docs: DESIGN.md, decision 1), so compiling serializes."""
     buffer = io.BytesIO()
     try:
-        torch.export.save(ep, buffer)
+        torch.export.save(_with_plain_output_tuples(ep), buffer)
     except Exception as error:  # noqa: BLE001 - torch's failure, reported as kiln's
         raise _serialization_error(ep, error) from error
     return buffer.getvalue()
+
+
+def _plain_tuples(value: Any) -> Any:
+    """``value`` with every named tuple (``torch.return_types.sort`` and the like) a plain tuple."""
+    if isinstance(value, tuple):
+        return tuple(_plain_tuples(v) for v in value)
+    if isinstance(value, list):
+        return [_plain_tuples(v) for v in value]
+    if isinstance(value, dict):
+        return type(value)((k, _plain_tuples(v)) for k, v in value.items())
+    return value
+
+
+def _with_plain_output_tuples(ep):
+    """``ep`` for the C++ core's archive: torch.export.save cannot write an output spec holding
+    torch's named tuples (what ``x.sort()``, ``x.max(dim)`` or ``x.topk(k)`` return: "No
+    registered serialization name"), and the core reads only the graph's outputs, in order. The
+    program kiln.compile returns keeps the named tuples (it is built from ``ep`` itself)."""
+    import copy
+    import dataclasses
+
+    from torch.utils import _pytree
+
+    entries = list(ep.module_call_graph)
+    if not entries or entries[0].signature is None:
+        return ep
+    spec = entries[0].signature.out_spec
+    plain = _pytree.tree_structure(
+        _plain_tuples(_pytree.tree_unflatten(list(range(spec.num_leaves)), spec)))
+    if plain == spec:
+        return ep
+    entries[0] = dataclasses.replace(
+        entries[0], signature=dataclasses.replace(entries[0].signature, out_spec=plain))
+    archived = copy.copy(ep)
+    archived._module_call_graph = entries
+    return archived
 
 
 def _serialization_error(ep, error: BaseException) -> KilnError:

@@ -170,7 +170,10 @@ Verdict library_verdict(const ir::Node& node) {
     case OpKey::aten_avg_pool2d_default:
     case OpKey::aten_adaptive_avg_pool2d_default:
     case OpKey::aten__adaptive_avg_pool2d_default:
-      if (rank(tensor_arg(node, 0)) != 4) return Verdict::reject("not 4-D (N, C, H, W)");
+      // Unbatched [C, H, W] inputs run as a batch of one.
+      if (rank(tensor_arg(node, 0)) != 4 && rank(tensor_arg(node, 0)) != 3) {
+        return Verdict::reject("not 3-D or 4-D ([N,] C, H, W)");
+      }
       return Verdict::accept();
     case OpKey::aten_index_Tensor:
     case OpKey::aten__unsafe_index_Tensor:

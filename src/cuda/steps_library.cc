@@ -219,6 +219,14 @@ Result<std::unique_ptr<Step>> norm(const ir::Node& node, const Slots& slots,
                    });
 }
 
+// An unbatched [C, H, W] pooling operand as the kernels' [1, C, H, W].
+Tensor batched(const Tensor& t) {
+  if (t.dim() != 3) return t;
+  return t.view_as({1, t.size(0), t.size(1), t.size(2)},
+                   {t.size(0) * t.strides()[0], t.strides()[0], t.strides()[1], t.strides()[2]},
+                   t.offset());
+}
+
 Result<std::unique_ptr<Step>> pooling(const ir::Node& node, const Slots& slots,
                                      ModuleSource& module) {
   const ir::Value* in = value_arg(node, 0);
@@ -227,7 +235,7 @@ Result<std::unique_ptr<Step>> pooling(const ir::Node& node, const Slots& slots,
       node.op == OpKey::aten_adaptive_avg_pool2d_default) {
     const std::string kernel = adaptive_avg_pool2d_kernel(module, in->dtype);
     return make_step(node, "pool", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
-      const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+      const Tensor x = batched(slot_tensor(slots, in)), y = batched(slot_tensor(slots, out));
       return kernel_launch(ctx, kernel, [x, y](cudaKernel_t fn, cudaStream_t s) {
         return launch_adaptive_avg_pool2d(fn, x, y, s);
       });
@@ -269,21 +277,36 @@ Result<std::unique_ptr<Step>> pooling(const ir::Node& node, const Slots& slots,
           ? node.outputs[1]
           : nullptr;
   if (indices) {
+    // Values nothing reads have no buffer: the kernel writes them to scratch.
+    const bool values_stored = slot_tensor(slots, out).has_data();
     const std::string kernel = max_pool2d_indices_kernel(module, in->dtype);
-    auto step = make_step(node, "pool", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
-      const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
-      const Tensor i = slot_tensor(slots, indices);
+    auto step = make_step(node, "pool", {in},
+                          [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
+      const Tensor x = batched(slot_tensor(slots, in));
+      const Tensor& values = slot_tensor(slots, out);
+      Tensor y = values;
+      if (!values_stored) {
+        KILN_ASSIGN_OR_RETURN(y, scratch_tensor(ctx, index, 0, values,
+                                                contiguous_strides(values.sizes())));
+      }
+      y = batched(y);
+      const Tensor i = batched(slot_tensor(slots, indices));
       return kernel_launch(ctx, kernel, [x, y, i, params](cudaKernel_t fn, cudaStream_t s) {
         return launch_max_pool2d_indices(fn, x, y, i, params, s);
       });
     });
-    step->writes.push_back(indices->id);
+    if (values_stored) {
+      step->writes.push_back(indices->id);
+    } else {
+      step->writes = {indices->id};
+      step->scratch_bytes = {slot_tensor(slots, out).nbytes()};
+    }
     return step;
   }
   const std::string kernel =
       pool2d_kernel(module, is_max ? PoolKind::kMax : PoolKind::kAvg, in->dtype);
   return make_step(node, "pool", {in}, [=](const Slots& slots, BindContext& ctx, size_t) {
-    const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, out);
+    const Tensor x = batched(slot_tensor(slots, in)), y = batched(slot_tensor(slots, out));
     return kernel_launch(ctx, kernel, [x, y, params](cudaKernel_t fn, cudaStream_t s) {
       return launch_pool2d(fn, x, y, params, s);
     });

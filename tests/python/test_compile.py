@@ -82,6 +82,24 @@ def test_fully_supported_program_is_one_engine_and_matches_eager():
     assert_outputs_match(compiled(x2), model(x2))
 
 
+def test_programs_returning_torch_named_tuples_compile_and_return_them():
+    """x.sort(), x.max(dim) and x.topk(k) return torch.return_types named tuples, which
+    torch.export.save cannot write in an output spec: kiln archives the program with plain tuples
+    and the compiled module still returns the named tuples."""
+
+    class Sorts(torch.nn.Module):
+        def forward(self, x):
+            return x.sort(dim=1, descending=True), x.max(dim=0), x.topk(2)
+
+    x = torch.randn(3, 5)
+    ep = torch.export.export(Sorts(), (x,))
+    compiled = kiln.compile(ep, inputs=[x], min_block_size=1, require_full_compilation=True)
+    actual, expected = compiled(x), Sorts()(x)
+    for got, want in zip(actual, expected):
+        assert type(got) is type(want)
+        assert torch.equal(got.values, want.values) and torch.equal(got.indices, want.indices)
+
+
 def test_unsupported_ops_between_supported_give_engines_and_torch_segments():
     model, x = Sandwich().eval(), torch.randn(4, 16)
     compiled = _compile(model, (x,), min_block_size=2)
