@@ -43,6 +43,10 @@ def _kept_whole() -> list[Any]:
         aten.max_pool2d.default,
         aten.conv2d.default,
         aten.conv1d.default,
+        # Core ATen, so torch's table keeps it anyway; listed so that no table (and no runnable
+        # decomposition) lowers it: torch's decomposition is wrong on NaN and inf pixels
+        # (kiln._runnable_decompositions).
+        aten.grid_sampler_2d.default,
     ]
 
 

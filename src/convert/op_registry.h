@@ -105,7 +105,8 @@ Verdict check_value_types(const ir::Node& node, std::span<const DType> dtypes);
 
 // Registers one implementation per op that the CPU reference backend runs, at standard priority
 // and with dynamic-shape support; each validator asks the backend (Backend::supports) and runs the
-// checks above. `backend` is the CPU backend (or one that, like it, decides from the op and the
+// checks above, except that the random ops the CPU backend draws itself (rand, randn, randperm,
+// native_dropout: kernels/cpu/random.cc) pass check_deterministic's place. `backend` is the CPU backend (or one that, like it, decides from the op and the
 // kinds of the outputs); the validators keep a reference to it, so it must outlive the registry.
 Status register_cpu_implementations(OpRegistry& registry, const Backend& backend);
 

@@ -146,10 +146,16 @@ def check_properties(sample: Sample, actual: list, expected: list) -> Comparison
     a = actual[0].detach().cpu() if actual and isinstance(actual[0], torch.Tensor) else None
     if a is None or a.numel() == 0:
         return Comparison(True)
-    if sample.op == "aten.rand.default" and not bool(((a >= 0) & (a < 1)).all()):
-        return Comparison(False, "rand: values outside [0, 1)")
-    if sample.op == "aten.randn.default" and not bool(torch.isfinite(a).all()):
-        return Comparison(False, "randn: non-finite values")
+    if sample.op == "aten.rand.default":
+        if not bool(((a >= 0) & (a < 1)).all()):
+            return Comparison(False, "rand: values outside [0, 1)")
+        # U(0, 1): mean 1/2, variance 1/12, fourth central moment 1/80.
+        return _check_moments("rand", a, 0.5, 1 / 12, 1 / 80)
+    if sample.op == "aten.randn.default":
+        if not bool(torch.isfinite(a).all()):
+            return Comparison(False, "randn: non-finite values")
+        # N(0, 1): mean 0, variance 1, fourth central moment 3.
+        return _check_moments("randn", a, 0.0, 1.0, 3.0)
     if sample.op == "aten.randperm.default" and \
             not torch.equal(a.sort().values, torch.arange(a.numel(), dtype=a.dtype)):
         return Comparison(False, "randperm: not a permutation of 0..n-1")
@@ -158,9 +164,46 @@ def check_properties(sample: Sample, actual: list, expected: list) -> Comparison
     return Comparison(True)
 
 
+# How many standard errors a sample statistic may stray from its expected value. A correct
+# generator fails a bound of 6 standard errors about once in 5e8 checks (normal approximation);
+# a wrong distribution (a constant, another range, a wrong scale) fails it once there are a few
+# dozen elements.
+_SIGMAS = 6.0
+
+
+def _check_moments(name: str, values: torch.Tensor, mean: float, variance: float,
+                   fourth_moment: float) -> Comparison:
+    """The sample mean and (biased) variance of ``values`` within _SIGMAS standard errors of the
+    distribution's, plus the rounding of the values' dtype (a float16 draw is a multiple of 2^-11:
+    its mean is off by up to half a step, its variance by the step's square / 12)."""
+    x = values.to(torch.float64).reshape(-1)
+    n = x.numel()
+    step = _dtype_step(values.dtype) * max(1.0, math.sqrt(variance) * 4)
+    mean_error = abs(float(x.mean()) - mean)
+    mean_bound = _SIGMAS * math.sqrt(variance / n) + step
+    if mean_error > mean_bound:
+        return Comparison(False, f"{name}: mean of {n} values {float(x.mean()):.4g}, expected "
+                                 f"{mean:.4g} +- {mean_bound:.3g}")
+    sample_variance = float(((x - x.mean()) ** 2).mean())
+    # Var of the sample variance ~ (mu4 - sigma^4) / n; the biased estimator is low by sigma^2/n.
+    variance_bound = _SIGMAS * math.sqrt((fourth_moment - variance ** 2) / n) + variance / n + \
+        2 * step * math.sqrt(variance) + step ** 2
+    if abs(sample_variance - variance) > variance_bound:
+        return Comparison(False, f"{name}: variance of {n} values {sample_variance:.4g}, "
+                                 f"expected {variance:.4g} +- {variance_bound:.3g}")
+    return Comparison(True)
+
+
+def _dtype_step(dtype: torch.dtype) -> float:
+    """The spacing of ``dtype``'s values just below 1 (its rounding near the values drawn)."""
+    return float(torch.finfo(dtype).eps) if dtype.is_floating_point else 1.0
+
+
 def _check_dropout(sample: Sample, actual: list) -> Comparison:
-    """native_dropout(input, p, train): the mask is bool; the output is input * mask / (1 - p)
-    in training (train=None counts as training), the input itself otherwise."""
+    """native_dropout(input, p, train): the mask is bool; the output is input * mask * (1 / (1 - p))
+    in training (train=None counts as training; as eager computes it, a dropped NaN or inf
+    gives NaN), the input itself otherwise; the fraction kept is within _SIGMAS binomial
+    standard errors of 1 - p (all of them outside training)."""
     x = sample.args[0].detach().cpu().to(torch.float64)
     p = float(sample.args[1])
     train = sample.args[2] if len(sample.args) > 2 else sample.kwargs.get("train")
@@ -170,13 +213,22 @@ def _check_dropout(sample: Sample, actual: list) -> Comparison:
         return Comparison(False, f"native_dropout: mask dtype {mask.dtype}, expected bool")
     if train:
         scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
-        expected = torch.where(mask, x * scale, torch.zeros_like(x))
+        expected = x * mask.to(torch.float64) * scale
     else:
         expected = x
     tolerance = TOLERANCES.get(actual[0].dtype, TOLERANCES[torch.float32])
     close = torch.isclose(out, expected, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
     if not bool(close.all()):
         return Comparison(False, "native_dropout: output is not input * mask / (1 - p)")
+    n = mask.numel()
+    kept = float(mask.to(torch.float64).mean()) if n else 1.0
+    if not train:
+        return Comparison(kept == 1.0, "" if kept == 1.0 else
+                          "native_dropout: elements dropped outside training")
+    bound = _SIGMAS * math.sqrt(p * (1 - p) / n) + 1e-12 if n else 1.0
+    if abs(kept - (1 - p)) > bound:
+        return Comparison(False, f"native_dropout: kept {kept:.4g} of {n} elements, expected "
+                                 f"{1 - p:.4g} +- {bound:.3g}")
     return Comparison(True)
 
 

@@ -99,17 +99,34 @@ def _returns_alias(op_name: str) -> bool:
     return any(r.alias_info is not None for r in resolve(op_name)._schema.returns)
 
 
+# Int and bool results (sym_size, sym_numel, sym_is_contiguous, ...; symbolic where the program
+# has dynamic dims) become 0-dim tensors of these dtypes: a program output must be a tensor kiln
+# computes, and the value is then compared exactly. (The schema types of SymInt and SymBool
+# returns: torch's Python binding names a SymInt return IntType.)
+_SYMBOLIC_RESULT_DTYPES = {"IntType": torch.int64, "SymIntType": torch.int64,
+                           "BoolType": torch.bool, "SymBoolType": torch.bool}
+
+
+def _symbolic_result_dtype(op_name: str) -> Optional[torch.dtype]:
+    returns = resolve(op_name)._schema.returns
+    if len(returns) != 1:
+        return None
+    return _SYMBOLIC_RESULT_DTYPES.get(type(returns[0].type).__name__)
+
+
 class SampleCalls(torch.nn.Module):
     """``forward(*tensors)`` calls the overload once per sample and returns every output leaf.
 
     Ops that return a view of an input (view, expand, permute, ...) have each tensor output passed
     through ``aten.clone``: a program of views alone has no compute op, and kiln (like TensorRT)
-    builds no engine for it, so the clone makes kiln run the view."""
+    builds no engine for it, so the clone makes kiln run the view. Ops that return a symbolic int
+    or bool have it made a 0-dim tensor (``aten.full``) for the same reason."""
 
     def __init__(self, samples: list[Sample]):
         super().__init__()
         self.overloads = [resolve(s.op) for s in samples]
         self.materialize = [_returns_alias(s.op) for s in samples]
+        self.symbolic = [_symbolic_result_dtype(s.op) for s in samples]
         self.templates = []
         for s in samples:
             leaves, spec = _pytree.tree_flatten((s.args, s.kwargs))
@@ -124,14 +141,16 @@ class SampleCalls(torch.nn.Module):
     def forward(self, *tensors):
         outputs = []
         position = 0
-        for overload, materialize, (constants, slots, spec) in zip(
-                self.overloads, self.materialize, self.templates):
+        for overload, materialize, symbolic, (constants, slots, spec) in zip(
+                self.overloads, self.materialize, self.symbolic, self.templates):
             leaves = list(constants)
             for slot in slots:
                 leaves[slot] = tensors[position]
                 position += 1
             args, kwargs = _pytree.tree_unflatten(leaves, spec)
             result = overload(*args, **kwargs)
+            if symbolic is not None:
+                result = torch.ops.aten.full.default([], result, dtype=symbolic)
             for leaf in _pytree.tree_leaves(result):
                 if materialize and isinstance(leaf, torch.Tensor):
                     leaf = torch.ops.aten.clone.default(leaf)
@@ -148,6 +167,8 @@ class _Reference:
     random: bool             # compare properties only
     inputs: list             # the sample's tensors on the device (strides kept)
     original: Sample         # as recorded, on the CPU (for the repro)
+    # A dynamic sample's other calls (DynamicShapes.others): (tensors, eager outputs) on the device.
+    others: list = dataclasses.field(default_factory=list)
 
     def fresh_inputs(self) -> list:
         """Copies of the inputs: export and mutating ops may write to the tensors they get."""
@@ -163,13 +184,18 @@ def _eager(sample: Sample, device: torch.device) -> tuple[Optional[_Reference], 
         call = _pytree.tree_map(
             lambda x: x.contiguous().clone() if isinstance(x, torch.Tensor) else x, call)
     moved = Sample(sample.op, sample.dtype, *_on_device(call, device), sample.origin,
-                   sample.features, sample.derived)
+                   sample.features, sample.derived, sample.dynamic)
     module = SampleCalls([moved])
     inputs = SampleCalls.inputs_of([moved])
+    others = []
     try:
         with torch.no_grad():
             torch.manual_seed(0)
             outputs = list(module(*[to_device(t, device) for t in inputs]))
+            for other in sample.dynamic.others if sample.dynamic else ():
+                tensors = [x for x in _pytree.tree_leaves(_on_device(other, device))
+                           if isinstance(x, torch.Tensor)]
+                others.append((tensors, list(module(*[to_device(t, device) for t in tensors]))))
             random = sample.op in UNINITIALIZED_OUTPUT_OPS
             if not random and torch.Tag.nondeterministic_seeded in resolve(sample.op).tags:
                 torch.manual_seed(1)
@@ -193,7 +219,7 @@ def _eager(sample: Sample, device: torch.device) -> tuple[Optional[_Reference], 
     if any(isinstance(x, torch.Tensor) and (x.is_sparse or x.layout != torch.strided)
            for x in outputs):
         return None, "eager: a non-strided output"
-    return _Reference(moved, outputs, random, inputs, sample), ""
+    return _Reference(moved, outputs, random, inputs, sample, others), ""
 
 
 def _first_line(error: BaseException) -> str:
@@ -258,17 +284,21 @@ def _compile_and_run(references: list[_Reference], device: torch.device):
 
     samples = [r.sample for r in references]
     module = SampleCalls(samples)
+    dynamic_shapes, ranges = _dynamic_shapes(references)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.export(
-                module, tuple(t for r in references for t in r.fresh_inputs()))
+                module, tuple(t for r in references for t in r.fresh_inputs()),
+                dynamic_shapes=dynamic_shapes)
     except Exception as error:  # noqa: BLE001 - the sample, not kiln
         raise _Skip(f"export: {type(error).__name__}: {_first_line(error)}") from error
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kiln's "runs in PyTorch" warning is checked below
         try:
             inputs = [t for r in references for t in r.fresh_inputs()]
+            inputs = [_kiln_input(kiln, t, dims) if dims else t
+                      for t, dims in zip(inputs, ranges)]
             compiled = kiln.compile(program, inputs=inputs, device=str(device),
                                     min_block_size=1, require_full_compilation=True,
                                     pass_through_build_failures=True, disable_tf32=True)
@@ -289,6 +319,9 @@ def _compile_and_run(references: list[_Reference], device: torch.device):
         with torch.no_grad():
             torch.manual_seed(0)
             actual = list(compiled(*[t for r in references for t in r.fresh_inputs()]))
+            # A dynamic sample runs alone (_run_references): its other sizes, same program.
+            again = [list(compiled(*[to_device(t, t.device) for t in tensors]))
+                     for tensors, _ in (references[0].others if len(references) == 1 else ())]
     except Exception as error:  # noqa: BLE001 - a failure to run is kiln's
         raise _Failed(f"run: {type(error).__name__}: {_first_line(error)}") from error
     finally:
@@ -300,7 +333,31 @@ def _compile_and_run(references: list[_Reference], device: torch.device):
         position += len(r.outputs)
     if position != len(actual):
         raise _Failed(f"compiled module returned {len(actual)} outputs, eager {position}")
+    if again:
+        per_sample[0] = [per_sample[0], *again]
     return per_sample, watcher.non_contiguous
+
+
+def _dynamic_shapes(references: list[_Reference]) -> tuple[Optional[tuple], list]:
+    """torch.export's ``dynamic_shapes`` for SampleCalls' ``*tensors`` (None where every sample
+    is static), and per input its {dim: (min, max)} (None for a static input)."""
+    ranges = []
+    for r in references:
+        dynamic = r.sample.dynamic
+        ranges += [dynamic.ranges.get(i) if dynamic else None for i in range(len(r.inputs))]
+    if not any(ranges):
+        return None, ranges
+    specs = tuple({d: torch.export.Dim(f"t{i}_d{d}", min=lo, max=hi)
+                   for d, (lo, hi) in dims.items()} if dims else None
+                  for i, dims in enumerate(ranges))
+    return (specs,), ranges
+
+
+def _kiln_input(kiln, t: torch.Tensor, dims: dict):
+    """The kiln.Input of a dynamic input: its dynamic dims over their range, tuned for ``t``."""
+    low = [dims[d][0] if d in dims else n for d, n in enumerate(t.shape)]
+    high = [dims[d][1] if d in dims else n for d, n in enumerate(t.shape)]
+    return kiln.Input(min_shape=low, opt_shape=list(t.shape), max_shape=high, dtype=t.dtype)
 
 
 def _compile_stage(error: BaseException) -> str:
@@ -387,6 +444,12 @@ def _run_references(references: list, device: torch.device) -> list:
     """(key, _Reference) pairs -> (key, SampleOutcome) pairs."""
     if not references:
         return []
+    if len(references) > 1 and any(r.sample.dynamic for _, r in references):
+        # A dynamic sample's program also runs at its other sizes: one sample to a program.
+        results = []
+        for item in references:
+            results += _run_references([item], device)
+        return results
     try:
         actual, engine_saw = _compile_and_run([r for _, r in references], device)
     except (_Skip, _Declined, _Failed) as error:
@@ -448,13 +511,29 @@ def _wider_eager(reference: _Reference, wide: torch.dtype) -> Optional[list]:
 
 
 def _judge(reference: _Reference, actual: list, notes: list) -> SampleOutcome:
+    if reference.others:
+        # A dynamic sample: its outputs at each size, which must all match.
+        outcomes = [_judge_one(reference, outputs, expected, notes)
+                    for outputs, expected in zip(actual, [reference.outputs] +
+                                                 [e for _, e in reference.others])]
+        wrong = [o for o in outcomes if o.status != "pass"]
+        outcome = wrong[0] if wrong else outcomes[0]
+        errors = [o.max_abs_err for o in outcomes if o.max_abs_err is not None]
+        outcome.max_abs_err = max(errors) if errors else None
+        return outcome
+    return _judge_one(reference, actual, reference.outputs, notes)
+
+
+def _judge_one(reference: _Reference, actual: list, expected: list,
+               notes: list) -> SampleOutcome:
     sample = reference.sample
     if reference.random:
-        comparison = check_properties(sample, actual, reference.outputs)
+        comparison = check_properties(sample, actual, expected)
         notes = notes + ["random or uninitialized output: shapes, dtypes and properties compared"]
     else:
-        comparison = compare_outputs(actual, reference.outputs)
-        for wide in WIDER_REFERENCES.get(DTYPES[sample.dtype], ()) if not comparison.ok else ():
+        comparison = compare_outputs(actual, expected)
+        for wide in (WIDER_REFERENCES.get(DTYPES[sample.dtype], ())
+                     if not comparison.ok and expected is reference.outputs else ()):
             wider = _wider_eager(reference, wide)
             again = compare_outputs(actual, wider) if wider is not None else None
             if again is not None and again.ok:

@@ -57,6 +57,27 @@ _DIM_ARGUMENTS = {"dim", "dims", "dim0", "dim1", "start_dim", "end_dim", "dimens
 
 
 @dataclasses.dataclass
+class DynamicShapes:
+    """Dims of a sample's tensors that the program is exported with as dynamic
+    (``torch.export.Dim``) and compiled for as a range (``kiln.Input(min_shape=, opt_shape=,
+    max_shape=)``), and the same call at other sizes in that range, which the one compiled
+    program must get right too. Ops over symbolic sizes (``sym_size``, ``sym_numel``, ...) only
+    appear in a program whose sizes are symbolic: with static shapes export folds them away."""
+
+    ranges: dict[int, dict[int, tuple[int, int]]]  # Sample.tensors() position -> {dim: (min, max)}
+    others: list[tuple[tuple, dict]] = dataclasses.field(default_factory=list)  # (args, kwargs)
+
+    def describe(self) -> str:
+        """"dynamic t0 dims {0: 2..16}, also at [7, 3]"."""
+        ranges = "; ".join(
+            f"t{i} dims {{{', '.join(f'{d}: {lo}..{hi}' for d, (lo, hi) in dims.items())}}}"
+            for i, dims in self.ranges.items())
+        shapes = ", ".join(str([list(t.shape) for t in _pytree.tree_leaves(other)
+                                if isinstance(t, torch.Tensor)]) for other in self.others)
+        return f"dynamic {ranges}" + (f", also at {shapes}" if shapes else "")
+
+
+@dataclasses.dataclass
 class Sample:
     """One aten call: ``resolve(op)(*args, **kwargs)``, tensors on the CPU with their layout."""
 
@@ -67,6 +88,7 @@ class Sample:
     origin: str                      # "amax#3" (OpInfo, sample), "derived nonfinite from ..."
     features: tuple[str, ...] = ()
     derived: str = ""                # the DERIVED_EDGE_CASES entry this variant was made for
+    dynamic: Optional[DynamicShapes] = None  # exported with dynamic dims (hand samples)
 
     def tensors(self) -> list[torch.Tensor]:
         return [x for x in _pytree.tree_leaves((self.args, self.kwargs))
@@ -79,7 +101,8 @@ class Sample:
         """"aten.add.Tensor(float32[3, 4] strides (1, 3), float32[4], alpha=2)"."""
         parts = [_describe_value(a) for a in self.args]
         parts += [f"{k}={_describe_value(v)}" for k, v in self.kwargs.items()]
-        return f"{self.op}({', '.join(parts)})"
+        text = f"{self.op}({', '.join(parts)})"
+        return f"{text} [{self.dynamic.describe()}]" if self.dynamic else text
 
 
 def _describe_value(value: Any) -> str:
@@ -291,8 +314,9 @@ def derive_edge_cases(candidates: list[Sample]) -> list[Sample]:
         return []
     dtype = DTYPES[candidates[0].dtype]
     covered = {f for s in candidates for f in s.features}
-    # The base: the candidate with the most features that is not empty (values to change).
-    bases = sorted((s for s in candidates if "empty" not in s.features),
+    # The base: the candidate with the most features that is not empty (values to change). A
+    # sample exported with dynamic dims is no base: its variants would lose its ranges.
+    bases = sorted((s for s in candidates if "empty" not in s.features and s.dynamic is None),
                    key=lambda s: -len(s.features))
     derived = []
     for feature in DERIVED_EDGE_CASES:

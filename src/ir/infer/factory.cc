@@ -3,7 +3,8 @@
 // default dtype) for zeros/ones/empty/scalar_tensor/linspace/eye, the fill value's kind for full,
 // the argument's kind for arange, and self's dtype for the _like and new_ forms. Layout, device and
 // pin_memory do not change the result (kiln's CPU tensors are all strided), but a non-strided
-// layout is an error. rand/randn/randint are not registered: their values are nondeterministic.
+// layout is an error. The random ops the reference backend runs (rand, randn, randperm,
+// native_dropout) are here too; which backends may take them is convert's decision.
 #include <cmath>
 
 #include "ir/infer/infer_util.h"
@@ -190,6 +191,43 @@ Status infer_eye(OpContext& ctx) {
   return set_factory_output(ctx, {n, m}, has_m ? 2 : 1, DType::kFloat32);
 }
 
+// ---- random ops
+// ----------------------------------------------------------------------------------
+
+// rand(size, dtype, ...), randn(size, dtype, ...): float32 unless told; floating dtypes only.
+Status infer_random_sized(OpContext& ctx) {
+  Shape sizes = ctx.ints(0);
+  const std::optional<DType> dtype = ctx.scalar_type(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (dtype && !is_floating(*dtype)) {
+    return op_error(ctx, "expected a floating dtype, found ", dtype_name(*dtype));
+  }
+  return set_factory_output(ctx, std::move(sizes), 1, DType::kFloat32);
+}
+
+// randperm(n, dtype=int64, ...).
+Status infer_randperm(OpContext& ctx) {
+  const int64_t n = ctx.int_arg(0);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (n < 0) return op_error(ctx, "expected n >= 0, found ", n);
+  if (ctx.scalar_type(1) == DType::kBool) return op_error(ctx, "expected a numeric dtype");
+  return set_factory_output(ctx, {n}, 1, DType::kInt64);
+}
+
+// native_dropout(input, p, train) -> (output like input, mask of bools).
+Status infer_native_dropout(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  const double p = ctx.float_arg(1);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (!is_floating(input.dtype())) {
+    return op_error(ctx, "expected a floating input, found ", input.description());
+  }
+  if (!(p >= 0.0 && p <= 1.0)) return op_error(ctx, "expected p in [0, 1], found ", p);
+  ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
+  ctx.set_output(1, Tensor::meta(DType::kBool, input.sizes()));
+  return ok_status();
+}
+
 }  // namespace
 
 Status register_factory_inference(OpFunctionTable& table) {
@@ -216,6 +254,10 @@ Status register_factory_inference(OpFunctionTable& table) {
                             {OpKey::aten_linspace_default, infer_linspace},
                             {OpKey::aten_eye_default, infer_eye},
                             {OpKey::aten_eye_m, infer_eye},
+                            {OpKey::aten_rand_default, infer_random_sized},
+                            {OpKey::aten_randn_default, infer_random_sized},
+                            {OpKey::aten_randperm_default, infer_randperm},
+                            {OpKey::aten_native_dropout_default, infer_native_dropout},
                         });
 }
 

@@ -44,6 +44,59 @@ Status infer_embedding(OpContext& ctx) {
   return ok_status();
 }
 
+// _embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
+// include_last_offset, padding_idx) -> (output [bags, d], offset2bag [n] (or [0] for a sum on
+// the fast path), bag_size [bags], max_indices [bags, d] for max, else [bags]). The index outputs
+// are int32 where indices and offsets both are, else int64.
+Status infer_embedding_bag(OpContext& ctx) {
+  const Tensor& weight = ctx.tensor(0);
+  const Tensor& indices = ctx.tensor(1);
+  const Tensor& offsets = ctx.tensor(2);
+  const int64_t mode = ctx.int_arg(4);
+  const Tensor* per_sample_weights = ctx.optional_tensor(6);
+  const bool include_last_offset = ctx.bool_arg(7);
+  const int64_t padding_idx = ctx.int_arg(8);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (weight.dim() != 2 || !is_floating(weight.dtype())) {
+    return op_error(ctx, "expected a 2-D floating weight, found ", weight.description());
+  }
+  if (indices.dim() != 1 || offsets.dim() != 1) {
+    return op_error(ctx, "expected 1-D indices and offsets, found ", indices.description(),
+                    " and ", offsets.description());
+  }
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, indices));
+  KILN_RETURN_IF_ERROR(check_index_dtype(ctx, offsets));
+  if (mode < 0 || mode > 2) {
+    return op_error(ctx, "expected mode 0 (sum), 1 (mean) or 2 (max), found ", mode);
+  }
+  if (per_sample_weights) {
+    if (mode != 0) return op_error(ctx, "per_sample_weights are only supported with mode sum");
+    if (per_sample_weights->dim() != 1 || per_sample_weights->numel() != indices.numel() ||
+        per_sample_weights->dtype() != weight.dtype()) {
+      return op_error(ctx, "expected per_sample_weights of weight's dtype and indices' size ",
+                      indices.numel(), ", found ", per_sample_weights->description());
+    }
+  }
+  const int64_t bags = offsets.size(0) - (include_last_offset ? 1 : 0);
+  if (bags < 0) return op_error(ctx, "include_last_offset needs at least one offset");
+  const bool fast = embedding_bag_fast_path(weight, per_sample_weights, padding_idx);
+  if (mode == 0 && fast && weight.dtype() == DType::kBFloat16) {
+    // Eager takes the fast path for bfloat16 (no offset2bag) and its meta function does not
+    // (offset2bag [n]): the program records a shape eager's result does not have.
+    return op_unsupported(ctx, "a bfloat16 sum, where eager's kernel and its meta function "
+                               "disagree on offset2bag's size");
+  }
+  const DType index_dtype = indices.dtype() == DType::kInt32 && offsets.dtype() == DType::kInt32
+                                ? DType::kInt32
+                                : DType::kInt64;
+  const int64_t n = indices.size(0), d = weight.size(1);
+  ctx.set_output(0, Tensor::meta(weight.dtype(), {bags, d}));
+  ctx.set_output(1, Tensor::meta(index_dtype, {mode == 0 && fast ? 0 : n}));
+  ctx.set_output(2, Tensor::meta(index_dtype, {bags}));
+  ctx.set_output(3, Tensor::meta(index_dtype, mode == 2 ? Shape{bags, d} : Shape{bags}));
+  return ok_status();
+}
+
 // gather and scatter: index has self's rank (a 0-d tensor counts as 1-D), and no dim of index is
 // larger than self's (except along `dim`) or src's. An empty index skips these checks, its dtype's
 // included, as in PyTorch (an empty uint8 index gathers nothing and scatters nothing).
@@ -337,9 +390,19 @@ Status infer_slice_scatter(OpContext& ctx) {
 
 }  // namespace
 
+bool embedding_bag_fast_path(const Tensor& weight, const Tensor* per_sample_weights,
+                             int64_t padding_idx) {
+  const DType t = weight.dtype();
+  // Eager reads the strides as they are, a size-1 dim's included.
+  return (t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16) &&
+         weight.dim() == 2 && weight.strides()[1] == 1 && padding_idx < 0 &&
+         (!per_sample_weights || per_sample_weights->strides()[0] == 1);
+}
+
 Status register_indexing_inference(OpFunctionTable& table) {
   return add_all(table, {
                             {OpKey::aten_embedding_default, infer_embedding},
+                            {OpKey::aten__embedding_bag_default, infer_embedding_bag},
                             {OpKey::aten_gather_default, infer_gather},
                             {OpKey::aten_scatter_src, infer_scatter_src},
                             {OpKey::aten_scatter_value, infer_scatter_value},

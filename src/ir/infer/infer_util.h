@@ -23,6 +23,14 @@ DType elementwise_result_type(std::span<const DType> dimensioned, std::span<cons
 // c10's checked Scalar conversion: an error when `value` overflows `dtype`.
 Status check_scalar_fits(const Scalar& value, DType dtype);
 
+// Whether eager's _embedding_bag takes its fast path for a sum (EmbeddingBag.cpp's
+// is_fast_path_index_select[_scale]): a float, half or bfloat16 weight whose rows are unit-stride,
+// unit-stride per-sample weights, no padding_idx. It decides whether offset2bag is returned (and
+// how a last bag that stops short of the last index is summed), so inference and the kernel ask it
+// alike.
+bool embedding_bag_fast_path(const Tensor& weight, const Tensor* per_sample_weights,
+                             int64_t padding_idx);
+
 // The error every inference function uses for a bad input: names the node and op.
 template <typename... Args>
 Status op_error(OpContext& ctx, const Args&... args) {

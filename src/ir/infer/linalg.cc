@@ -329,6 +329,39 @@ Status infer_convolution(OpContext& ctx) {
   return ok_status();
 }
 
+// convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation,
+// transposed, output_padding, groups, output_mask) -> (grad_input, grad_weight, grad_bias): the
+// shapes of input, weight and [out_channels], each only where output_mask asks for it (PyTorch
+// returns None for the others, which the program does not name).
+Status infer_convolution_backward(OpContext& ctx) {
+  const Tensor& grad_output = ctx.tensor(0);
+  const Tensor& input = ctx.tensor(1);
+  const Tensor& weight = ctx.tensor(2);
+  ConvArgs args{ctx.ints(4), ctx.ints(5),     ctx.ints(6),
+                ctx.ints(8), ctx.bool_arg(7), ctx.int_arg(9)};
+  KILN_RETURN_IF_ERROR(ctx.error());
+  const auto* mask = ctx.node().args.size() > 10
+                         ? std::get_if<std::vector<bool>>(&ctx.node().args[10])
+                         : nullptr;
+  if (!mask || mask->size() != 3) {
+    return op_error(ctx, "expected output_mask to be a list of 3 bools");
+  }
+  if (!is_floating(input.dtype())) {
+    return op_unsupported(ctx, "gradients of ", dtype_name(input.dtype()),
+                          " (kiln's kernel takes floating dtypes)");
+  }
+  KILN_RETURN_IF_ERROR(check_same_dtype(ctx, input, "input", grad_output, "grad_output"));
+  KILN_ASSIGN_OR_RETURN(Shape shape, conv_shape(ctx, input, weight, nullptr, args));
+  if (grad_output.sizes() != shape) {
+    return op_error(ctx, "expected grad_output of shape ", shape_to_string(shape),
+                    " (the convolution's output), found ", grad_output.description());
+  }
+  if ((*mask)[0]) ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
+  if ((*mask)[1]) ctx.set_output(1, Tensor::meta(weight.dtype(), weight.sizes()));
+  if ((*mask)[2]) ctx.set_output(2, Tensor::meta(grad_output.dtype(), {grad_output.size(1)}));
+  return ok_status();
+}
+
 // conv{1,2,3}d (and conv_transpose) take an unbatched input too: one dim less than the weight.
 Status infer_conv_unbatched(OpContext& ctx, ConvArgs args) {
   const Tensor& input = ctx.tensor(0);
@@ -426,6 +459,8 @@ Status register_linalg_inference(OpFunctionTable& table) {
                             {OpKey::aten_linear_default, infer_linear},
                             {OpKey::aten_convolution_default, infer_convolution},
                             {OpKey::aten__convolution_default, infer_convolution},
+                            {OpKey::aten_convolution_backward_default,
+                             infer_convolution_backward},
                             {OpKey::aten_conv1d_default, infer_conv_nd},
                             {OpKey::aten_conv2d_default, infer_conv_nd},
                             {OpKey::aten_conv3d_default, infer_conv_nd},

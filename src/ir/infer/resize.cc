@@ -106,9 +106,43 @@ Result<ResizeArgs> resize_args(OpContext& ctx) {
   return args;
 }
 
+namespace {
+
+// grid_sampler_2d(input [N, C, H, W], grid [N, Ho, Wo, 2], interpolation_mode, padding_mode,
+// align_corners) -> [N, C, Ho, Wo].
+Status infer_grid_sampler_2d(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  const Tensor& grid = ctx.tensor(1);
+  const int64_t interpolation = ctx.int_arg(2);
+  const int64_t padding = ctx.int_arg(3);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (input.dim() != 4 || grid.dim() != 4 || grid.size(3) != 2 ||
+      grid.size(0) != input.size(0)) {
+    return op_error(ctx, "expected a 4-D input and a grid [N, H_out, W_out, 2] of its batch, "
+                         "found input ", input.description(), " and grid ", grid.description());
+  }
+  if (!is_floating(input.dtype()) || grid.dtype() != input.dtype()) {
+    return op_error(ctx, "expected a floating input and a grid of its dtype, found ",
+                    input.description(), " and ", grid.description());
+  }
+  if (input.size(2) == 0 || input.size(3) == 0) {
+    return op_error(ctx, "expected an input with non-empty spatial dims, found ",
+                    input.description());
+  }
+  if (interpolation < 0 || interpolation > 2 || padding < 0 || padding > 2) {
+    return op_error(ctx, "expected interpolation_mode and padding_mode in 0..2, found ",
+                    interpolation, " and ", padding);
+  }
+  ctx.set_output(0, Tensor::meta(input.dtype(),
+                                 {input.size(0), input.size(1), grid.size(1), grid.size(2)}));
+  return ok_status();
+}
+
+}  // namespace
+
 Status register_resize_inference(OpFunctionTable& table) {
   for (const ResizeOp& op : kResizeOps) KILN_RETURN_IF_ERROR(table.add(op.key, infer_resize));
-  return ok_status();
+  return table.add(OpKey::aten_grid_sampler_2d_default, infer_grid_sampler_2d);
 }
 
 }  // namespace kiln::ir

@@ -2,6 +2,8 @@
 // symbolic ints (`_operator.mul`, `torch.sym_max`), and the runtime assertions. "Inference" here is
 // the computation itself: these ops have no tensor outputs, so no backend kernel runs for them.
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include "ir/shape_inference.h"
 
@@ -40,6 +42,59 @@ Status sym_stride(OpContext& ctx) {
 
 Status sym_numel(OpContext& ctx) {
   ctx.output(0) = RtValue::of_int(ctx.tensor(0).numel());
+  return ok_status();
+}
+
+// Where the tensor starts in its storage: a view's offset (slice, select, narrow), as PyTorch's
+// views of the same tensor have it; 0 for a tensor kiln allocates.
+Status sym_storage_offset(OpContext& ctx) {
+  ctx.output(0) = RtValue::of_int(ctx.tensor(0).offset());
+  return ctx.error();
+}
+
+// c10's contiguity rule on sizes and strides: the dims, walked innermost first in the format's
+// order (channels_last: C, W, H, N), are densely packed; dims of size 1 are skipped.
+bool dense_in_order(const Tensor& t, std::span<const int64_t> order) {
+  int64_t expected = 1;
+  for (int64_t d : order) {
+    const int64_t size = t.size(d);
+    if (size == 1) continue;
+    if (t.strides()[d] != expected) return false;
+    expected *= size;
+  }
+  return true;
+}
+
+// sym_is_contiguous(self, memory_format=contiguous_format): whether `self`'s strides are dense
+// in that format's order. An empty tensor is contiguous (but, as in c10, not channels-last
+// contiguous unless its strides say so); channels-last formats apply to 4-D (5-D for 3d) tensors.
+Status sym_is_contiguous(OpContext& ctx) {
+  const Tensor& t = ctx.tensor(0);
+  const MemoryFormat format = ctx.memory_format(1).value_or(MemoryFormat::kContiguous);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  bool result = false;
+  switch (format) {
+    case MemoryFormat::kContiguous: {
+      std::vector<int64_t> order(t.dim());
+      for (int64_t d = 0; d < t.dim(); ++d) order[d] = t.dim() - 1 - d;
+      result = t.numel() == 0 || dense_in_order(t, order);
+      break;
+    }
+    case MemoryFormat::kChannelsLast: {
+      static constexpr int64_t kOrder[] = {1, 3, 2, 0};
+      result = t.dim() == 4 && dense_in_order(t, kOrder);
+      break;
+    }
+    case MemoryFormat::kChannelsLast3d: {
+      static constexpr int64_t kOrder[] = {1, 4, 3, 2, 0};
+      result = t.dim() == 5 && dense_in_order(t, kOrder);
+      break;
+    }
+    case MemoryFormat::kPreserve:
+      return invalid_argument("sym_is_contiguous: memory format preserve_format is not a layout "
+                              "a tensor can have");
+  }
+  ctx.output(0) = RtValue::of_bool(result);
   return ok_status();
 }
 
@@ -257,6 +312,8 @@ Status register_symbolic_inference(OpFunctionTable& table) {
           {OpKey::aten_sym_size_int, sym_size},
           {OpKey::aten_sym_stride_int, sym_stride},
           {OpKey::aten_sym_numel_default, sym_numel},
+          {OpKey::aten_sym_storage_offset_default, sym_storage_offset},
+          {OpKey::aten_sym_is_contiguous_default, sym_is_contiguous},
           {OpKey::operator_getitem_default, getitem},
           {OpKey::operator_add_default, py_add},
           {OpKey::operator_sub_default, py_sub},

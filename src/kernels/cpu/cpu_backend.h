@@ -21,6 +21,9 @@ Status register_shape_op_kernels(ir::OpFunctionTable& table);
 Status register_indexing_kernels(ir::OpFunctionTable& table);
 Status register_factory_kernels(ir::OpFunctionTable& table);
 Status register_resize_kernels(ir::OpFunctionTable& table);
+Status register_grid_sampler_kernels(ir::OpFunctionTable& table);  // grid_sampler_2d
+// rand, randn, randperm, native_dropout: one generator per process.
+Status register_random_kernels(ir::OpFunctionTable& table);
 Status register_attention_kernels(ir::OpFunctionTable& table);  // scaled_dot_product_attention
 Status register_sorting_kernels(ir::OpFunctionTable& table);    // sort, topk
 Status register_distance_kernels(ir::OpFunctionTable& table);   // _pdist_forward, _cdist_forward

@@ -299,6 +299,7 @@ Status slice_scatter_kernel(ir::OpContext& ctx) {
 Status register_indexing_kernels(ir::OpFunctionTable& table) {
   return add_all(table, {
                             {ir::OpKey::aten_embedding_default, embedding_kernel},
+                            {ir::OpKey::aten__embedding_bag_default, embedding_bag_kernel},
                             {ir::OpKey::aten_gather_default, gather_kernel},
                             {ir::OpKey::aten_scatter_src, scatter_src_kernel<Reduce::kAssign>},
                             {ir::OpKey::aten_scatter_value, scatter_value_kernel},

@@ -122,6 +122,8 @@ Status register_linalg_kernels(ir::OpFunctionTable& table) {
                             {ir::OpKey::aten_linear_default, linear_kernel},
                             {ir::OpKey::aten_convolution_default, convolution_kernel},
                             {ir::OpKey::aten__convolution_default, convolution_kernel},
+                            {ir::OpKey::aten_convolution_backward_default,
+                             convolution_backward_kernel},
                             {ir::OpKey::aten_conv1d_default, conv_nd_kernel},
                             {ir::OpKey::aten_conv2d_default, conv_nd_kernel},
                             {ir::OpKey::aten_conv3d_default, conv_nd_kernel},

@@ -21,5 +21,7 @@ Status matmul_into(const Tensor& a, const Tensor& b, const Tensor* bias, ir::Sca
 Status convolution_kernel(ir::OpContext& ctx);
 Status conv_nd_kernel(ir::OpContext& ctx);
 Status conv_transpose_nd_kernel(ir::OpContext& ctx);
+// convolution_backward (conv_backward.cc).
+Status convolution_backward_kernel(ir::OpContext& ctx);
 
 }  // namespace kiln::cpu
