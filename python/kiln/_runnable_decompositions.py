@@ -76,6 +76,21 @@ def traced_ops(node: torch.fx.Node, table: dict) -> Optional[set[str]]:
     return {target_name(n.target) for n in graph.graph.nodes if n.op == "call_function"}
 
 
+def _deterministic_dropout(node: torch.fx.Node) -> bool:
+    """native_dropout(input, p, train) with train=False or p=0: the input and a mask of ones."""
+    args = list(node.args) + [None] * 3
+    p, train = node.kwargs.get("p", args[1]), node.kwargs.get("train", args[2])
+    return train is False or p == 0
+
+
+def _decomposed_although_run(op: Any, nodes: list) -> bool:
+    """Whether an op kiln runs is still decomposed: native_dropout runs on the reference backend
+    only (from kiln's own generator), while in eval mode its decomposition is a copy every backend
+    runs. Only where every node of it is deterministic, as the choice is per op."""
+    return target_name(op) == "aten.native_dropout.default" and \
+        all(_deterministic_dropout(n) for n in nodes)
+
+
 def runnable_decompositions(exported_program, table: dict, runnable: set[str]) -> dict:
     """The decompositions (op -> function) of the program's CANDIDATES that kiln runs in full,
     for every node of each op, on top of ``table``."""
@@ -83,11 +98,12 @@ def runnable_decompositions(exported_program, table: dict, runnable: set[str]) -
 
     nodes_by_op: dict[Any, list] = {}
     for node in exported_program.graph.nodes:
-        if node.op == "call_function" and target_name(node.target) in CANDIDATES \
-                and target_name(node.target) not in runnable:
+        if node.op == "call_function" and target_name(node.target) in CANDIDATES:
             nodes_by_op.setdefault(node.target, []).append(node)
     chosen = {}
     for op, nodes in nodes_by_op.items():
+        if target_name(op) in runnable and not _decomposed_although_run(op, nodes):
+            continue
         decomposition = decomposition_table.get(op)
         if decomposition is None:
             continue

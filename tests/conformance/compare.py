@@ -250,3 +250,40 @@ def compare_outputs(actual: list, expected: list) -> Comparison:
             label = f"output {i}: " if len(actual) > 1 else ""
             return Comparison(False, label + c.reason, c.max_abs_err)
     return Comparison(True, max_abs_err=max(errors) if errors else None)
+
+
+# Ops whose indices among equal values are the implementation's to order (PyTorch documents no
+# order for ties in topk, nor in sort unless stable=True): op -> where the dim argument is.
+UNORDERED_TIES = {"aten.topk.default": (2, "dim", -1), "aten.sort.default": (1, "dim", -1)}
+
+
+def compare_tied_indices(sample: Sample, actual: list, expected: list) -> Optional[Comparison]:
+    """For UNORDERED_TIES ops, whose (values, indices) differ from eager's only in which of equal
+    values' indices come first: values must match eager's, and each index must be distinct along
+    the dim and point at an input element equal (bit for bit, NaN as NaN) to its value. None for
+    other ops."""
+    where = UNORDERED_TIES.get(sample.op)
+    if where is None or len(actual) != 2 or len(expected) != 2:
+        return None
+    values = compare_tensor(actual[0], expected[0])
+    if not values.ok:
+        return Comparison(False, "output 0: " + values.reason, values.max_abs_err)
+    position, name, default = where
+    dim = sample.kwargs.get(name, sample.args[position] if len(sample.args) > position
+                            else default)
+    x = sample.args[0].to(actual[0].device)
+    indices = actual[1]
+    if x.dim() == 0:
+        return compare_outputs(actual, expected)
+    if indices.dtype != torch.int64 or indices.shape != expected[1].shape:
+        return Comparison(False, f"output 1: {_meta(indices)}, eager {_meta(expected[1])}")
+    picked = x.gather(dim, indices)
+    same = (picked == actual[0]) | (picked.isnan() & actual[0].isnan())
+    if not bool(same.all()):
+        return Comparison(False, f"output 1: an index points at {picked[~same][0].item()}, not "
+                                 f"its value {actual[0][~same][0].item()}")
+    ordered = indices.sort(dim).values
+    if indices.size(dim) > 1 and bool((ordered.diff(dim=dim) == 0).any()):
+        return Comparison(False, "output 1: an index repeats along the dim")
+    return Comparison(True, max_abs_err=values.max_abs_err)
+

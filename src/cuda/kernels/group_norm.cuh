@@ -87,7 +87,10 @@ __device__ void group_norm(const T* x, T* y, const Shape& s, const P* w, const P
       if (n == 0) {
         rstd = nan_value();
       } else {
-        const float pivot = to_float(xs[0]);
+        // An infinite (or NaN) pivot would turn the sum into inf - inf; without one, an inf gives the
+        // infinite mean eager's Welford gives.
+        float pivot = to_float(xs[0]);
+        if (!(fabsf(pivot) < __int_as_float(0x7f800000))) pivot = 0.0f;
         float sum = 0.0f;
         for (i64 e = tid; e < n; e += nthreads) sum += to_float(xs[x_offset(s, e)]) - pivot;
         mean = pivot + kiln_lib::block_sum(sum, scratch) / (float)n;

@@ -34,7 +34,10 @@ __device__ __forceinline__ RowStats cached_row(const T* x, const T* w, const T* 
     // Summed as deviations from the row's first element: a constant row then has exactly that
     // mean (and zero variance), as PyTorch's Welford gives, where sum * (1/n) may miss it by an
     // ulp that rsqrt(var + eps) would magnify.
-    const float shift = to_float(x[0]);
+    // (An infinite first element would turn the sum into inf - inf: then no shift, and an inf
+    // gives the infinite mean eager's Welford gives.)
+    float shift = to_float(x[0]);
+    if (!(fabsf(shift) < __int_as_float(0x7f800000))) shift = 0.0f;
     float s = 0.0f;
 #pragma unroll
     for (int c = 0; c < P / V; ++c) {
@@ -96,7 +99,8 @@ __device__ RowStats streamed_row(const T* x, const T* w, const T* b, T* y, i64 n
   const float inv_n = 1.0f / (float)n;
   float mean = 0.0f;
   if constexpr (!kRms) {
-    const float shift = to_float(x[0]);  // as in cached_row
+    float shift = to_float(x[0]);  // as in cached_row
+    if (!(fabsf(shift) < __int_as_float(0x7f800000))) shift = 0.0f;
     float s = 0.0f;
     for (i64 e = tid; e < n; e += nthreads) s += to_float(x[e]) - shift;
     mean = shift + kiln_lib::row_sum<kBlock>(s, scratch) / (float)n;

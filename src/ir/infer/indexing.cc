@@ -86,6 +86,16 @@ Status infer_embedding_bag(OpContext& ctx) {
     return op_unsupported(ctx, "a bfloat16 sum, where eager's kernel and its meta function "
                                "disagree on offset2bag's size");
   }
+  // The fast path is eager's CPU kernel's; on CUDA offset2bag has an element per index. kiln's
+  // kernel computes the CPU form, so a program recorded on CUDA is left to PyTorch.
+  if (mode == 0 && fast && indices.size(0) > 0 && ctx.node().outputs.size() > 1) {
+    const Value* recorded = ctx.node().outputs[1];
+    if (recorded && recorded->has_recorded_meta && recorded->shape.size() == 1 &&
+        recorded->shape[0].is_static() && recorded->shape[0].value == indices.size(0)) {
+      return op_unsupported(ctx, "offset2bag recorded with an element per index (eager's CUDA "
+                                 "kernel); kiln's kernel gives eager's CPU form, none");
+    }
+  }
   const DType index_dtype = indices.dtype() == DType::kInt32 && offsets.dtype() == DType::kInt32
                                 ? DType::kInt32
                                 : DType::kInt64;
