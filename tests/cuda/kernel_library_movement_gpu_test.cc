@@ -46,38 +46,8 @@ ModuleSource movement_module() {
   return module;
 }
 
-struct MovementGpu {
-  KernelModule* module = nullptr;  // never freed, as kltest::gpu_module()'s
-  std::string skip_reason;
-  std::string error;
-};
-const MovementGpu& movement_gpu() {
-  static const MovementGpu state = [] {
-    MovementGpu s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
-    auto compiled = compile_cuda_source(movement_module().text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();
-    return s;
-  }();
+const GpuModule& movement_gpu() {
+  static const GpuModule state = load_gpu_module(movement_module().text());
   return state;
 }
 
@@ -121,7 +91,7 @@ Shape gapped_strides(const Shape& sizes) {
 class MovementGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const MovementGpu& gpu = movement_gpu();
+    const GpuModule& gpu = movement_gpu();
     if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
     ASSERT_NE(gpu.module, nullptr) << gpu.error;
   }

@@ -266,18 +266,8 @@ void expect_gaps_untouched(const DeviceTensor& t, const std::string& what) {
 
 // --- the fixture: this family's kernels, compiled once for the device -------------------------
 
-struct Module {
-  KernelModule* module = nullptr;
-  std::string skip_reason, error;
-};
-const Module& pooling_module() {
-  static const Module state = [] {
-    Module s;
-    const GpuModule& base = gpu_module();  // device detection as every GPU test does it
-    if (!base.skip_reason.empty()) {
-      s.skip_reason = base.skip_reason;
-      return s;
-    }
+const GpuModule& pooling_module() {
+  static const GpuModule state = load_gpu_module([] {
     ModuleSource source;
     for (DType t : kFloatTypes) {
       pool3d_kernel(source, PoolKind::kMax, t);
@@ -287,31 +277,15 @@ const Module& pooling_module() {
       max_pool_backward_kernel(source, t);
       adaptive_avg_pool_backward_kernel(source, t);
     }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
-    auto compiled = compile_cuda_source(source.text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();  // never freed, as gpu_module()
-    return s;
-  }();
+    return source.text();
+  }());
   return state;
 }
 
 class PoolingExtraGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const Module& m = pooling_module();
+    const GpuModule& m = pooling_module();
     if (!m.skip_reason.empty()) GTEST_SKIP() << m.skip_reason;
     ASSERT_NE(m.module, nullptr) << m.error;
   }

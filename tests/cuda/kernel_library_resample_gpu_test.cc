@@ -49,34 +49,11 @@ void add_resample_family(ModuleSource& module) {
 
 // The family's module, compiled once for this device and loaded (never freed, as gpu_module()).
 const GpuModule& resample_module() {
-  static const GpuModule state = [] {
-    GpuModule s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
+  static const GpuModule state = load_gpu_module([] {
     ModuleSource module;
     add_resample_family(module);
-    auto compiled = compile_cuda_source(module.text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto loaded = KernelModule::load(compiled->cubin, *arch);
-    if (!loaded.ok()) {
-      s.error = loaded.status().to_string();
-      return s;
-    }
-    s.module = std::move(loaded).value().release();
-    return s;
-  }();
+    return module.text();
+  }());
   return state;
 }
 

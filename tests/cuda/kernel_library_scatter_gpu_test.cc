@@ -55,32 +55,7 @@ ModuleSource scatter_module() {
 
 // The family's module, compiled once for this device and loaded (never freed, as gpu_module()).
 const GpuModule& scatter_gpu_module() {
-  static const GpuModule state = [] {
-    GpuModule s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
-    auto compiled = compile_cuda_source(scatter_module().text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();
-    return s;
-  }();
+  static const GpuModule state = load_gpu_module(scatter_module().text());
   return state;
 }
 

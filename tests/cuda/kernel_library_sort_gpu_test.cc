@@ -31,40 +31,12 @@ constexpr double kSentinel = 77.0;
 
 // The family's kernels for every dtype, compiled once for this device and loaded (never freed,
 // as kltest::gpu_module()).
-struct SortModule {
-  KernelModule* module = nullptr;
-  std::string skip_reason;
-  std::string error;
-};
-const SortModule& sort_module() {
-  static const SortModule state = [] {
-    SortModule s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
+const GpuModule& sort_module() {
+  static const GpuModule state = load_gpu_module([] {
     ModuleSource source;
     for (DType t : kSortTypes) sort_kernel(source, t);
-    auto compiled = compile_cuda_source(source.text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();
-    return s;
-  }();
+    return source.text();
+  }());
   return state;
 }
 
@@ -182,7 +154,7 @@ struct SortCase {
 class SortGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const SortModule& gpu = sort_module();
+    const GpuModule& gpu = sort_module();
     if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
     ASSERT_NE(gpu.module, nullptr) << gpu.error;
   }

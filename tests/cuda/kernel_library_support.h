@@ -264,33 +264,37 @@ struct GpuModule {
   std::string skip_reason;  // no device: tests skip
   std::string error;        // a device, but the module failed to build or load: tests fail
 };
-inline const GpuModule& gpu_module() {
-  static const GpuModule state = [] {
-    GpuModule s;
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      cudaGetLastError();
-      s.skip_reason = "no CUDA device";
-      return s;
-    }
-    auto arch = current_device_arch();
-    if (!arch.ok()) {
-      s.error = arch.status().to_string();
-      return s;
-    }
-    auto compiled = compile_cuda_source(full_module().text(), *arch, false);
-    if (!compiled.ok()) {
-      s.error = compiled.status().to_string();
-      return s;
-    }
-    auto module = KernelModule::load(compiled->cubin, *arch);
-    if (!module.ok()) {
-      s.error = module.status().to_string();
-      return s;
-    }
-    s.module = std::move(module).value().release();
+// `source` compiled for this device's arch and loaded (never freed, see GpuModule); a family's
+// GPU tests load their own module this way.
+inline GpuModule load_gpu_module(const std::string& source) {
+  GpuModule s;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    s.skip_reason = "no CUDA device";
     return s;
-  }();
+  }
+  auto arch = current_device_arch();
+  if (!arch.ok()) {
+    s.error = arch.status().to_string();
+    return s;
+  }
+  auto compiled = compile_cuda_source(source, *arch, false);
+  if (!compiled.ok()) {
+    s.error = compiled.status().to_string();
+    return s;
+  }
+  auto module = KernelModule::load(compiled->cubin, *arch);
+  if (!module.ok()) {
+    s.error = module.status().to_string();
+    return s;
+  }
+  s.module = std::move(module).value().release();
+  return s;
+}
+
+inline const GpuModule& gpu_module() {
+  static const GpuModule state = load_gpu_module(full_module().text());
   return state;
 }
 
