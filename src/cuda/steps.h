@@ -127,6 +127,22 @@ bool is_library_op(ir::OpKey op);
 std::unique_ptr<Step> make_reshape_copy_step(const ir::Value& from, const ir::Value& to,
                                              ModuleSource& module);
 
+// A step for `node` of `kind` that reads `reads` (null entries skipped) and writes the node's
+// first output; steps writing more outputs add them to `writes`.
+std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
+                                std::vector<const ir::Value*> reads, BindFn bind);
+
+// A launch-function call `f(kernel, stream)` as a Launch over the bound kernel (none when
+// `kernel` is empty).
+template <typename F>
+Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
+  cudaKernel_t fn = nullptr;
+  if (!kernel.empty()) {
+    KILN_ASSIGN_OR_RETURN(fn, ctx.kernel(kernel));
+  }
+  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
+}
+
 // Helpers for bind functions.
 const Tensor& slot_tensor(const Slots& slots, const ir::Value* value);
 // A tensor like `like` (dtype, sizes) with `strides`, in the step's scratch buffer `which`.

@@ -157,15 +157,8 @@ Verdict verdict(const ir::Node& node) {
   return Verdict::accept();
 }
 
-// Wraps a launch-function call as a Launch over the bound kernel.
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 // A step writing the node's outputs that have buffers.
-std::unique_ptr<Step> make_step(const ir::Node& node, std::vector<const ir::Value*> reads,
+std::unique_ptr<Step> make_norm_step(const ir::Node& node, std::vector<const ir::Value*> reads,
                                 const std::vector<const ir::Value*>& writes, BindFn bind) {
   const ir::Value* out = node.outputs[0];
   auto step = std::make_unique<FunctionStep>(
@@ -215,7 +208,7 @@ Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots& slots, Mod
 
   if (node.op == OpKey::aten_instance_norm_default && !a.flag.value_or(true)) {
     const ir::Value *rm = a.running_mean, *rv = a.running_var;
-    return make_step(node, {in, weight, bias, rm, rv}, writes,
+    return make_norm_step(node, {in, weight, bias, rm, rv}, writes,
                      [=](const Slots& slots, BindContext& ctx, size_t) {
                        const Tensor x = slot_tensor(slots, in), y = slot_tensor(slots, y_value);
                        const Tensor w = tensor_or_empty(slots, weight),
@@ -230,7 +223,7 @@ Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots& slots, Mod
 
   const bool batch = node.op == OpKey::aten__native_batch_norm_legit_no_stats;
   const int64_t groups = a.groups.value_or(0);  // 0: one per channel (instance norm)
-  return make_step(
+  return make_norm_step(
       node, {in, weight, bias}, writes, [=](const Slots& slots, BindContext& ctx, size_t) {
         const Tensor x = slot_tensor(slots, in);
         const Tensor y = write_y ? slot_tensor(slots, y_value) : Tensor();

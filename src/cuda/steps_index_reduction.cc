@@ -191,13 +191,6 @@ Tensor keepdim_view(const Tensor& t, const std::vector<bool>& reduced) {
   return t.view_as(sizes, strides, t.offset());
 }
 
-// Wraps a launch-function call as a Launch over the bound kernel.
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots& slots,
                                    ModuleSource& module) {
   KILN_ASSIGN_OR_RETURN(Reduction r, read_reduction(node), "node '", node.name, "': ");

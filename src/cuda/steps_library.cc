@@ -47,29 +47,6 @@ std::optional<double> number_arg(const ir::Node& node, size_t i) {
 }
 int64_t wrap(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
 
-std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
-                                std::vector<const ir::Value*> reads, BindFn bind) {
-  const ir::Value* out = node.outputs[0];
-  auto step = std::make_unique<FunctionStep>(
-      kind, str_cat(kind, "[", ir::op_name(node.op), "] -> ", out->name), std::move(bind));
-  for (const ir::Value* v : reads) {
-    if (v) step->reads.push_back(v->id);
-  }
-  step->writes = {out->id};
-  step->name = node.name;
-  return step;
-}
-
-// Wraps a launch-function call as a Launch over the bound kernel.
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  cudaKernel_t fn = nullptr;
-  if (!kernel.empty()) {
-    KILN_ASSIGN_OR_RETURN(fn, ctx.kernel(kernel));
-  }
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 Result<std::unique_ptr<Step>> reduction(const ir::Node& node, ModuleSource& module) {
   const ir::Value* in = value_arg(node, 0);
   const ir::Value* out = node.outputs[0];
@@ -476,6 +453,19 @@ Result<std::unique_ptr<Step>> factory(const ir::Node& node, ModuleSource& module
 }
 
 }  // namespace
+
+std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
+                                std::vector<const ir::Value*> reads, BindFn bind) {
+  const ir::Value* out = node.outputs[0];
+  auto step = std::make_unique<FunctionStep>(
+      kind, str_cat(kind, "[", ir::op_name(node.op), "] -> ", out->name), std::move(bind));
+  for (const ir::Value* v : reads) {
+    if (v) step->reads.push_back(v->id);
+  }
+  step->writes = {out->id};
+  step->name = node.name;
+  return step;
+}
 
 const LibraryFamily* library_family(ir::OpKey op) {
   static const LibraryFamily* const families[] = {

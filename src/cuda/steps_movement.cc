@@ -181,29 +181,6 @@ Verdict verdict(const ir::Node& node) {
 
 // --- steps ------------------------------------------------------------------------------------
 
-std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
-                                std::vector<const ir::Value*> reads, BindFn bind) {
-  const ir::Value* out = node.outputs[0];
-  auto step = std::make_unique<FunctionStep>(
-      kind, str_cat(kind, "[", ir::op_name(node.op), "] -> ", out->name), std::move(bind));
-  for (const ir::Value* v : reads) {
-    if (v) step->reads.push_back(v->id);
-  }
-  step->writes = {out->id};
-  step->name = node.name;
-  return step;
-}
-
-// A launch of `f(kernel, stream)` with the module's entry point `kernel` (none when empty).
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  cudaKernel_t fn = nullptr;
-  if (!kernel.empty()) {
-    KILN_ASSIGN_OR_RETURN(fn, ctx.kernel(kernel));
-  }
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 // The gather ops: the kernel for the op, a launch with the arguments read at planning time.
 Result<std::unique_ptr<Step>> gather_step(const ir::Node& node, ModuleSource& module) {
   const ir::Value* in = tensor_arg(node, 0);

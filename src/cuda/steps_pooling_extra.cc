@@ -146,13 +146,6 @@ Result<Tensor> as_5d(const Slots& slots, const ir::Value* v, int spatial) {
   return *t;
 }
 
-// Wraps a launch-function call as a Launch over the bound kernel.
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 std::unique_ptr<Step> new_step(const ir::Node& node, std::vector<const ir::Value*> reads,
                                std::vector<const ir::Value*> writes, BindFn bind) {
   auto step = std::make_unique<FunctionStep>(

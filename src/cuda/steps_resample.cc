@@ -223,26 +223,6 @@ Verdict verdict(const ir::Node& node) {
 
 // --- steps --------------------------------------------------------------------------------------
 
-std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
-                                std::vector<const ir::Value*> reads, BindFn bind) {
-  const ir::Value* out = node.outputs[0];
-  auto step = std::make_unique<FunctionStep>(
-      kind, str_cat(kind, "[", ir::op_name(node.op), "] -> ", out->name), std::move(bind));
-  for (const ir::Value* v : reads) {
-    if (v) step->reads.push_back(v->id);
-  }
-  step->writes = {out->id};
-  step->name = node.name;
-  return step;
-}
-
-// Wraps a launch-function call as a Launch over the bound kernel.
-template <typename F>
-Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
-  KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
-  return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
-}
-
 Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots&, ModuleSource& module) {
   if (Verdict v = verdict(node); !v.accepted()) {
     return unsupported("'", node.name, "' (", ir::op_name(node.op), "): ", v.reason());

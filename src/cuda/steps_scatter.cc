@@ -161,19 +161,6 @@ Verdict verdict(const ir::Node& node) {
   return Verdict::reject(str_cat("not a scatter-family op: ", ir::op_name(op)));
 }
 
-std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
-                                std::vector<const ir::Value*> reads, BindFn bind) {
-  const ir::Value* out = node.outputs[0];
-  auto step = std::make_unique<FunctionStep>(
-      kind, str_cat(kind, "[", ir::op_name(node.op), "] -> ", out->name), std::move(bind));
-  for (const ir::Value* v : reads) {
-    if (v) step->reads.push_back(v->id);
-  }
-  step->writes = {out->id};
-  step->name = node.name;
-  return step;
-}
-
 // The copy of self into out that the functional scatters start with, then `scatter`.
 template <typename F>
 Result<Launch> copy_then(BindContext& ctx, const std::string& copy, const std::string& kernel,
