@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "ir/infer/infer_util.h"
 #include "ir/shape_inference.h"
 #include "ir/sym_expr.h"
 #include "ir/verifier.h"
@@ -300,6 +301,10 @@ Verdict validate_on_cpu(const Backend& backend, const ir::Node& node) {
     return Verdict::reject(ir::shape_inference_table().find(node.op)
                                ? str_cat("no ", backend.name(), " kernel")
                                : std::string("no shape inference"));
+  }
+  if (node.op == ir::OpKey::aten__embedding_bag_default && ir::embedding_bag_cuda_form(node)) {
+    return Verdict::reject("index outputs recorded in eager CUDA's form (a program exported on "
+                           "CUDA); the CPU kernel computes eager's CPU form");
   }
   for (auto check :
        {check_deterministic_on_cpu, check_static_output_shape, check_inference_mode}) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "cuda/kernel_library_conv_direct.h"
 #include "cuda/plan.h"
 #include "cuda/pointwise_codegen.h"
 #include "cuda/steps.h"
@@ -39,8 +40,13 @@ Verdict gemm_verdict(const ir::Node& node) {
   const ir::Value* a = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 1 : 0);
   const ir::Value* b = tensor_arg(node, node.op == OpKey::aten_addmm_default ? 2 : 1);
   if (!a || !b) return Verdict::reject("operands are not tensors");
-  if (rank(a) < 2 || rank(b) < 2) return Verdict::reject("1-D operands");
-  if (node.op == OpKey::aten_matmul_default && rank(b) != 2 && rank(a) != rank(b)) {
+  // matmul's vector forms (dot, matrix-vector, vector-matrix) and a linear of one row run as
+  // GEMMs with the vector as a row or column; a vector against a batch of matrices does not.
+  if (rank(a) == 0 || rank(b) == 0) return Verdict::reject("0-d operands");
+  if ((rank(a) == 1 && rank(b) > 2) || (rank(b) == 1 && rank(a) > 2)) {
+    return Verdict::reject("a vector against a batch of matrices");
+  }
+  if (node.op == OpKey::aten_matmul_default && rank(b) > 2 && rank(a) != rank(b)) {
     return Verdict::reject("broadcast batch dims");
   }
   if (node.op == OpKey::aten_matmul_default && rank(b) > 2) {
@@ -51,10 +57,7 @@ Verdict gemm_verdict(const ir::Node& node) {
     }
   }
   if (node.op == OpKey::aten_linear_default && rank(b) != 2) return Verdict::reject("weight rank");
-  // cuBLASLt takes no empty inner dim, and the result (zeros, or beta * input for addmm) is not
-  // a GEMM worth an engine step.
-  const ir::SymDim& k = a->shape.back();
-  if (k.is_static() && k.value == 0) return Verdict::reject("an empty inner dim (K = 0)");
+  // An empty inner dim (K = 0) runs as K = 1 over zeros (make_gemm_step).
   return Verdict::accept();
 }
 
@@ -89,8 +92,8 @@ Verdict conv_verdict(const ir::Node& node) {
   // On the H100 and H200, cuDNN 9 had no engine for those in float32 (k=3, s=2, p=1 or 2,
   // output_padding=1, TF32 on or off) nor for 1-D ones (run as 2-D with a height of 1) in
   // float16, while 2-D float16 ones ran. Which configurations have one is known only by asking
-  // cuDNN on a GPU, which the verdict cannot: leave all but the 2-D half-precision ones to
-  // PyTorch rather than fail at run time.
+  // cuDNN on a GPU, which the verdict cannot: all but the 2-D half-precision ones run as kiln's
+  // direct kernel rather than fail at run time.
   const auto output_padding = static_ints(node, 7);
   if (!output_padding) {
     return Verdict::reject("transposed convolution with symbolic output_padding");
@@ -98,12 +101,8 @@ Verdict conv_verdict(const ir::Node& node) {
   const bool padded = std::any_of(output_padding->begin(), output_padding->end(),
                                   [](int64_t op) { return op != 0; });
   const bool half = x->dtype == DType::kFloat16 || x->dtype == DType::kBFloat16;
-  if (padded && (!half || wr != 4)) {
-    return Verdict::reject(str_cat(
-        "a ", wr - 2, "-D ", dtype_name(x->dtype),
-        " transposed convolution with output_padding (cuDNN has no engine for such; kiln takes "
-        "2-D float16/bfloat16 ones)"));
-  }
+  // Those run as kiln's direct kernel (kernel_library_conv_direct.h) instead.
+  if (padded && (!half || wr != 4)) return direct_conv_verdict(node);
   return Verdict::accept();
 }
 
@@ -184,15 +183,20 @@ Verdict library_verdict(const ir::Node& node) {
     case OpKey::aten_arange_start:
     case OpKey::aten_full_default:
     case OpKey::aten_full_like_default:
-    case OpKey::aten_scalar_tensor_default:
+    case OpKey::aten_scalar_tensor_default: {
+      // A fill value computed in the graph from sizes (sym_size and arithmetic on it) is known
+      // once the engine binds an input shape; one that enters as an input may come from data.
+      const bool fill = node.op != OpKey::aten_arange_start_step &&
+                        node.op != OpKey::aten_arange_start;
       for (const ir::Argument& arg : node.args) {
         if (const ir::Value* const* v = std::get_if<ir::Value*>(&arg)) {
-          if (*v && (*v)->kind != ir::ValueKind::kTensor) {
+          if (*v && (*v)->kind != ir::ValueKind::kTensor && !(fill && (*v)->producer)) {
             return Verdict::reject("a value known only at run time");
           }
         }
       }
       return Verdict::accept();
+    }
     default:
       return Verdict::accept();
   }
@@ -212,6 +216,9 @@ class CudaSupport final : public Backend {
 Verdict cuda_verdict(const ir::Node& node) {
   if (!ir::shape_inference_table().find(node.op)) return Verdict::reject("no shape inference");
   if (!has_tensor_output(node)) return Verdict::accept();
+  // Random ops draw from the random family's own generators (values random, not eager's), so
+  // the determinism check, which leaves them to PyTorch elsewhere, does not apply.
+  if (random_family().takes(node.op)) return random_family().verdict(node);
   if (Verdict v = convert::check_deterministic(node); !v.accepted()) return v;
   if (Verdict v = convert::check_static_output_shape(node); !v.accepted()) return v;
   if (Verdict v = convert::check_inference_mode(node); !v.accepted()) return v;

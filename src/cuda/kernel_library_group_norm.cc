@@ -19,7 +19,8 @@ constexpr std::string_view kGroupNormSource =
     ;
 
 constexpr int kThreads = 512;  // the entry's __launch_bounds__
-static_assert(sizeof(GroupNormWalk) == 36 * 8 + 4 * 4, "must match kiln_group_norm::Shape");
+static_assert(sizeof(GroupNormWalk) == 36 * 8 + 5 * 4 + 4,  // five int32, padded to 8 bytes
+              "must match kiln_group_norm::Shape");
 
 using namespace kernel_lib;
 
@@ -262,6 +263,7 @@ Result<GroupNormWalk> batch_norm_batch_stats_walk(const Tensor& x, const Channel
   s.rows = x.size(0);
   s.channel_lo = 1;
   s.channel_row = 0;
+  s.infinite_mean = 1;
   s.x_lo = x.strides()[1];
   s.x_row = x.strides()[0];
   const Tensor& y = out ? *out : x;

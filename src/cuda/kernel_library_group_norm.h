@@ -70,6 +70,7 @@ struct GroupNormWalk {
   int32_t plane_dims = 0;
   int32_t rows_inner = 0;
   int32_t x_flat = 0, y_flat = 0;
+  int32_t infinite_mean = 0;  // batch norm keeps a one-signed infinite mean (eager CUDA's)
 };
 Result<GroupNormWalk> group_norm_walk(const Tensor& x, const ChannelParams& params,
                                       const Tensor* out, const Tensor* mean, const Tensor* rstd,

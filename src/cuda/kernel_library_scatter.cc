@@ -340,6 +340,63 @@ std::string index_put_kernel(ModuleSource& module, DType dtype, bool accumulate)
               accumulate ? "true" : "false", ">(dest, values, indices, total);"));
 }
 
+std::string masked_put_kernel(ModuleSource& module, DType dtype, DType mask, bool accumulate) {
+  add_family(module, "scatter.cuh", kScatterSource);
+  return add_entry(
+      module,
+      str_cat("kiln_masked_put_", dtype_tag(dtype), "_", dtype_tag(mask),
+              accumulate ? "_accumulate" : ""),
+      kThreads, "KTensor out, KTensor mask, KTensor values, i64 total",
+      str_cat("kiln_scatter::masked_put<", device_type_name(dtype), ", ",
+              accumulate ? "true" : "false", ", ", device_type_name(mask),
+              ">(out, mask, values, total);"));
+}
+
+Status launch_masked_put(cudaKernel_t kernel, const Tensor& out, const Tensor& mask,
+                         const Tensor& values, cudaStream_t stream) {
+  constexpr std::string_view kWhat = "index_put with a mask";
+  KILN_RETURN_IF_ERROR(check_rank(out, kWhat));
+  const int64_t rank = out.dim(), lead = mask.dim();
+  bool fits = (mask.dtype() == DType::kBool || mask.dtype() == DType::kUInt8) && lead <= rank;
+  for (int64_t d = 0; fits && d < lead; ++d) fits = mask.size(d) == out.size(d);
+  if (!fits) {
+    return invalid_argument("index_put: expected a bool or uint8 mask with the sizes of the "
+                            "output's leading dims ", out.description(), ", found ",
+                            mask.description());
+  }
+  if (values.dtype() != out.dtype()) {
+    return invalid_argument("index_put: expected values of the output's dtype ",
+                            dtype_name(out.dtype()), ", found ", values.description());
+  }
+  // One selected row: out's trailing dims. A values dim beyond them counts the rows: 1 only.
+  const Shape row(out.sizes().begin() + lead, out.sizes().end());
+  Tensor per_row = values;
+  if (values.dim() == static_cast<int64_t>(row.size()) + 1 && values.size(0) == 1) {
+    per_row = values.view_as(Shape(values.sizes().begin() + 1, values.sizes().end()),
+                             Shape(values.strides().begin() + 1, values.strides().end()),
+                             values.offset());
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor vals, scatter_broadcast_to(per_row, row, "index_put values"));
+  KILN_RETURN_IF_ERROR(check_no_broadcast(out, kWhat));
+  if (out.numel() == 0) return ok_status();
+  KILN_RETURN_IF_ERROR(check_launchable(kernel, {&out, &mask, &vals}, kWhat));
+  Shape mask_strides(rank, 0), value_strides(rank, 0);
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < lead) {
+      mask_strides[d] = mask.size(d) == 1 ? 0 : mask.strides()[d];
+    } else {
+      value_strides[d] = vals.strides()[d - lead];
+    }
+  }
+  const Walk walk = coalesce(out.sizes(), {out.strides(), mask_strides, value_strides});
+  KTensor kout = view(out.raw_data(), walk.sizes, walk.strides[0]);
+  KTensor kmask = view(mask.raw_data(), walk.sizes, walk.strides[1]);
+  KTensor kvalues = view(vals.raw_data(), walk.sizes, walk.strides[2]);
+  int64_t total = out.numel();
+  void* args[] = {&kout, &kmask, &kvalues, &total};
+  return launch_kernel(kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, args);
+}
+
 Result<Shape> index_put_indexed_shape(const Tensor& out,
                                       const std::vector<const Tensor*>& indices) {
   KILN_ASSIGN_OR_RETURN(IndexLayout layout, index_layout(out, indices));

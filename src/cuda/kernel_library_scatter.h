@@ -76,6 +76,16 @@ Status launch_index_put(cudaKernel_t kernel, const Tensor& out,
 // does.
 Result<Shape> index_put_indexed_shape(const Tensor& out, const std::vector<const Tensor*>& indices);
 
+// --- index_put with a mask ---------------------------------------------------------------------
+// out[mask] = values (or += with `accumulate`, float types), out holding self: `mask` (bool or
+// uint8) covers out's leading mask.dim() dims with their sizes; values broadcast to one
+// selected row (out's trailing dims, right-aligned), with at most one more leading dim of size 1
+// (the selected rows' count, broadcast). A shape that depends on the mask's values is the
+// caller's to refuse.
+std::string masked_put_kernel(ModuleSource& module, DType dtype, DType mask, bool accumulate);
+Status launch_masked_put(cudaKernel_t kernel, const Tensor& out, const Tensor& mask,
+                         const Tensor& values, cudaStream_t stream);
+
 // --- masked_scatter ---------------------------------------------------------------------------
 // out (holding self broadcast to out's sizes) at the true elements of `mask` (bool, broadcast to
 // out's sizes, right-aligned) takes source's elements: the k-th true element in row-major order

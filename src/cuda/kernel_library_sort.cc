@@ -17,21 +17,33 @@ constexpr std::string_view kSortSource =
 constexpr int kSortThreads = 512;  // the entry points' __launch_bounds__
 constexpr size_t kPairBytes = sizeof(uint64_t) + sizeof(int32_t);  // a key and an index
 
+constexpr int64_t kLongSortBlocks = 64;
+constexpr size_t kLongSortScratchMax = size_t{256} << 20;
+
 }  // namespace
 
 using namespace kernel_lib;
+
+size_t sort_scratch_bytes(int64_t rows, int64_t n) {
+  if (n <= kSortRowMax || rows <= 0) return 0;
+  const size_t row_bytes = static_cast<size_t>(pow2_at_least(n)) * kPairBytes;
+  const int64_t fit = std::max<int64_t>(1, static_cast<int64_t>(kLongSortScratchMax / row_bytes));
+  return static_cast<size_t>(std::min({rows, kLongSortBlocks, fit})) * row_bytes;
+}
 
 std::string sort_kernel(ModuleSource& module, DType dtype) {
   add_family(module, "sort.cuh", kSortSource);
   return add_entry(module, str_cat("kiln_sort_", dtype_tag(dtype)), kSortThreads,
                    "KTensor in, KTensor values, KTensor indices, i64 rows, int n, int k, int p, "
-                   "i64 xs, i64 vs, i64 is, int descending",
+                   "i64 xs, i64 vs, i64 is, int descending, u64* global_pairs",
                    str_cat("kiln_sort::sort_rows<", device_type_name(dtype),
-                           ">(in, values, indices, rows, n, k, p, xs, vs, is, descending);"));
+                           ">(in, values, indices, rows, n, k, p, xs, vs, is, descending, "
+                           "global_pairs);"));
 }
 
 Status launch_sort(cudaKernel_t kernel, const Tensor& in, const Tensor* values,
-                   const Tensor* indices, int64_t dim, bool descending, cudaStream_t stream) {
+                   const Tensor* indices, int64_t dim, bool descending, cudaStream_t stream,
+                   void* scratch, size_t scratch_bytes) {
   constexpr std::string_view kWhat = "sort";
   KILN_RETURN_IF_ERROR(check_rank(in, kWhat));
   const int64_t rank = in.dim();
@@ -40,9 +52,15 @@ Status launch_sort(cudaKernel_t kernel, const Tensor& in, const Tensor* values,
                             ") for input ", in.description(), ", found ", dim);
   }
   const int64_t n = rank == 0 ? 1 : in.size(dim);
-  if (n > kSortRowMax) {
-    return invalid_argument("sort: expected rows of at most ", kSortRowMax,
+  if (n > kSortLongRowMax) {
+    return invalid_argument("sort: expected rows of at most ", kSortLongRowMax,
                             " elements along dim ", dim, ", found ", in.description());
+  }
+  const size_t row_bytes = static_cast<size_t>(pow2_at_least(n)) * kPairBytes;
+  if (n > kSortRowMax && (scratch == nullptr || scratch_bytes < row_bytes)) {
+    return invalid_argument("sort: rows of ", n, " elements (over ", kSortRowMax,
+                            ") need scratch of at least ", row_bytes, " bytes, found ",
+                            scratch_bytes);
   }
   // k: the outputs' size along dim, the same for both, at most n; their other dims are in's.
   const Tensor* first = values ? values : indices;
@@ -104,10 +122,15 @@ Status launch_sort(cudaKernel_t kernel, const Tensor& in, const Tensor* values,
   int descending_flag = descending ? 1 : 0;
   const unsigned threads =
       static_cast<unsigned>(std::clamp<int64_t>(p / 2, 32, kSortThreads));
-  const size_t shared = static_cast<size_t>(p) * kPairBytes;
-  void* args[] = {&kin, &kvalues, &kindices, &rows, &n32, &k32,
-                  &p,   &xs,      &vs,       &is,   &descending_flag};
-  return launch_kernel(kernel, dim3(grid_for(rows, 1)), dim3(threads), shared, stream, args);
+  const bool long_rows = n > kSortRowMax;
+  const size_t shared = long_rows ? 0 : static_cast<size_t>(p) * kPairBytes;
+  void* global_pairs = long_rows ? scratch : nullptr;
+  // Long rows: as many blocks as the scratch holds rows' pairs; each walks rows grid-stride.
+  const int64_t blocks =
+      long_rows ? std::min<int64_t>(rows, static_cast<int64_t>(scratch_bytes / row_bytes)) : rows;
+  void* args[] = {&kin, &kvalues, &kindices, &rows,           &n32,         &k32, &p,
+                  &xs,  &vs,      &is,       &descending_flag, &global_pairs};
+  return launch_kernel(kernel, dim3(grid_for(blocks, 1)), dim3(threads), shared, stream, args);
 }
 
 }  // namespace kiln::cuda

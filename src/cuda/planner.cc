@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "cuda/kernel_library_conv_direct.h"
 #include "cuda/attention_chain.h"
 #include "cuda/composed_view.h"
 #include "cuda/steps.h"
@@ -66,7 +67,11 @@ NodeClass classify(const ir::Node& node) {
   if (!has_tensor_output(node)) return NodeClass::kNumber;
   if (is_view_node(node)) return NodeClass::kView;
   if (is_gemm(node.op)) return NodeClass::kGemm;
-  if (is_conv_op(node.op)) return NodeClass::kConv;
+  if (is_conv_op(node.op)) {
+    // The transposed convolutions cuDNN declines run as kiln's direct kernel: a library step,
+    // with nothing folded into it.
+    return needs_direct_conv(node) ? NodeClass::kLibrary : NodeClass::kConv;
+  }
   if (node.op == OpKey::aten_scaled_dot_product_attention_default) return NodeClass::kAttention;
   if (is_library_op(node.op)) return NodeClass::kLibrary;
   return NodeClass::kPointwise;
@@ -241,7 +246,8 @@ class Planner {
   bool try_epilogue(Group& group, const ir::Node& node) {
     const ir::Node* last = group.nodes.back();
     const ir::Value* produced = last->outputs[0];
-    if (!single_user(produced, graph_)) return false;
+    // (A convolution_backward whose output_mask drops grad_input has no first output.)
+    if (!produced || !single_user(produced, graph_)) return false;
     if (group.kind == NodeClass::kGemm && group.nodes.size() == 1) {
       if (gemm_epilogue_for(node).has_value() && node.input_values().size() == 1) return true;
       return residual_operand(node, *produced) && gemm_takes_residual(*last);

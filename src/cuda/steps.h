@@ -112,6 +112,10 @@ const LibraryFamily& scatter_family();          // gather, scatter*, index_put, 
 const LibraryFamily& sort_family();             // sort, topk
 const LibraryFamily& resample_family();         // upsample, col2im, cdist/pdist
 const LibraryFamily& pooling_extra_family();    // 3-D pooling and the pooling backward ops
+const LibraryFamily& grid_sample_family();      // grid_sampler_2d
+const LibraryFamily& embedding_bag_family();    // _embedding_bag (eager CUDA's four outputs)
+const LibraryFamily& random_family();           // rand, randn, randperm, native_dropout
+const LibraryFamily& conv_direct_family();      // convolution_backward (direct kernels)
 // The family that takes `op`, or null.
 const LibraryFamily* library_family(ir::OpKey op);
 

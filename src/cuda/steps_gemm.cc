@@ -1,8 +1,10 @@
 // GEMM steps (mm, addmm, bmm, linear, matmul) on cuBLASLt. Operand layouts are read from the
 // bound tensors' strides: row-major or transposed matrices, batches with one stride; anything
 // else is an error naming the step (the planner keeps GEMM operands in those layouts).
+#include <algorithm>
 #include <optional>
 
+#include "cuda/cuda_check.h"
 #include "cuda/steps.h"
 #include "kernels/cpu/shape_op_util.h"
 
@@ -130,6 +132,32 @@ std::optional<Tensor> broadcast_to_matrix(const Tensor& t, const Tensor& d) {
   return t.view_as(d.sizes(), strides, t.offset());
 }
 
+// A vector operand as the matrix cuBLASLt multiplies: a row [1, n] (first operand) or a column
+// [n, 1] (second), keeping its stride.
+Tensor vector_as_row(const Tensor& v) {
+  const int64_t n = v.size(0), s = v.strides()[0];
+  return v.view_as(Shape{1, n}, Shape{std::max<int64_t>(n * s, 1), s}, v.offset());
+}
+Tensor vector_as_column(const Tensor& v) {
+  const int64_t n = v.size(0), s = v.strides()[0];
+  return v.view_as(Shape{n, 1}, Shape{s, std::max<int64_t>(n * s, 1)}, v.offset());
+}
+// The product D of a vector form as a matrix: the dim a vector operand lost comes back as 1.
+Tensor product_as_matrix(const Tensor& d, bool row_vector, bool column_vector) {
+  Shape sizes = d.sizes(), strides = d.strides();
+  if (row_vector) {  // [..., n] -> [..., 1, n]
+    const int64_t at = static_cast<int64_t>(sizes.size()) - (column_vector ? 0 : 1);
+    sizes.insert(sizes.begin() + at, 1);
+    strides.insert(strides.begin() + at,
+                   std::max<int64_t>(at < d.dim() ? d.strides()[at] * d.size(at) : 1, 1));
+  }
+  if (column_vector) {  // [..., m] -> [..., m, 1]
+    sizes.push_back(1);
+    strides.push_back(1);
+  }
+  return d.view_as(sizes, strides, d.offset());
+}
+
 std::string layout_error(const std::string& step, const char* operand, const Tensor& t) {
   return str_cat("GEMM step '", step, "': operand ", operand, " ", t.description(),
                  " has strides ", shape_to_string(t.strides()),
@@ -214,9 +242,18 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
     may_pack = !td.has_data() || !fold_into_rows(ta, td);
   }
   const std::string copy = may_pack ? copy_kernel(module, a->dtype, a->dtype) : "";
+  // An empty inner dim: cuBLASLt takes none, so the step multiplies a zero column by a zero
+  // row (K = 1) from scratch it clears, and the epilogue does the rest (beta * C, bias,
+  // activation, residual) as for any K.
+  const bool empty_k = !a->shape.empty() && a->shape.back().is_static() && a->shape.back().value == 0;
+  const size_t zeros_scratch = may_pack ? 1 : 0;
   auto bind = [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
     Tensor ta = slot_tensor(slots, a), tb = slot_tensor(slots, b), td = slot_tensor(slots, out);
     const Tensor d_full = td;
+    const bool row_vector = ta.dim() == 1, column_vector = tb.dim() == 1 && !b_is_linear_weight;
+    if (row_vector) ta = vector_as_row(ta);
+    if (column_vector) tb = vector_as_column(tb);
+    if (row_vector || column_vector) td = product_as_matrix(td, row_vector, column_vector);
     std::optional<std::pair<Tensor, Tensor>> pack;  // A copied into contiguous scratch
     cudaKernel_t copy_fn = nullptr;
     const bool fold = weight_2d_operand && ta.dim() > 2;
@@ -332,23 +369,37 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
       }
     }
     if (desc.m == 0 || desc.n == 0) return Launch([](cudaStream_t) { return ok_status(); });
+    std::optional<Tensor> zeros;  // K = 0: a zero [m, 1] column, then a zero [1, n] row
     if (desc.k == 0) {
-      // cuda_verdict declines a static empty inner dim; a symbolic one that is 0 at run time
-      // ends here.
-      return unsupported("GEMM step '", name, "' with an empty inner dim (k = 0)");
+      if (!empty_k) {
+        // A symbolic inner dim that is 0 at run time: no scratch was planned for the zeros.
+        return unsupported("GEMM step '", name, "' with an inner dim of 0 at run time");
+      }
+      const Tensor like = td.view_as(Shape{desc.m + desc.n}, Shape{1}, td.offset());
+      KILN_ASSIGN_OR_RETURN(zeros, scratch_tensor(ctx, index, zeros_scratch, like, Shape{1}));
+      desc.k = 1;
+      desc.trans_a = desc.trans_b = false;
+      desc.lda = 1;
+      desc.ldb = desc.n;
+      desc.stride_a = desc.stride_b = 0;
     }
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<const GemmPlan> plan, ctx.gemm_plan(desc),
                           "GEMM step '", name, "'");
     GemmArgs args;
-    args.a = ta.raw_data();
-    args.b = tb.raw_data();
+    args.a = zeros ? zeros->raw_data() : ta.raw_data();
+    args.b = zeros ? static_cast<const char*>(zeros->raw_data()) +
+                         desc.m * dtype_size(td.dtype())
+                   : tb.raw_data();
     args.c = c_ptr;
     args.bias = bias_ptr;
     args.d = td.raw_data();
     args.workspace = ctx.workspace();
     args.workspace_bytes = ctx.workspace_bytes();
-    return Launch([plan, args, pack, copy_fn, residual_into_d,
-                   residual_copy_fn](cudaStream_t stream) -> Status {
+    return Launch([plan, args, pack, copy_fn, residual_into_d, residual_copy_fn,
+                   zeros](cudaStream_t stream) -> Status {
+      if (zeros) {
+        KILN_CUDA_CHECK(cudaMemsetAsync(zeros->raw_data(), 0, zeros->nbytes(), stream));
+      }
       if (pack) {
         KILN_RETURN_IF_ERROR(launch_copy(copy_fn, pack->first, pack->second, stream));
       }
@@ -370,6 +421,13 @@ Result<std::unique_ptr<Step>> make_gemm_step(const ir::Node& node, const ir::Nod
   step->writes = {out->id};
   step->name = name;
   if (may_pack) step->scratch_bytes = {slots[a->id].tensor.nbytes()};
+  if (empty_k) {
+    // m + n elements at the planning shapes (the largest): D's rows plus its columns.
+    const Tensor& d = slots[out->id].tensor;
+    const int64_t n = d.dim() == 0 ? 1 : d.size(d.dim() - 1);
+    const int64_t m = n == 0 ? 0 : d.numel() / n;
+    step->scratch_bytes.push_back(static_cast<size_t>(m + n) * dtype_size(d.dtype()));
+  }
   return std::unique_ptr<Step>(std::move(step));
 }
 

@@ -109,14 +109,6 @@ std::optional<std::string> param_dtype_problem(const NormArgs& a) {
 }
 
 Verdict verdict(const ir::Node& node) {
-  // The GPU conformance run found batch statistics of a channel holding -inf at -inf in eager
-  // CUDA and NaN here (its Welford merges in an order kiln's kernel does not follow); until they
-  // agree on non-finite inputs the op stays with PyTorch. The kernel's batch path is kept and
-  // tested (kernel_library_group_norm*_test.cc) for when they do.
-  if (node.op == OpKey::aten__native_batch_norm_legit_no_stats) {
-    return Verdict::reject(
-        "batch statistics of non-finite inputs differ from eager CUDA's (-inf vs NaN)");
-  }
   if (Verdict v = convert::check_value_types(node, kFloatTypes); !v.accepted()) return v;
   const NormArgs a = norm_args(node);
   if (!a.input) return Verdict::reject("the input is not a tensor");

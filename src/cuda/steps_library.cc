@@ -3,6 +3,7 @@
 #include <limits>
 #include <optional>
 
+#include "cuda/kernel_library_conv_direct.h"
 #include "cuda/steps.h"
 
 namespace kiln::cuda {
@@ -61,18 +62,23 @@ Result<std::unique_ptr<Step>> reduction(const ir::Node& node, ModuleSource& modu
     case OpKey::aten_amax_default: op = ReduceOp::kMax; break;
     case OpKey::aten_amin_default: op = ReduceOp::kMin; break;
     case OpKey::aten_prod_dim_int: op = ReduceOp::kProd; break;
+    case OpKey::aten_prod_default: op = ReduceOp::kProd; break;
     case OpKey::aten_any_dim: op = ReduceOp::kAny; break;
+    case OpKey::aten_any_dims: op = ReduceOp::kAny; break;
     case OpKey::aten_any_default: op = ReduceOp::kAny; break;
     default: return unsupported("not a reduction: ", ir::op_name(node.op));
   }
   const bool whole = node.op == OpKey::aten_sum_default || node.op == OpKey::aten_mean_default ||
-                     node.op == OpKey::aten_any_default;
+                     node.op == OpKey::aten_any_default || node.op == OpKey::aten_prod_default;
   if (!whole) {
     dims = int_list(node, 1);
     keepdim = bool_arg(node, 2, false);
   }
   const int64_t rank = static_cast<int64_t>(in->shape.size());
-  std::vector<bool> reduced(rank, dims ? dims->empty() : true);
+  // An empty list reduces every dim, except for any.dims, where it reduces none (any.dims(x, [])
+  // is x != 0); any.dims's None reduces all.
+  const bool empty_is_none = node.op == OpKey::aten_any_dims;
+  std::vector<bool> reduced(rank, dims ? dims->empty() && !empty_is_none : true);
   // A 0-d input has no dims to mark: PyTorch accepts dim 0 or -1 there and returns the element
   // itself (any: != 0), which the kernel does with a one-element reduction.
   if (dims && rank > 0) {
@@ -430,13 +436,21 @@ Result<std::unique_ptr<Step>> factory(const ir::Node& node, ModuleSource& module
     });
   }
   double value = 0;
+  const ir::Value* bound_value = nullptr;  // a fill value the graph computes from sizes
   switch (op) {
     case OpKey::aten_full_default:
     case OpKey::aten_full_like_default:
     case OpKey::aten_scalar_tensor_default: {
-      auto v = number_arg(node, op == OpKey::aten_scalar_tensor_default ? 0 : 1);
-      if (!v) return unsupported("'", node.name, "': a fill value known only at run time");
-      value = *v;
+      const size_t at = op == OpKey::aten_scalar_tensor_default ? 0 : 1;
+      if (auto v = number_arg(node, at)) {
+        value = *v;
+      } else if (const ir::Value* const* sym =
+                     at < node.args.size() ? std::get_if<ir::Value*>(&node.args[at]) : nullptr;
+                 sym && *sym && (*sym)->kind != ir::ValueKind::kTensor) {
+        bound_value = *sym;
+      } else {
+        return unsupported("'", node.name, "': a fill value known only at run time");
+      }
       break;
     }
     case OpKey::aten_ones_default:
@@ -444,10 +458,24 @@ Result<std::unique_ptr<Step>> factory(const ir::Node& node, ModuleSource& module
     default: value = 0;  // zeros, zeros_like, empty: zeros (deterministic engines)
   }
   const std::string kernel = fill_kernel(module, out->dtype);
-  return make_step(node, "factory", {}, [=](const Slots& slots, BindContext& ctx, size_t) {
+  const std::string name = node.name;
+  return make_step(node, "factory", {}, [=](const Slots& slots, BindContext& ctx,
+                                            size_t) -> Result<Launch> {
     const Tensor y = slot_tensor(slots, out);
+    double fill = value;
+    if (bound_value) {  // the binding's shape inference computed it
+      const ir::RtValue& v = slots[bound_value->id];
+      switch (v.kind) {
+        case ir::RtValue::Kind::kInt: fill = static_cast<double>(v.i); break;
+        case ir::RtValue::Kind::kFloat: fill = v.f; break;
+        case ir::RtValue::Kind::kBool: fill = v.b ? 1.0 : 0.0; break;
+        default:
+          return internal_error("'", name, "': fill value '", bound_value->name,
+                                "' has no value at binding");
+      }
+    }
     return kernel_launch(ctx, kernel, [=](cudaKernel_t fn, cudaStream_t s) {
-      return launch_fill(fn, y, value, s);
+      return launch_fill(fn, y, fill, s);
     });
   });
 }
@@ -470,7 +498,9 @@ std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
 const LibraryFamily* library_family(ir::OpKey op) {
   static const LibraryFamily* const families[] = {
       &index_reduction_family(), &group_norm_family(), &movement_family(),  &scatter_family(),
-      &sort_family(),            &resample_family(),   &pooling_extra_family()};
+      &sort_family(),            &resample_family(),   &pooling_extra_family(),
+      &grid_sample_family(),     &embedding_bag_family(), &random_family(),
+      &conv_direct_family()};
   for (const LibraryFamily* family : families) {
     if (family->takes(op)) return family;
   }
@@ -487,7 +517,9 @@ bool is_library_op(ir::OpKey op) {
     case OpKey::aten_amax_default:
     case OpKey::aten_amin_default:
     case OpKey::aten_prod_dim_int:
+    case OpKey::aten_prod_default:
     case OpKey::aten_any_dim:
+    case OpKey::aten_any_dims:
     case OpKey::aten_any_default:
     case OpKey::aten__softmax_default:
     case OpKey::aten__log_softmax_default:
@@ -530,6 +562,7 @@ Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slot
   if (const LibraryFamily* family = library_family(node.op)) {
     return family->make(node, slots, module);
   }
+  if (needs_direct_conv(node)) return make_direct_conv_step(node, slots, module);
   switch (node.op) {
     case OpKey::aten__softmax_default:
     case OpKey::aten__log_softmax_default:
@@ -562,7 +595,8 @@ Result<std::unique_ptr<Step>> make_library_step(const ir::Node& node, const Slot
   if (node.op == OpKey::aten_sum_dim_IntList || node.op == OpKey::aten_sum_default ||
       node.op == OpKey::aten_mean_dim || node.op == OpKey::aten_mean_default ||
       node.op == OpKey::aten_amax_default || node.op == OpKey::aten_amin_default ||
-      node.op == OpKey::aten_prod_dim_int || node.op == OpKey::aten_any_dim ||
+      node.op == OpKey::aten_prod_dim_int || node.op == OpKey::aten_prod_default ||
+      node.op == OpKey::aten_any_dim || node.op == OpKey::aten_any_dims ||
       node.op == OpKey::aten_any_default) {
     return reduction(node, module);
   }

@@ -2,6 +2,7 @@
 // reduce), scatter_add, scatter_reduce.two, index_put (and _unsafe_index_put) and masked_scatter,
 // run by kernel_library_scatter.h's kernels. The functional scatters copy self into the output
 // first and then scatter into it, one step.
+#include <algorithm>
 #include <optional>
 
 #include "cuda/kernel_library_scatter.h"
@@ -109,6 +110,62 @@ Verdict within_rank(const ir::Node& node) {
   return Verdict::accept();
 }
 
+// Whether a dim of v is 0 whatever the inputs' sizes.
+bool statically_empty(const ir::Value& v) {
+  return std::any_of(v.shape.begin(), v.shape.end(),
+                     [](const ir::SymDim& d) { return d.is_static() && d.value == 0; });
+}
+
+// Whether two dims are the same size whatever the inputs (equal constants or one symbol).
+bool same_dim(const ir::SymDim& a, const ir::SymDim& b) {
+  return ir::sym_dim_to_string(a) == ir::sym_dim_to_string(b);
+}
+
+// index_put(self, [mask], values): a single bool or uint8 index, leading.
+bool is_masked_put(const ir::Node& node) {
+  const auto* list = list_arg(node, 1);
+  return list && list->size() == 1 && (*list)[0] &&
+         ((*list)[0]->dtype == DType::kBool || (*list)[0]->dtype == DType::kUInt8);
+}
+
+// A mask selects rows whose count is known only from its values; values that broadcast to one
+// row (launch_masked_put) make the result's shape self's anyway.
+Verdict masked_put_verdict(const ir::Node& node) {
+  const ir::Value* self = value_arg(node, 0);
+  const ir::Value* mask = (*list_arg(node, 1))[0];
+  const ir::Value* values = value_arg(node, 2);
+  if (!values) return Verdict::reject("values is not a tensor");
+  const size_t rank = rank_of(self), lead = rank_of(mask);
+  if (lead == 0 || lead > rank) {
+    return Verdict::reject(str_cat("a ", lead, "-D mask for a ", rank, "-D tensor"));
+  }
+  for (size_t d = 0; d < lead; ++d) {
+    if (!same_dim(mask->shape[d], self->shape[d])) {
+      return Verdict::reject("a mask whose sizes are not the leading dims' of self");
+    }
+  }
+  const size_t row = rank - lead, vrank = rank_of(values);
+  const auto one = [](const ir::SymDim& d) { return d.is_static() && d.value == 1; };
+  if (vrank > row + 1 || (vrank == row + 1 && !one(values->shape[0]))) {
+    return Verdict::reject("values with a dim for the masked rows (their count depends on the "
+                           "mask's values)");
+  }
+  for (size_t j = 0; j < std::min(vrank, row); ++j) {
+    const ir::SymDim& v = values->shape[vrank - 1 - j];
+    if (!one(v) && !same_dim(v, self->shape[rank - 1 - j])) {
+      return Verdict::reject("values that do not broadcast to a masked row");
+    }
+  }
+  auto accumulate = bool_arg(node, 3);
+  if (!accumulate) return Verdict::reject("accumulate known only at run time");
+  if (*accumulate && self->dtype != DType::kFloat32 && self->dtype != DType::kFloat16 &&
+      self->dtype != DType::kBFloat16) {
+    return Verdict::reject(str_cat("an accumulating masked index_put of ",
+                                   dtype_name(self->dtype)));
+  }
+  return Verdict::accept();
+}
+
 Verdict verdict(const ir::Node& node) {
   if (Verdict v = convert::check_value_types(node, kAllButDouble); !v.accepted()) return v;
   if (Verdict v = within_rank(node); !v.accepted()) return v;
@@ -118,7 +175,10 @@ Verdict verdict(const ir::Node& node) {
   if (op == OpKey::aten_gather_default || is_scatter(op)) {
     if (!int_arg(node, 1)) return Verdict::reject("dim known only at run time");
     const ir::Value* index = value_arg(node, 2);
-    if (!index || (index->dtype != DType::kInt64 && index->dtype != DType::kInt32)) {
+    if (!index) return Verdict::reject("the index is not a tensor");
+    if (index->dtype != DType::kInt64 && index->dtype != DType::kInt32 &&
+        !(op == OpKey::aten_gather_default && statically_empty(*index))) {
+      // Eager takes an index of another dtype only when it is empty (nothing to gather).
       return Verdict::reject("an index that is not an int64 or int32 tensor");
     }
     if (op == OpKey::aten_gather_default) return Verdict::accept();
@@ -133,6 +193,7 @@ Verdict verdict(const ir::Node& node) {
   if (is_index_put(op)) {
     const auto* list = list_arg(node, 1);
     if (!list) return Verdict::reject("the indices are not a list of tensors");
+    if (is_masked_put(node)) return masked_put_verdict(node);
     bool any = false;
     for (size_t i = 0; i < list->size(); ++i) {
       const ir::Value* index = (*list)[i];
@@ -180,7 +241,9 @@ Result<std::unique_ptr<Step>> make_gather(const ir::Node& node, ModuleSource& mo
   auto dim = int_arg(node, 1);
   if (!in || !index || !dim) return unsupported("gather '", node.name, "': args");
   const int64_t d = *dim < 0 ? *dim + std::max<int64_t>(rank_of(in), 1) : *dim;
-  const std::string kernel = gather_kernel(module, in->dtype, index->dtype);
+  // An index of another dtype is empty (the verdict): the kernel is never launched.
+  const DType index_type = index->dtype == DType::kInt32 ? DType::kInt32 : DType::kInt64;
+  const std::string kernel = gather_kernel(module, in->dtype, index_type);
   return make_step(
       node, "gather", {in, index},
       [=](const Slots& slots, BindContext& ctx, size_t) -> Result<Launch> {
@@ -240,6 +303,20 @@ Result<std::unique_ptr<Step>> make_index_put(const ir::Node& node, ModuleSource&
   auto accumulate = bool_arg(node, 3);
   if (!self || !list || !values || !accumulate) {
     return unsupported("index_put '", node.name, "': args");
+  }
+  if (is_masked_put(node)) {
+    const ir::Value* mask = (*list)[0];
+    const std::string copy = copy_kernel(module, self->dtype, out->dtype);
+    const std::string kernel = masked_put_kernel(module, self->dtype, mask->dtype, *accumulate);
+    return make_step(node, "scatter", {self, mask, values},
+                     [=](const Slots& slots, BindContext& ctx, size_t) {
+                       const Tensor x = slot_tensor(slots, self), m = slot_tensor(slots, mask),
+                                    v = slot_tensor(slots, values), y = slot_tensor(slots, out);
+                       return copy_then(ctx, copy, kernel, x, y,
+                                        [=](cudaKernel_t fn, cudaStream_t stream) {
+                                          return launch_masked_put(fn, y, m, v, stream);
+                                        });
+                     });
   }
   const std::vector<const ir::Value*> indices(list->begin(), list->end());
   std::vector<const ir::Value*> reads = {self, values};

@@ -96,10 +96,10 @@ Verdict verdict(const ir::Node& node) {
                                      ir::sym_dim_to_string(n), "): the kernel's rows must be "
                                      "known to fit a block"));
     }
-    if (n.value > kSortRowMax) {
+    if (n.value > kSortLongRowMax) {
       return Verdict::reject(str_cat("rows of ", n.value, " elements along dim ", args->dim,
-                                     " (the kernel sorts at most ", kSortRowMax,
-                                     " in a block)"));
+                                     " (the kernel sorts rows of at most ", kSortLongRowMax,
+                                     ")"));
     }
   }
   return Verdict::accept();
@@ -116,18 +116,24 @@ Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots& slots,
   // An output nobody reads has no buffer and is not written; with neither, nothing runs.
   const std::string kernel = values || indices ? sort_kernel(module, in->dtype) : std::string();
   const ir::Value* named = values ? values : indices ? indices : node.outputs[0];
+  // Rows too long for shared memory sort in scratch, sized at the planning (largest) shape.
+  const Tensor& planned = slot_tensor(slots, in);
+  const int64_t n = planned.dim() == 0 ? 1 : planned.size(dim);
+  const size_t scratch_bytes =
+      kernel.empty() ? 0 : sort_scratch_bytes(n == 0 ? 0 : planned.numel() / n, n);
   auto step = std::make_unique<FunctionStep>(
       "sort", str_cat("sort[", ir::op_name(node.op), "] -> ", named->name),
-      [=](const Slots& slots, BindContext& ctx, size_t) -> Result<Launch> {
+      [=](const Slots& slots, BindContext& ctx, size_t index) -> Result<Launch> {
         if (kernel.empty()) return Launch([](cudaStream_t) { return ok_status(); });
         KILN_ASSIGN_OR_RETURN(cudaKernel_t fn, ctx.kernel(kernel));
         const Tensor x = slot_tensor(slots, in);
         const Tensor v = values ? slot_tensor(slots, values) : Tensor();
         const Tensor i = indices ? slot_tensor(slots, indices) : Tensor();
         const bool has_v = values != nullptr, has_i = indices != nullptr;
+        void* scratch = scratch_bytes > 0 ? ctx.scratch(index, 0) : nullptr;
         return Launch([=](cudaStream_t stream) {
           return launch_sort(fn, x, has_v ? &v : nullptr, has_i ? &i : nullptr, dim, descending,
-                             stream);
+                             stream, scratch, scratch_bytes);
         });
       });
   step->reads = {in->id};
@@ -135,6 +141,7 @@ Result<std::unique_ptr<Step>> make(const ir::Node& node, const Slots& slots,
     if (out) step->writes.push_back(out->id);
   }
   step->name = node.name;
+  if (scratch_bytes > 0) step->scratch_bytes = {scratch_bytes};
   return step;
 }
 

@@ -6,6 +6,7 @@
 
 #include "builder/builder.h"
 #include "builder/profiles.h"
+#include "cuda/kernel_library_conv_direct.h"
 #include "cuda/cuda_support.h"
 #include "cuda/plan.h"
 #include "ir/verifier.h"
@@ -93,7 +94,7 @@ std::shared_ptr<ir::Program> addmm(const Shape& bias, const Shape& a, const Shap
   return b.finish();
 }
 
-TEST(CudaEdgeCaseTest, AddmmTakesEveryBroadcastInputAndLeavesAnEmptyInnerDim) {
+TEST(CudaEdgeCaseTest, AddmmTakesEveryBroadcastInputAndAnEmptyInnerDim) {
   // 0-d, [M, 1], [1, N], [N] under beta != 1, [1]: broadcast into D and read as C.
   for (const Shape& bias : {Shape{}, Shape{2, 1}, Shape{1, 3}, Shape{3}, Shape{1}, Shape{2, 3}}) {
     auto program = addmm(bias, {2, 2}, {2, 3}, 0.2, 0.6);
@@ -101,9 +102,46 @@ TEST(CudaEdgeCaseTest, AddmmTakesEveryBroadcastInputAndLeavesAnEmptyInnerDim) {
     Status built = build_sm90(program);
     EXPECT_TRUE(built.ok()) << shape_to_string(bias) << ": " << built.to_string();
   }
-  const convert::Verdict k0 = cuda_verdict(only_node(*addmm({5, 10}, {5, 0}, {0, 10}, 1, 1)));
-  EXPECT_FALSE(k0.accepted());
-  EXPECT_NE(k0.reason().find("K = 0"), std::string::npos) << k0.reason();
+  // K = 0: a zero column times a zero row from scratch (the GEMM step plans m + n elements).
+  auto k0 = addmm({5, 10}, {5, 0}, {0, 10}, 0.2, 0.6);
+  EXPECT_TRUE(cuda_verdict(only_node(*k0)).accepted());
+  Status built = build_sm90(k0);
+  EXPECT_TRUE(built.ok()) << built.to_string();
+}
+
+TEST(CudaEdgeCaseTest, VectorFormsOfMatmulAndLinearBuild) {
+  // dot, matrix-vector, vector-matrix and a linear of one row run as GEMMs.
+  const std::pair<Shape, Shape> forms[] = {
+      {{20}, {20}}, {{5, 10}, {10}}, {{3}, {3, 4}}, {{0, 4}, {4}}};
+  for (const auto& [a_shape, b_shape] : forms) {
+    ProgramBuilder b;
+    ir::Value* a = b.input("a", DType::kFloat16, a_shape);
+    ir::Value* w = b.input("b", DType::kFloat16, b_shape);
+    b.output(b.node("mm", "aten.matmul.default", {a, w}));
+    auto program = b.finish();
+    const std::string what = shape_to_string(a_shape) + " x " + shape_to_string(b_shape);
+    const convert::Verdict verdict = cuda_verdict(only_node(*program));
+    EXPECT_TRUE(verdict.accepted()) << what << ": " << verdict.reason();
+    Status built = build_sm90(program);
+    EXPECT_TRUE(built.ok()) << what << ": " << built.to_string();
+  }
+  ProgramBuilder b;
+  ir::Value* x = b.input("x", DType::kFloat32, {3});
+  ir::Value* w = b.input("w", DType::kFloat32, {4, 3});
+  ir::Value* bias = b.input("bias", DType::kFloat32, {4});
+  b.output(b.node("fc", "aten.linear.default", {x, w, bias}));
+  auto linear = b.finish();
+  EXPECT_TRUE(cuda_verdict(only_node(*linear)).accepted());
+  Status built = build_sm90(linear);
+  EXPECT_TRUE(built.ok()) << built.to_string();
+  // A vector against a batch of matrices stays with PyTorch.
+  ProgramBuilder v;
+  ir::Value* vec = v.input("v", DType::kFloat32, {3});
+  ir::Value* batch = v.input("m", DType::kFloat32, {2, 3, 4});
+  v.output(v.node("mm", "aten.matmul.default", {vec, batch}));
+  const convert::Verdict verdict = cuda_verdict(only_node(*v.finish()));
+  EXPECT_FALSE(verdict.accepted());
+  EXPECT_NE(verdict.reason().find("batch of matrices"), std::string::npos) << verdict.reason();
 }
 
 TEST(CudaEdgeCaseTest, UnbatchedConv2dRunsAsABatchOfOne) {
@@ -119,7 +157,7 @@ TEST(CudaEdgeCaseTest, UnbatchedConv2dRunsAsABatchOfOne) {
   EXPECT_TRUE(built.ok()) << built.to_string();
 }
 
-TEST(CudaEdgeCaseTest, TransposedConvWithOutputPaddingIsLeftToPyTorch) {
+TEST(CudaEdgeCaseTest, TransposedConvWithOutputPaddingRunsWhereCudnnHasNoEngine) {
   ProgramBuilder b;
   ir::Value* x = b.input("x", DType::kFloat32, {1, 3, 4});
   ir::Value* w = b.input("w", DType::kFloat32, {3, 3, 3});
@@ -128,10 +166,12 @@ TEST(CudaEdgeCaseTest, TransposedConvWithOutputPaddingIsLeftToPyTorch) {
                   {x, w, bias, ProgramBuilder::ints({2}), ProgramBuilder::ints({2}),
                    ProgramBuilder::ints({1}), true, ProgramBuilder::ints({1}), int64_t{1}}));
   auto program = b.finish();
+  // cuDNN has no engine for a 1-D float32 one: kiln's direct kernel takes it.
+  EXPECT_TRUE(needs_direct_conv(only_node(*program)));
   const convert::Verdict verdict = cuda_verdict(only_node(*program));
-  EXPECT_FALSE(verdict.accepted());
-  EXPECT_NE(verdict.reason().find("output_padding"), std::string::npos) << verdict.reason();
-  // 2-D float16 ones have engines (a decoder's k=3, s=2, p=1, output_padding=1 ran on the H100).
+  EXPECT_TRUE(verdict.accepted()) << verdict.reason();
+  // 2-D float16 ones have cuDNN engines (a decoder's k=3, s=2, p=1, output_padding=1 ran on the
+  // H100).
   ProgramBuilder h;
   ir::Value* hx = h.input("x", DType::kFloat16, {1, 3, 4, 4});
   ir::Value* hw = h.input("w", DType::kFloat16, {3, 3, 3, 3});
@@ -139,7 +179,9 @@ TEST(CudaEdgeCaseTest, TransposedConvWithOutputPaddingIsLeftToPyTorch) {
   h.output(h.node("convt", "aten.convolution.default",
                   {hx, hw, hb, ProgramBuilder::ints({2, 2}), ProgramBuilder::ints({1, 1}),
                    ProgramBuilder::ints({1, 1}), true, ProgramBuilder::ints({1, 1}), int64_t{1}}));
-  EXPECT_TRUE(cuda_verdict(only_node(*h.finish())).accepted());
+  auto half = h.finish();
+  EXPECT_TRUE(cuda_verdict(only_node(*half)).accepted());
+  EXPECT_FALSE(needs_direct_conv(only_node(*half)));
 }
 
 TEST(CudaEdgeCaseTest, MaxPoolIndicesThatAreReturnedAreWritten) {

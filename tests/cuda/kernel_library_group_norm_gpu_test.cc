@@ -57,10 +57,12 @@ struct Reference {
 };
 
 // x in row-major order of [N, C, plane...]; set_of / channel_of map an element to its set and
-// channel. A set with an inf or a NaN gets NaN statistics; an empty one mean 0 and rstd NaN.
+// channel. A set with an inf or a NaN gets NaN statistics (batch statistics: a mean of the inf
+// when the set's infinities share a sign, as eager CUDA); an empty one mean 0 and rstd NaN.
 template <typename SetOf, typename ChannelOf>
 Reference reference(const std::vector<double>& x, int64_t sets, SetOf set_of, ChannelOf channel_of,
-                    const std::vector<double>& w, const std::vector<double>& b, double eps) {
+                    const std::vector<double>& w, const std::vector<double>& b, double eps,
+                    bool infinite_mean = false) {
   std::vector<double> sum(sets, 0.0), count(sets, 0.0), squares(sets, 0.0);
   for (size_t i = 0; i < x.size(); ++i) {
     sum[set_of(i)] += x[i];
@@ -70,7 +72,8 @@ Reference reference(const std::vector<double>& x, int64_t sets, SetOf set_of, Ch
   r.mean.resize(sets);
   r.rstd.resize(sets);
   for (int64_t s = 0; s < sets; ++s) {
-    r.mean[s] = count[s] == 0 ? 0.0 : std::isfinite(sum[s]) ? sum[s] / count[s] : kNan;
+    const bool keep = std::isfinite(sum[s]) || (infinite_mean && !std::isnan(sum[s]));
+    r.mean[s] = count[s] == 0 ? 0.0 : keep ? sum[s] / count[s] : kNan;
   }
   for (size_t i = 0; i < x.size(); ++i) {
     const double d = x[i] - r.mean[set_of(i)];
@@ -166,7 +169,7 @@ class GroupNormGpuTest : public ::testing::Test {
       return static_cast<int64_t>(i) / (plane * channels) * c.groups + channel_of(i) / per_group;
     };
     const Reference ref =
-        c.batch_stats ? reference(xs, channels, channel_of, channel_of, wv, bv, c.eps)
+        c.batch_stats ? reference(xs, channels, channel_of, channel_of, wv, bv, c.eps, true)
                       : reference(xs, batch * c.groups, group_set, channel_of, wv, bv, c.eps);
     const double tol = c.dtype == DType::kFloat32 ? 1e-4 : tolerance(c.dtype);
     const double stat_tol = c.param == DType::kFloat32 ? 1e-4 : tolerance(c.param);
@@ -292,6 +295,12 @@ TEST_F(GroupNormGpuTest, BatchStatistics) {
   c.batch_stats = true;
   run(c);
   c = {"constant", f32, f32, {2, 3, 4, 4}, 1, {}, {}, true, 0.0, {}, true};
+  c.batch_stats = true;
+  run(c);
+  // Channel 0 holds a -inf (mean -inf, rstd NaN), channel 1 an inf and a -inf (NaN), channel 2
+  // a NaN; channel 3 stays finite.
+  c = {"non-finite channels", f32, f32, {2, 4, 3}, 1, {}, {}, true, 0.0,
+       {{1, -kInf}, {3, kInf}, {5, -kInf}, {7, kNan}}};
   c.batch_stats = true;
   run(c);
 }

@@ -174,6 +174,21 @@ TEST(ScatterKernelTest, IndexPutAndMaskedScatterLaunchesValidate) {
                  "broadcast together");
   expect_invalid(launch_index_put(nullptr, out, {&rows}, host(f32, {4, 3}), nullptr), "no kernel");
 
+  // A mask of out's leading dims, values that fit one selected row (a leading 1 allowed).
+  const Tensor plane_mask = host(DType::kBool, {5, 4});
+  expect_invalid(launch_masked_put(nullptr, out, host(DType::kBool, {4}), host(f32, {3}), nullptr),
+                 "leading dims");
+  expect_invalid(launch_masked_put(nullptr, out, host(i64, {5}), host(f32, {3}), nullptr),
+                 "bool or uint8");
+  expect_invalid(launch_masked_put(nullptr, out, plane_mask, host(f32, {2, 3}), nullptr),
+                 "broadcast");
+  expect_invalid(launch_masked_put(nullptr, out, plane_mask, host(DType::kFloat16, {3}), nullptr),
+                 "dtype");
+  expect_invalid(launch_masked_put(nullptr, out, plane_mask, host(f32, {1, 3}), nullptr),
+                 "no kernel");
+  expect_invalid(launch_masked_put(nullptr, out, mask_index, host(f32, {4, 1}), nullptr),
+                 "no kernel");
+
   // Shapes of out[indices]: adjacent index dims stay in place; separated ones go first.
   const Tensor a = host(i64, {2, 1}), b = host(i64, {6});
   EXPECT_EQ(index_put_indexed_shape(out, {nullptr, &a}).value(), (Shape{5, 2, 1, 3}));
@@ -218,6 +233,7 @@ TEST(ScatterKernelTest, FamilyNodesPlanAsScatterSteps) {
   ir::Value* values = b.input("values", DType::kFloat32, {5});
   ir::Value* mask = b.input("mask", DType::kBool, {5});
   ir::Value* source = b.input("source", DType::kFloat32, {40});
+  ir::Value* keep = b.input("keep", DType::kBool, {6});
   std::vector<ir::Value*> outs = {
       b.node("gathered", "aten.gather.default", {x, int64_t{-2}, index}),
       b.node("scattered", "aten.scatter.src", {x, int64_t{0}, index, src}),
@@ -231,6 +247,9 @@ TEST(ScatterKernelTest, FamilyNodesPlanAsScatterSteps) {
       b.node("accumulated", "aten.index_put.default",
              {x, std::vector<ir::Value*>{nullptr, index}, src, true}),
       b.node("masked", "aten.masked_scatter.default", {x, mask, source}),
+      // A row mask whose values fit every row: out[keep] = values, no data-dependent shape.
+      b.node("mask_put", "aten.index_put.default", {x, std::vector<ir::Value*>{keep}, values,
+                                                    true}),
   };
   for (ir::Value* out : outs) b.output(out);
   std::shared_ptr<ir::Program> program = b.finish();
@@ -245,12 +264,14 @@ TEST(ScatterKernelTest, FamilyNodesPlanAsScatterSteps) {
   std::vector<std::string> kinds;
   for (const auto& step : plan->steps) kinds.emplace_back(step->kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"gather", "scatter", "scatter", "scatter", "scatter",
-                                             "scatter", "scatter", "scatter", "scatter"}))
+                                             "scatter", "scatter", "scatter", "scatter",
+                                             "scatter"}))
       << plan->summary();
   const std::string text = plan->module.text();
   for (const char* name :
        {"kiln_gather_f32_i64", "kiln_scatter_assign_f32_i64_value", "kiln_scatter_mean_f32_i64",
-        "kiln_index_put_f32_accumulate", "kiln_masked_scatter_f32"}) {
+        "kiln_index_put_f32_accumulate", "kiln_masked_scatter_f32",
+        "kiln_masked_put_f32_b8_accumulate"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name;
   }
   auto compiled = compile_cuda_source(text, "sm_90", false);
@@ -265,7 +286,7 @@ TEST(ScatterKernelTest, DeclinesWhatTheKernelsDoNotTake) {
   ir::Value* flag_row = b.input("flag_row", DType::kBool, {5});
   ir::Value* x = b.input("x", DType::kFloat32, {6, 5});
   ir::Value* keep = b.input("keep", DType::kBool, {6});
-  ir::Value* values = b.input("values", DType::kFloat32, {5});
+  ir::Value* values = b.input("values", DType::kFloat32, {2, 5});
   ir::Value* x64 = b.input("x64", DType::kFloat64, {6, 5});
   ir::Value* src64 = b.input("src64", DType::kFloat64, {3, 5});
   b.output(b.node("bool_sum", "aten.scatter_add.default", {flags, int64_t{0}, index, flag_src}));
@@ -278,7 +299,7 @@ TEST(ScatterKernelTest, DeclinesWhatTheKernelsDoNotTake) {
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"bool_sum", "reducing scatter of bool"},
       {"bool_accumulate", "accumulating index_put of bool"},
-      {"mask_put", "mask"},
+      {"mask_put", "dim for the masked rows"},
       {"double", "float64"}};
   size_t checked = 0;
   for (const ir::Node& node : program->graph.nodes()) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/kernel_library_common.h"
 #include "cuda/kernel_library_sort.h"
 #include "cuda/kernel_module.h"
 #include "cuda/nvrtc_compiler.h"
@@ -149,6 +150,7 @@ struct SortCase {
   int64_t k = -1;  // -1: the row's length (sort)
   Layout in_layout = {}, values_layout = {}, indices_layout = {};
   bool want_values = true, want_indices = true;
+  int64_t scratch_rows = 0;  // rows over kSortRowMax: pairs of this many rows (0: as planned)
 };
 
 class SortGpuTest : public ::testing::Test {
@@ -177,9 +179,18 @@ class SortGpuTest : public ::testing::Test {
     const Expected e = reference(x.values(), c.sizes, c.dim, c.descending, k);
     ASSIGN_OR_FAIL(DeviceTensor v, placed(c.dtype, e.sizes, c.values_layout, nullptr));
     ASSIGN_OR_FAIL(DeviceTensor i, placed(DType::kInt64, e.sizes, c.indices_layout, nullptr));
+    // Rows too long for shared memory sort in global scratch (as the sort step plans it, or
+    // room for fewer rows than run, so blocks take several rows in turn).
+    const int64_t rows = n == 0 ? 0 : shape_numel(c.sizes) / n;
+    size_t scratch_bytes = sort_scratch_bytes(rows, n);
+    if (c.scratch_rows > 0) scratch_bytes = c.scratch_rows * kernel_lib::pow2_at_least(n) * 12;
+    void* scratch = nullptr;
+    if (scratch_bytes > 0) ASSERT_EQ(cudaMalloc(&scratch, scratch_bytes), cudaSuccess);
     const Status launched =
         launch_sort(fn(c.dtype), x.tensor, c.want_values ? &v.tensor : nullptr,
-                    c.want_indices ? &i.tensor : nullptr, c.dim, c.descending, nullptr);
+                    c.want_indices ? &i.tensor : nullptr, c.dim, c.descending, nullptr, scratch,
+                    scratch_bytes);
+    if (scratch) EXPECT_EQ(cudaFree(scratch), cudaSuccess);
     ASSERT_TRUE(launched.ok()) << launched.to_string();
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     if (c.want_values) {
@@ -337,6 +348,21 @@ TEST_F(SortGpuTest, ScalarsEmptyAndManyRows) {
   // More rows than a grid's worth of small blocks would be unusual; many short rows.
   run({.what = "many short rows", .dtype = DType::kBFloat16, .sizes = {5000, 3},
        .values = tricky_values(DType::kBFloat16, 15000, 4), .dim = 1, .descending = true});
+}
+
+TEST_F(SortGpuTest, RowsLongerThanSharedMemorySortInScratch) {
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt64}) {
+    for (bool descending : {false, true}) {
+      run({.what = "[2, 8000]", .dtype = t, .sizes = {2, 8000},
+           .values = tricky_values(t, 2 * 8000, 21), .dim = 1, .descending = descending});
+    }
+  }
+  // A vocabulary's topk; more rows than the scratch holds at once (blocks take turns).
+  run({.what = "topk of [5, 50257] with scratch for 2 rows", .dtype = DType::kFloat16,
+       .sizes = {5, 50257}, .values = tricky_values(DType::kFloat16, 5 * 50257, 22), .dim = 1,
+       .descending = true, .k = 50, .scratch_rows = 2});
+  run({.what = "along dim 0, strided", .sizes = {5000, 3}, .values = random_values(15000, 23),
+       .dim = 0, .in_layout = {.strides = {6, 2}, .offset = 1}});
 }
 
 }  // namespace

@@ -74,7 +74,14 @@ TEST(SortKernelTest, LaunchesValidateBeforeTouchingTheGpu) {
   const Tensor long_rows = host(f32, {2, kSortRowMax + 1});
   const Tensor long_v = host(f32, {2, kSortRowMax + 1});
   expect_invalid(launch_sort(nullptr, long_rows, &long_v, nullptr, 1, false, nullptr),
-                 "at most 4096");
+                 "need scratch");
+  EXPECT_EQ(sort_scratch_bytes(2, kSortRowMax), 0u);
+  EXPECT_EQ(sort_scratch_bytes(2, kSortRowMax + 1), 2u * 8192 * 12);
+  EXPECT_EQ(sort_scratch_bytes(1000, 50257), 64u * 65536 * 12);  // at most 64 blocks at once
+  const Tensor too_long = host(f32, {1, kSortLongRowMax + 1});
+  const Tensor too_long_v = host(f32, {1, kSortLongRowMax + 1});
+  expect_invalid(launch_sort(nullptr, too_long, &too_long_v, nullptr, 1, false, nullptr),
+                 "at most 4194304");
   const Tensor wide = host(f32, {4, 7}), other_rows = host(f32, {5, 6}), flat = host(f32, {24});
   expect_invalid(launch_sort(nullptr, x, &wide, nullptr, 1, false, nullptr), "values");
   expect_invalid(launch_sort(nullptr, x, &other_rows, nullptr, 1, false, nullptr), "values");
@@ -166,10 +173,13 @@ TEST(SortVerdictTest, TakesSortStableSortAndTopk) {
 }
 
 TEST(SortVerdictTest, LeavesWhatItCannotRunToPyTorchSayingWhy) {
-  expect_rejected(*sort_program("aten.sort.default", DType::kFloat32, {2, 4097}, {int64_t{1}}),
-                  "4096");
-  expect_rejected(*sort_program("aten.topk.default", DType::kFloat16, {5000}, {int64_t{3}}),
-                  "4096");
+  expect_rejected(*sort_program("aten.sort.default", DType::kFloat32, {2, kSortLongRowMax + 1},
+                                {int64_t{1}}),
+                  "4194304");
+  // Rows over a block's shared memory sort in scratch.
+  EXPECT_TRUE(cuda_verdict(only_node(*sort_program("aten.topk.default", DType::kFloat16, {5000},
+                                                   {int64_t{3}})))
+                  .accepted());
   // A long dim that is not sorted is only more rows.
   EXPECT_TRUE(cuda_verdict(only_node(*sort_program("aten.sort.default", DType::kFloat32,
                                                    {5000, 8}, {int64_t{1}})))

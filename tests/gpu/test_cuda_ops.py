@@ -88,6 +88,20 @@ CASES = {
     "bmm": lambda: (Fn(lambda m, a, b: torch.bmm(a, b)), (randn(4, 8, 16), randn(4, 16, 12))),
     "matmul_3d_2d": lambda: (Fn(lambda m, x: torch.matmul(x, m.w.params[0]), w=Affine((16, 12))),
                              (randn(4, 8, 16),)),
+    # matmul's vector forms and a linear of one row: the vector as a row or column of a GEMM
+    "matmul_dot": lambda: (Fn(lambda m, a, b: torch.matmul(a, b)), (randn(40), randn(40))),
+    "matmul_mv": lambda: (Fn(lambda m, a, b: torch.matmul(a, b)), (randn(24, 40), randn(40))),
+    "matmul_vm": lambda: (Fn(lambda m, a, b: torch.matmul(a, b)), (randn(40), randn(40, 24))),
+    "linear_vector": lambda: (Fn(lambda m, x: m.fc(x), fc=nn.Linear(32, 24)), (randn(32),)),
+    "linear_vector_strided": lambda: (Fn(lambda m, x: m.fc(x[::2]), fc=nn.Linear(16, 24)),
+                                      (randn(32),)),
+    # an empty inner dim: beta * input for addmm, zeros for the others (a zero column times a
+    # zero row on cuBLASLt)
+    "addmm_k0": lambda: (Fn(lambda m, c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=2.0)),
+                         (randn(5, 10), randn(5, 0), randn(0, 10))),
+    "bmm_k0": lambda: (Fn(lambda m, a, b: torch.bmm(a, b)), (randn(3, 4, 0), randn(3, 0, 6))),
+    "linear_k0_relu": lambda: (Fn(lambda m, x, w, b: torch.relu(torch.nn.functional.linear(
+        x, w, b))), (randn(4, 0), randn(6, 0), randn(6))),
     "conv2d": lambda: (nn.Conv2d(8, 16, 3, padding=1), (randn(2, 8, 16, 16),)),
     "conv2d_1x1": lambda: (nn.Conv2d(8, 16, 1), (randn(2, 8, 16, 16),)),
     "conv2d_grouped": lambda: (nn.Conv2d(8, 16, 3, padding=1, groups=4), (randn(2, 8, 16, 16),)),

@@ -116,6 +116,16 @@ CASES = {
     "index_put_accumulate_negative": lambda: (
         Fn(lambda x, i, v: x.index_put((i,), v, accumulate=True)),
         (randn(6, 5), torch.randint(-6, 6, (18,)), randn(5))),
+    # index_put with a bool mask whose values fit every selected row (a where, no data-dependent
+    # shape): a row mask with a row of values, a 2-D mask with one value, accumulating
+    "index_put_row_mask": lambda: (Fn(lambda x, m, v: x.index_put((m,), v)),
+                                   (randn(6, 5), torch.tensor([1, 0, 1, 1, 0, 0]).bool(),
+                                    randn(5))),
+    "index_put_computed_mask": lambda: (Fn(lambda x, v: x.index_put((x > 0,), v)),
+                                        (randn(30, 70), randn(1))),
+    "index_put_mask_accumulate": lambda: (
+        Fn(lambda x, m, v: x.index_put((m,), v, accumulate=True)),
+        (randn(4, 3, 8), torch.rand(4, 3) > 0.5, randn(1, 8))),
     # masked_scatter: a mask broadcast along rows, > 1024 elements
     "masked_scatter": lambda: (Fn(lambda x, m, s: x.masked_scatter(m, s)),
                                (randn(40, 64), torch.rand(64) > 0.5, randn(40 * 64))),

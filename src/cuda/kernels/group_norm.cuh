@@ -8,7 +8,8 @@
 // set has exactly its value as mean, exactly 0 variance, and normalizes to exactly 0 (then
 // weight * 0 + bias), as PyTorch's Welford gives. Statistics in fp32, rstd = rsqrtf(var + eps)
 // with the biased variance, as PyTorch's CUDA kernels. A set holding an inf or a NaN gets NaN
-// statistics (so a NaN output), as kiln's CPU reference; an empty set mean 0 and rstd NaN.
+// statistics (so a NaN output), as kiln's CPU reference; batch norm's mean of a channel whose
+// infinities share a sign is that infinity, as eager CUDA's; an empty set mean 0 and rstd NaN.
 namespace kiln_group_norm {
 
 #define KILN_GN_PLANE_DIMS 6
@@ -34,6 +35,8 @@ struct Shape {
   int rows_inner;
   // x or y walks each set as one contiguous run (offset = element number).
   int x_flat, y_flat;
+  // Batch norm: an infinite mean stays infinite (see group_norm).
+  int infinite_mean;
 };
 
 // The element offset of plane position p.
@@ -101,7 +104,10 @@ __device__ void group_norm(const T* x, T* y, const Shape& s, const P* w, const P
         }
         const float var = kiln_lib::block_sum(squares, scratch) / (float)n;
         rstd = rsqrtf(var + eps);
-        if (!finite(mean)) mean = rstd = nan_value();
+        // Group and instance norm give a set holding an inf NaN statistics, as eager. Eager
+        // CUDA's batch norm merges its per-thread means as (n_a * mean_a + n_b * mean_b) / n,
+        // which keeps a one-signed infinity (-inf mean, NaN variance), as the pivoted sum does.
+        if (!finite(mean) && !(s.infinite_mean && !isnan(mean))) mean = rstd = nan_value();
       }
       if (tid == 0) {
         const i64 at = hi * s.stat_hi + lo * s.stat_lo;

@@ -379,6 +379,36 @@ __device__ void index_put(const KTensor& dest, const KTensor& values, const Inde
   }
 }
 
+// index_put with a leading bool mask whose values broadcast to every selected row (no data-
+// dependent shape): a thread per element of out (holding self); `mask` and `values` are laid
+// over out's sizes (mask stride 0 along the rows' trailing dims, values stride 0 along the
+// mask's dims). A selected element takes the value (kAccumulate: adds it); no element is
+// written twice, so no atomics.
+template <typename T, bool kAccumulate, typename M>
+__device__ void masked_put(const KTensor& out, const KTensor& mask, const KTensor& values,
+                           i64 total) {
+  T* y = ktensor_ptr<T>(out);
+  const M* m = ktensor_ptr<M>(mask);
+  const T* v = ktensor_ptr<T>(values);
+  for (i64 linear = (i64)blockIdx.x * blockDim.x + threadIdx.x; linear < total;
+       linear += (i64)gridDim.x * blockDim.x) {
+    i64 rest = linear, yo = 0, mo = 0, vo = 0;
+    for (int d = out.rank - 1; d >= 0; --d) {
+      const i64 i = rest % out.sizes[d];
+      rest /= out.sizes[d];
+      yo += i * out.strides[d];
+      mo += i * mask.strides[d];
+      vo += i * values.strides[d];
+    }
+    if (!m[mo]) continue;
+    if constexpr (kAccumulate) {
+      y[yo] = convert<T>(to_float(y[yo]) + to_float(v[vo]));
+    } else {
+      y[yo] = v[vo];
+    }
+  }
+}
+
 // masked_scatter: the k-th true element of the mask (row-major over out's sizes) takes source's
 // k-th element (row-major over source's sizes). Out is cut into chunks of one block's threads
 // (an element each); k is the count of true elements in earlier chunks plus those before it in

@@ -90,14 +90,18 @@ __device__ __forceinline__ void row_offsets(const KTensor& in, const KTensor& va
   }
 }
 
-// Launched with a dynamic shared buffer of p * (8 + 4) bytes; n <= p, k <= n, p < 2^31.
-// `values` or `indices` with null data is not written.
+// The pairs live in a dynamic shared buffer of p * (8 + 4) bytes, or, for rows longer than a
+// block's shared memory holds, in `global_pairs`: p * (8 + 4) bytes per block of the grid (the
+// barriers make a block's global writes visible to its own threads as they do shared ones).
+// n <= p, k <= n, p < 2^31. `values` or `indices` with null data is not written.
 template <typename T>
 __device__ void sort_rows(const KTensor& in, const KTensor& values, const KTensor& indices,
                           i64 rows, int n, int k, int p, i64 xs, i64 vs, i64 is,
-                          int descending) {
+                          int descending, u64* global_pairs) {
   extern __shared__ u64 kiln_sort_shared[];
-  u64* keys = kiln_sort_shared;
+  u64* keys = global_pairs ? reinterpret_cast<u64*>(reinterpret_cast<char*>(global_pairs) +
+                                                    (i64)blockIdx.x * p * 12)
+                           : kiln_sort_shared;
   int* index = reinterpret_cast<int*>(keys + p);
   const T* x_base = ktensor_ptr<T>(in);
   T* v_base = ktensor_ptr<T>(values);

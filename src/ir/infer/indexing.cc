@@ -79,6 +79,17 @@ Status infer_embedding_bag(OpContext& ctx) {
   }
   const int64_t bags = offsets.size(0) - (include_last_offset ? 1 : 0);
   if (bags < 0) return op_error(ctx, "include_last_offset needs at least one offset");
+  const int64_t n = indices.size(0), d = weight.size(1);
+  if (embedding_bag_cuda_form(ctx.node())) {
+    // Eager CUDA's (and its meta function's): offset2bag per index, bag_size per offset,
+    // max_indices only for max; the index outputs in the indices' dtype.
+    const DType index_dtype = indices.dtype();
+    ctx.set_output(0, Tensor::meta(weight.dtype(), {bags, d}));
+    ctx.set_output(1, Tensor::meta(index_dtype, {n}));
+    ctx.set_output(2, Tensor::meta(index_dtype, {offsets.size(0)}));
+    ctx.set_output(3, Tensor::meta(index_dtype, mode == 2 ? Shape{bags, d} : Shape{0}));
+    return ok_status();
+  }
   const bool fast = embedding_bag_fast_path(weight, per_sample_weights, padding_idx);
   if (mode == 0 && fast && weight.dtype() == DType::kBFloat16) {
     // Eager takes the fast path for bfloat16 (no offset2bag) and its meta function does not
@@ -99,7 +110,6 @@ Status infer_embedding_bag(OpContext& ctx) {
   const DType index_dtype = indices.dtype() == DType::kInt32 && offsets.dtype() == DType::kInt32
                                 ? DType::kInt32
                                 : DType::kInt64;
-  const int64_t n = indices.size(0), d = weight.size(1);
   ctx.set_output(0, Tensor::meta(weight.dtype(), {bags, d}));
   ctx.set_output(1, Tensor::meta(index_dtype, {mode == 0 && fast ? 0 : n}));
   ctx.set_output(2, Tensor::meta(index_dtype, {bags}));
@@ -399,6 +409,29 @@ Status infer_slice_scatter(OpContext& ctx) {
 }
 
 }  // namespace
+
+bool embedding_bag_cuda_form(const Node& node) {
+  if (node.outputs.size() < 4 || node.args.size() < 8) return false;
+  const int64_t* mode = std::get_if<int64_t>(&node.args[4]);
+  const bool* last = std::get_if<bool>(&node.args[7]);
+  const Value* const* offsets = std::get_if<Value*>(&node.args[2]);
+  if (!mode || !offsets || !*offsets || (*offsets)->shape.size() != 1) return false;
+  const SymDim& count = (*offsets)->shape[0];
+  const bool include_last = last && *last;
+  auto recorded = [&](size_t i) -> const Value* {
+    const Value* v = node.outputs[i];
+    return v && v->has_recorded_meta && v->shape.size() == 1 && v->shape[0].is_static() ? v
+                                                                                       : nullptr;
+  };
+  if (!count.is_static()) return false;
+  const int64_t bags = count.value - (include_last ? 1 : 0);
+  if (const Value* max_indices = recorded(3);
+      *mode != 2 && max_indices && max_indices->shape[0].value == 0 && bags > 0) {
+    return true;
+  }
+  const Value* bag_size = recorded(2);
+  return include_last && bag_size && bag_size->shape[0].value == count.value;
+}
 
 bool embedding_bag_fast_path(const Tensor& weight, const Tensor* per_sample_weights,
                              int64_t padding_idx) {

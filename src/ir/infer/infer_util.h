@@ -31,6 +31,13 @@ Status check_scalar_fits(const Scalar& value, DType dtype);
 bool embedding_bag_fast_path(const Tensor& weight, const Tensor* per_sample_weights,
                              int64_t padding_idx);
 
+// Whether an _embedding_bag node's recorded outputs have eager's CUDA shapes where they differ
+// from its CPU ones: max_indices [0] for a sum or mean (CPU: [bags]), bag_size with an element
+// per offset under include_last_offset (CPU: per bag). (CUDA's offset2bag always has an element
+// per index; a max without include_last_offset has the same shapes in both.) Inference then
+// gives the CUDA shapes; the CPU kernel computes only the CPU form.
+bool embedding_bag_cuda_form(const Node& node);
+
 // The error every inference function uses for a bad input: names the node and op.
 template <typename... Args>
 Status op_error(OpContext& ctx, const Args&... args) {
