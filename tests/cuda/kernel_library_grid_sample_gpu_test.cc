@@ -43,9 +43,11 @@ float reflect(float x, int lo2, int hi2) {
   const float low = float(lo2) / 2, span = float(hi2 - lo2) / 2;
   x = std::fabs(x - low);
   const float extra = std::fmod(x, span);
-  const float flips = std::floor(x / span);
-  // The device's float-to-int conversion saturates (NaN: 0); the result is clipped anyway.
-  const bool even = !std::isfinite(flips) || std::fmod(flips, 2.f) == 0.f;
+  // Eager casts floor(x / span) to int: the device's conversion saturates (a huge or infinite
+  // quotient gives INT_MAX, odd) and gives 0 for NaN.
+  const float q = std::floor(x / span);
+  const int64_t flips = std::isnan(q) ? 0 : q >= 2147483647.f ? 2147483647 : int64_t(q);
+  const bool even = flips % 2 == 0;
   return even ? extra + low : span - extra + low;
 }
 float pad(float x, int size, GridPadding p, bool align) {
