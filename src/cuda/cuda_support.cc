@@ -20,6 +20,16 @@ constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloa
 constexpr DType kAllButDouble[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
                                    DType::kInt64,   DType::kInt32,   DType::kInt16,
                                    DType::kInt8,    DType::kUInt8,   DType::kBool};
+constexpr DType kAllTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
+                               DType::kFloat64, DType::kInt64,   DType::kInt32,
+                               DType::kInt16,   DType::kInt8,    DType::kUInt8,
+                               DType::kBool};
+
+// cat into float64: copies that widen (or keep) every part exactly, as eager's cast does.
+bool cat_into_float64(const ir::Node& node) {
+  return node.op == OpKey::aten_cat_default && !node.outputs.empty() && node.outputs[0] &&
+         node.outputs[0]->dtype == DType::kFloat64;
+}
 
 bool has_tensor_output(const ir::Node& node) {
   for (const ir::Value* v : node.outputs) {
@@ -244,12 +254,15 @@ Verdict cuda_verdict(const ir::Node& node) {
   }
   if (const LibraryFamily* family = library_family(op)) return family->verdict(node);
   if (is_library_op(op)) {
-    if (Verdict v = convert::check_value_types(node, kAllButDouble); !v.accepted()) return v;
+    const std::span<const DType> types =
+        cat_into_float64(node) ? std::span<const DType>(kAllTypes) : kAllButDouble;
+    if (Verdict v = convert::check_value_types(node, types); !v.accepted()) return v;
     return library_verdict(node);
   }
   const std::string reason = pointwise_unsupported_reason(node);
   if (!reason.empty()) return Verdict::reject(reason);
-  return convert::check_value_types(node, kAllButDouble);
+  return convert::check_value_types(
+      node, pointwise_takes_float64(node) ? std::span<const DType>(kAllTypes) : kAllButDouble);
 }
 
 const Backend& cuda_backend() {

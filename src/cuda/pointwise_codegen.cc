@@ -338,6 +338,48 @@ bool is_channel_operand(const ir::Node& node, const ir::Value* value) {
   return false;
 }
 
+bool reads_or_writes_float64(const ir::Node& node) {
+  for (const ir::Value* v : node.outputs) {
+    if (v && v->kind == ir::ValueKind::kTensor && v->dtype == DType::kFloat64) return true;
+  }
+  for (const ir::Value* v : node.input_values()) {
+    if (v && v->kind == ir::ValueKind::kTensor && v->dtype == DType::kFloat64) return true;
+  }
+  return false;
+}
+
+bool pointwise_takes_float64(const ir::Node& node) {
+  switch (node.op) {
+    case OpKey::aten_eq_Tensor:
+    case OpKey::aten_eq_Scalar:
+    case OpKey::aten_ne_Tensor:
+    case OpKey::aten_ne_Scalar:
+    case OpKey::aten_lt_Tensor:
+    case OpKey::aten_lt_Scalar:
+    case OpKey::aten_le_Tensor:
+    case OpKey::aten_le_Scalar:
+    case OpKey::aten_gt_Tensor:
+    case OpKey::aten_gt_Scalar:
+    case OpKey::aten_ge_Tensor:
+    case OpKey::aten_ge_Scalar:
+      return true;
+    case OpKey::aten__to_copy_default:
+    case OpKey::aten_clone_default: {
+      // The generated code narrows through float: exact for float64 -> float32, a second
+      // rounding for float64 -> float16/bfloat16 (eager rounds once).
+      const ir::Value* in = node.input_values().empty() ? nullptr : node.input_values()[0];
+      const ir::Value* out = node.outputs.empty() ? nullptr : node.outputs[0];
+      if (!in || !out) return false;
+      const bool narrows_to_half = in->dtype == DType::kFloat64 &&
+                                   (out->dtype == DType::kFloat16 ||
+                                    out->dtype == DType::kBFloat16);
+      return !narrows_to_half;
+    }
+    default:
+      return false;
+  }
+}
+
 std::string pointwise_unsupported_reason(const ir::Node& node) {
   Emitter e;
   for (const ir::Value* v : node.input_values()) {
@@ -349,15 +391,9 @@ std::string pointwise_unsupported_reason(const ir::Node& node) {
       if (*v && (*v)->kind != ir::ValueKind::kTensor) return "a symbolic scalar argument";
     }
   }
-  for (const ir::Value* v : node.outputs) {
-    if (v && v->kind == ir::ValueKind::kTensor && v->dtype == DType::kFloat64) {
-      return "float64 (the CUDA backend runs float32, float16 and bfloat16)";
-    }
-  }
-  for (const ir::Value* v : node.input_values()) {
-    if (v && v->kind == ir::ValueKind::kTensor && v->dtype == DType::kFloat64) {
-      return "float64 (the CUDA backend runs float32, float16 and bfloat16)";
-    }
+  if (reads_or_writes_float64(node) && !pointwise_takes_float64(node)) {
+    return "float64 (the CUDA backend runs float32, float16 and bfloat16; in float64 only "
+           "conversions and comparisons)";
   }
   std::string why;
   if (node_expression(node, e, &why)) return "";

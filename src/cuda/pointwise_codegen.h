@@ -31,6 +31,11 @@ bool is_channel_operand(const ir::Node& node, const ir::Value* value);
 // the reason.
 std::string pointwise_unsupported_reason(const ir::Node& node);
 
+// float64 runs only where its result is exactly eager's without float64 math: conversions
+// (_to_copy, clone; not float64 -> float16/bfloat16, which would round twice) and comparisons.
+bool reads_or_writes_float64(const ir::Node& node);
+bool pointwise_takes_float64(const ir::Node& node);
+
 // Elements per packet of the group's _vec and _rows kernels: 16 bytes of its widest operand
 // (8 halves, 4 floats, 2 int64s; 16 when every operand is a byte). Each operand's part of a
 // packet is then a whole aligned access of 2 to 16 bytes.

@@ -125,11 +125,10 @@ Verdict verdict(const ir::Node& node) {
   }
   if (node.op == OpKey::aten_instance_norm_default) {
     if (!a.flag) return Verdict::reject("use_input_stats known only at run time");
-    if (*a.flag && (a.running_mean || a.running_var)) {
-      // PyTorch then also updates the running statistics in place: a training side effect.
-      return Verdict::reject(
-          "use_input_stats=True with running statistics, which PyTorch updates (training mode)");
-    }
+    // use_input_stats=True with running statistics normalizes with the input's statistics.
+    // Eager also blends them into the running tensors in place, but instance_norm's schema
+    // declares no mutation, so an exported program has no such output: the normalized tensor
+    // is all it computes (the reference backend agrees).
     if (!*a.flag && (!a.running_mean || !a.running_var)) {
       return Verdict::reject("use_input_stats=False without running statistics");
     }

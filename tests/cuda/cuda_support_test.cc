@@ -6,6 +6,7 @@
 
 #include "frontend/pt2_reader.h"
 #include "partition/partition.h"
+#include "passes/pass_test_util.h"
 
 namespace kiln::cuda {
 namespace {
@@ -64,6 +65,30 @@ TEST(CudaSupportTest, Float64IsLeftToPyTorchWithAReason) {
     }
   }
   EXPECT_TRUE(rejected);
+}
+
+TEST(CudaSupportTest, Float64RunsOnlyConversionsComparisonsAndCat) {
+  using passes::testing::ProgramBuilder;
+  ProgramBuilder b;
+  ir::Value* f = b.input("f", DType::kFloat32, {5});
+  ir::Value* h = b.input("h", DType::kFloat16, {5});
+  ir::Value* d = b.input("d", DType::kFloat64, {1});
+  ir::Value* d5 = b.input("d5", DType::kFloat64, {5});
+  b.output(b.node("widen", "aten._to_copy.default", {f, DType::kFloat64}));
+  b.output(b.node("narrow", "aten._to_copy.default", {d5, DType::kFloat32}));
+  b.output(b.node("to_half", "aten._to_copy.default", {d5, DType::kFloat16}));
+  b.output(b.node("compare", "aten.gt.Tensor", {f, d}));
+  b.output(b.node("joined", "aten.cat.default", {std::vector<ir::Value*>{f, d5, h}}));
+  b.output(b.node("sum", "aten.add.Tensor", {d5, d}));
+  b.output(b.node("sine", "aten.sin.default", {d5}));
+  std::shared_ptr<ir::Program> program = b.finish();
+  for (const ir::Node& node : program->graph.nodes()) {
+    const convert::Verdict verdict = cuda_verdict(node);
+    const bool taken = node.name == "widen" || node.name == "narrow" || node.name == "compare" ||
+                       node.name == "joined";
+    EXPECT_EQ(verdict.accepted(), taken) << node.name << ": " << verdict.reason();
+    if (!taken) EXPECT_NE(verdict.reason().find("float64"), std::string::npos) << node.name;
+  }
 }
 
 }  // namespace

@@ -102,6 +102,10 @@ CASES = {
     "bmm_k0": lambda: (Fn(lambda m, a, b: torch.bmm(a, b)), (randn(3, 4, 0), randn(3, 0, 6))),
     "linear_k0_relu": lambda: (Fn(lambda m, x, w, b: torch.relu(torch.nn.functional.linear(
         x, w, b))), (randn(4, 0), randn(6, 0), randn(6))),
+    # float64 where no float64 math is needed: widening casts, comparisons, cat
+    "float64_compare": lambda: (Fn(lambda m, x: x.double() > (x * 0.5 + 0.25).double()),
+                                (randn(64, 8),)),
+    "float64_cat": lambda: (Fn(lambda m, x: torch.cat([x.double(), x], dim=1)), (randn(6, 5),)),
     "conv2d": lambda: (nn.Conv2d(8, 16, 3, padding=1), (randn(2, 8, 16, 16),)),
     "conv2d_1x1": lambda: (nn.Conv2d(8, 16, 1), (randn(2, 8, 16, 16),)),
     "conv2d_grouped": lambda: (nn.Conv2d(8, 16, 3, padding=1, groups=4), (randn(2, 8, 16, 16),)),
