@@ -37,24 +37,7 @@ const GpuModule& conv_direct_module() {
   return state;
 }
 
-class ConvDirectGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const GpuModule& gpu = conv_direct_module();
-    if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
-    ASSERT_NE(gpu.module, nullptr) << gpu.error;
-  }
-  static cudaKernel_t fn(const std::string& name) {
-    auto kernel = conv_direct_module().module->kernel(name);
-    EXPECT_TRUE(kernel.ok()) << kernel.status().to_string();
-    return kernel.ok() ? *kernel : nullptr;
-  }
-  static void sync(const Status& launched) {
-    ASSERT_TRUE(launched.ok()) << launched.to_string();
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  }
-  ModuleSource names_;
-};
+class ConvDirectGpuTest : public FamilyGpuTest<conv_direct_module> {};
 
 // --- the CPU reference ---------------------------------------------------------------------------
 

@@ -79,13 +79,8 @@ Expected eager_embedding_bag(const std::vector<double>& w, int64_t d,
   return e;
 }
 
-class EmbeddingBagGpuTest : public ::testing::Test {
+class EmbeddingBagGpuTest : public FamilyGpuTest<embedding_bag_module> {
  protected:
-  void SetUp() override {
-    const GpuModule& gpu = embedding_bag_module();
-    if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
-    ASSERT_NE(gpu.module, nullptr) << gpu.error;
-  }
   void run(DType dtype, DType index, EmbeddingBagMode mode, std::vector<double> idx,
            std::vector<double> off, bool with_weights, bool last, int64_t padding_idx,
            bool strided_weight) {

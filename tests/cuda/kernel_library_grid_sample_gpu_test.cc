@@ -122,13 +122,8 @@ std::vector<double> eager_grid_sample(const std::vector<double>& x, const Shape&
   return y;
 }
 
-class GridSampleGpuTest : public ::testing::Test {
+class GridSampleGpuTest : public FamilyGpuTest<grid_sample_module> {
  protected:
-  void SetUp() override {
-    const GpuModule& gpu = grid_sample_module();
-    if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
-    ASSERT_NE(gpu.module, nullptr) << gpu.error;
-  }
   // Random input and grid (points in [-1.3, 1.3], some poked), channels-last input optionally.
   void run(DType dtype, GridInterpolation mode, GridPadding p, bool align, bool nhwc) {
     SCOPED_TRACE(str_cat(dtype_name(dtype), " mode ", int(mode), " padding ", int(p),

@@ -58,27 +58,17 @@ const GpuModule& random_module() {
   return state;
 }
 
-class RandomGpuTest : public ::testing::Test {
+class RandomGpuTest : public FamilyGpuTest<random_module> {
  protected:
   void SetUp() override {
-    const GpuModule& gpu = random_module();
-    if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
-    ASSERT_NE(gpu.module, nullptr) << gpu.error;
+    FamilyGpuTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto state = generators_.current();
     ASSERT_TRUE(state.ok()) << state.status().to_string();
     state_ = *state;
   }
 
-  static cudaKernel_t fn(const std::string& name) {
-    auto kernel = random_module().module->kernel(name);
-    EXPECT_TRUE(kernel.ok()) << kernel.status().to_string();
-    return kernel.ok() ? *kernel : nullptr;
-  }
   static cudaKernel_t advance() { return fn("kiln_random_advance"); }
-  static void sync(const Status& launched) {
-    ASSERT_TRUE(launched.ok()) << launched.to_string();
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  }
   GeneratorState read_state() const {
     GeneratorState s;
     EXPECT_EQ(cudaMemcpy(&s, state_, sizeof(s), cudaMemcpyDeviceToHost), cudaSuccess);

@@ -298,17 +298,20 @@ inline const GpuModule& gpu_module() {
   return state;
 }
 
-class KernelLibraryGpuTest : public ::testing::Test {
+// The fixture of a family's GPU tests over the module `Module()` loads: skips without a GPU,
+// fails when the module did not load, finds entry points by name.
+template <const GpuModule& (*Module)()>
+class FamilyGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const GpuModule& gpu = gpu_module();
+    const GpuModule& gpu = Module();
     if (!gpu.skip_reason.empty()) GTEST_SKIP() << gpu.skip_reason;
     ASSERT_NE(gpu.module, nullptr) << gpu.error;
   }
 
   // The loaded entry point of `name` (names come from a scratch module: they are deterministic).
   static cudaKernel_t fn(const std::string& name) {
-    auto kernel = gpu_module().module->kernel(name);
+    auto kernel = Module().module->kernel(name);
     EXPECT_TRUE(kernel.ok()) << kernel.status().to_string();
     return kernel.ok() ? *kernel : nullptr;
   }
@@ -319,5 +322,7 @@ class KernelLibraryGpuTest : public ::testing::Test {
 
   ModuleSource names_;
 };
+
+class KernelLibraryGpuTest : public FamilyGpuTest<gpu_module> {};
 
 }  // namespace kiln::cuda::kltest
