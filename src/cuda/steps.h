@@ -147,6 +147,9 @@ Result<Launch> kernel_launch(BindContext& ctx, const std::string& kernel, F f) {
   return Launch([fn, f](cudaStream_t stream) { return f(fn, stream); });
 }
 
+// Argument i of `node` when it is a tensor value, else null (a number, a list, None).
+const ir::Value* value_arg(const ir::Node& node, size_t i);
+
 // Helpers for bind functions.
 const Tensor& slot_tensor(const Slots& slots, const ir::Value* value);
 // A tensor like `like` (dtype, sizes) with `strides`, in the step's scratch buffer `which`.

@@ -16,11 +16,6 @@
 namespace kiln::cuda {
 namespace {
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 
 using AttentionNode = AttentionOperands;
 

@@ -18,11 +18,6 @@ constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloa
 
 // --- reading arguments ---------------------------------------------------------------------------
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 std::optional<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t i) {
   if (i >= node.args.size()) return std::nullopt;
   const auto* list = std::get_if<std::vector<ir::SymInt>>(&node.args[i]);

@@ -18,11 +18,6 @@ using ir::OpKey;
 
 constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 bool is_none(const ir::Node& node, size_t i) {
   return i >= node.args.size() || std::holds_alternative<ir::NoneArg>(node.args[i]);
 }

@@ -13,11 +13,6 @@ using ir::OpKey;
 
 constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 
 // grid_sampler_2d(input, grid, interpolation_mode, padding_mode, align_corners), each mode and
 // the flag constants the program wrote.

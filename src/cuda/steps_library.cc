@@ -11,11 +11,6 @@ namespace {
 
 using ir::OpKey;
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 std::optional<std::vector<int64_t>> int_list(const ir::Node& node, size_t i) {
   if (i >= node.args.size()) return std::nullopt;
   if (const auto* list = std::get_if<std::vector<ir::SymInt>>(&node.args[i])) {
@@ -481,6 +476,12 @@ Result<std::unique_ptr<Step>> factory(const ir::Node& node, ModuleSource& module
 }
 
 }  // namespace
+
+const ir::Value* value_arg(const ir::Node& node, size_t i) {
+  if (i >= node.args.size()) return nullptr;
+  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
+  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
+}
 
 std::unique_ptr<Step> make_step(const ir::Node& node, std::string kind,
                                 std::vector<const ir::Value*> reads, BindFn bind) {

@@ -23,11 +23,6 @@ constexpr DType kDropoutTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFl
 
 // --- reading arguments --------------------------------------------------------------------------
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 
 // rand's and randn's sizes, when every one is a constant.
 bool constant_sizes(const ir::Node& node) {

@@ -18,11 +18,6 @@ constexpr DType kAllButDouble[] = {DType::kFloat32, DType::kFloat16, DType::kBFl
                                    DType::kInt64,   DType::kInt32,   DType::kInt16,
                                    DType::kInt8,    DType::kUInt8,   DType::kBool};
 
-const ir::Value* value_arg(const ir::Node& node, size_t i) {
-  if (i >= node.args.size()) return nullptr;
-  const ir::Value* const* v = std::get_if<ir::Value*>(&node.args[i]);
-  return v && *v && (*v)->kind == ir::ValueKind::kTensor ? *v : nullptr;
-}
 std::optional<int64_t> int_arg(const ir::Node& node, size_t i) {
   if (i >= node.args.size()) return std::nullopt;
   if (const int64_t* v = std::get_if<int64_t>(&node.args[i])) return *v;
