@@ -105,7 +105,8 @@ def compile(
         module = _program_from_cache(cache, program_key, arg_specs, kwarg_specs, started)
         if module is not None:
             return module
-    lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions)
+    lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions,
+                               _backend_and_arch(settings)[0])
     stats = {"lower_s": time.perf_counter() - started}
     module = _compile_lowered(lowered, arg_specs, kwarg_specs, settings, cache, stats)
     if program_key is not None and settings.cache_built_engines:
@@ -242,7 +243,8 @@ def convert_exported_program_to_serialized_engine(
     :class:`kiln.UnsupportedError` listing every op kiln cannot run (with counts and nodes)."""
     settings, arg_specs, kwarg_specs, _ = _settings_from_kwargs(inputs, arg_inputs, kwarg_inputs,
                                                                 kwargs)
-    lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions)
+    lowered = _lowering.lower(exported_program, settings.enable_experimental_decompositions,
+                               _backend_and_arch(settings)[0])
     torch_only = TorchOnlyValues(lowered)
     if torch_only:
         raise UnsupportedError(
@@ -293,7 +295,8 @@ def compile_module(gm: torch.fx.GraphModule, sample_arg_inputs: Sequence[Any],
     kwarg_specs = prepare_inputs(dict(sample_kwarg_inputs or {}))
     args, kwargs, dynamic_shapes = _examples(arg_specs, kwarg_specs)
     ep = torch.export.export(gm, tuple(args), kwargs, dynamic_shapes=dynamic_shapes, strict=False)
-    ep = _lowering.lower(ep, settings.enable_experimental_decompositions)
+    ep = _lowering.lower(ep, settings.enable_experimental_decompositions,
+                        _backend_and_arch(settings)[0])
     return _compile_lowered(ep, arg_specs, kwarg_specs, settings, engine_cache)
 
 

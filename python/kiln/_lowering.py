@@ -55,11 +55,11 @@ def kept_whole_ops() -> list[str]:
     return [str(op) for op in _kept_whole()]
 
 
-def decomposition_table(enable_experimental_decompositions: bool = False):
+def decomposition_table(enable_experimental_decompositions: bool = False, backend: str = "cpu"):
     """The table for ``run_decompositions``: core ATen minus the ops kiln keeps whole.
 
-    Ops are kept whole only where kiln's CPU reference backend runs them, so the table never leaves
-    an op kiln cannot execute.
+    Ops are kept whole only where kiln's ``backend`` runs them ("cpu", the reference backend, or
+    "cuda"), so the table never leaves an op the target cannot execute.
     """
     import torch
 
@@ -68,7 +68,7 @@ def decomposition_table(enable_experimental_decompositions: bool = False):
         return table
     from kiln import _C
 
-    runnable = set(_C.supported_op_names())
+    runnable = set(_C.supported_op_names(backend))
     for op in _kept_whole():
         if _op_name(op) in runnable:
             table.pop(op, None)
@@ -82,8 +82,11 @@ def _op_name(op) -> str:
     return str(op)
 
 
-def lower(exported_program, enable_experimental_decompositions: bool = False):
-    """Runs kiln's decompositions on an ExportedProgram (returns a new one).
+def lower(exported_program, enable_experimental_decompositions: bool = False,
+          backend: str = "cpu"):
+    """Runs kiln's decompositions on an ExportedProgram (returns a new one), for the ops kiln's
+    ``backend`` runs: a Core ATen op one backend runs whole and another does not is kept for the
+    first and decomposed for the second (kiln._runnable_decompositions).
 
     Where torch's ``run_decompositions`` itself fails, kiln says so: an UnsupportedError naming
     the in-place ops likely responsible (ops that resize or mutate their inputs, which torch must
@@ -91,11 +94,11 @@ def lower(exported_program, enable_experimental_decompositions: bool = False):
     from kiln import _C
     from kiln._runnable_decompositions import runnable_decompositions
 
-    table = decomposition_table(enable_experimental_decompositions)
+    table = decomposition_table(enable_experimental_decompositions, backend)
     try:
         lowered = exported_program.run_decompositions(table)
         # Core ATen ops kiln has no kernel for, where their decomposition is all kiln kernels.
-        extra = runnable_decompositions(lowered, table, set(_C.supported_op_names()))
+        extra = runnable_decompositions(lowered, table, set(_C.supported_op_names(backend)))
         if extra:
             logger.debug("kiln: decomposing %s (kiln runs their decompositions)",
                          ", ".join(sorted(map(str, extra))))

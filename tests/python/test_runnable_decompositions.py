@@ -82,6 +82,17 @@ def test_batch_norm_without_running_stats_is_lowered():
     assert_outputs_match(compiled(x, weight, bias), module(x, weight, bias))
 
 
+
+def test_batch_norm_without_running_stats_stays_whole_for_the_cuda_backend():
+    """Lowering asks the target backend: the CUDA backend runs no_stats whole (its decomposition's
+    var_mean gives a NaN mean for a channel holding -inf, where eager CUDA gives -inf), while the
+    reference backend, which has no kernel for it, runs the decomposition."""
+    x, weight, bias = torch.randn(2, 3, 4, 4), torch.rand(3) + 0.5, torch.randn(3)
+    op = aten._native_batch_norm_legit.no_stats
+    ep = torch.export.export(Calls(op, True, 0.1, 1e-5), (x, weight, bias))
+    assert op in _targets(_lowering.lower(ep, backend="cuda"))
+    assert op not in _targets(_lowering.lower(ep, backend="cpu"))
+
 def test_grid_sampler_2d_stays_whole_as_its_decomposition_differs_from_eager_on_nan():
     x = torch.randn(1, 1, 4, 4)
     x[0, 0, 0, 0] = float("nan")

@@ -205,6 +205,41 @@ Status batch_norm_outputs(OpContext& ctx) {
   return ctx.error();
 }
 
+// _native_batch_norm_legit.no_stats(input, weight?, bias?, training, momentum, eps)
+// -> (out, save_mean, save_invstd): training-mode batch norm by the batch's own statistics, with
+// no running statistics to update. The saved statistics hold one value per channel, in the
+// input's dtype, or float32 for a 16-bit input where the program recorded that (PyTorch's CUDA
+// kernel keeps them in its accumulation type).
+Status batch_norm_batch_stats(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  const Tensor* weight = ctx.optional_tensor(1);
+  const Tensor* bias = ctx.optional_tensor(2);
+  KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
+  if (input.dim() < 2) {
+    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
+                    shape_to_string(input.sizes()));
+  }
+  if (!ctx.bool_arg(3)) {
+    return op_error(ctx, "expected training=True (without running statistics there is nothing "
+                         "to normalize by outside training), found training=False");
+  }
+  const int64_t channels = input.size(1);
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", channels));
+  KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
+  KILN_ASSIGN_OR_RETURN(DType stats,
+                        stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}}));
+  const ir::Node& node = ctx.node();
+  const ir::Value* recorded = node.outputs.size() > 1 ? node.outputs[1] : nullptr;
+  if ((input.dtype() == DType::kFloat16 || input.dtype() == DType::kBFloat16) && recorded &&
+      recorded->has_recorded_meta && recorded->dtype == DType::kFloat32) {
+    stats = DType::kFloat32;
+  }
+  ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
+  ctx.set_output(1, Tensor::meta(stats, {channels}));
+  ctx.set_output(2, Tensor::meta(stats, {channels}));
+  return ctx.error();
+}
+
 // native_batch_norm(input, weight?, bias?, running_mean?, running_var?, training, momentum, eps)
 Status native_batch_norm(OpContext& ctx) {
   if (ctx.bool_arg(5)) {
@@ -311,6 +346,7 @@ Status register_normalization_inference(OpFunctionTable& table) {
                      {OpKey::aten__fused_rms_norm_default, rms_norm},
                      {OpKey::aten__native_batch_norm_legit_no_training_default, batch_norm_outputs},
                      {OpKey::aten_native_batch_norm_default, native_batch_norm},
+                     {OpKey::aten__native_batch_norm_legit_no_stats, batch_norm_batch_stats},
                      {OpKey::aten_native_group_norm_default, group_norm},
                      {OpKey::aten_group_norm_default, group_norm_composite},
                      {OpKey::aten_instance_norm_default, instance_norm},
