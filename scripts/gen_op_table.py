@@ -11,8 +11,11 @@ The yaml defaults to the copy shipped inside the installed torch (torchgen/packa
 committed; regenerate it when moving to a new PyTorch and commit both.
 
 Kept: functional overloads (no out= and no in-place variants) without named-tensor (Dimname) or quantized
-arguments; plus the Python operators that export graphs use for symbolic ints (`_operator.mul`,
-`torch.sym_max`, ...) and `getitem`.
+arguments; the functional variants torchgen generates for ops that mutate their inputs (`autogen:
+..._functional`, such as the _native_batch_norm_legit_functional that torch.export makes of training
+batch norm), whose schemas the yaml does not spell and are read from the installed torch; plus the
+Python operators that export graphs use for symbolic ints (`_operator.mul`, `torch.sym_max`, ...)
+and `getitem`.
 """
 from __future__ import annotations
 
@@ -140,6 +143,12 @@ def build_table(yaml_path: str) -> Table:
             tags |= TAG_BITS.get(tag, 0)
         overload = f.name.overload_name or "default"
         table.add("aten", f, tags, f"torch.ops.aten.{f.name.name}.{overload}")
+    for name in generated_functional_variants(entries):
+        import torch
+
+        schema = str(getattr(torch.ops.aten, name).default._schema)
+        f = tm.FunctionSchema.parse(schema.split("::", 1)[1])
+        table.add("aten", f, 0, f"torch.ops.aten.{name}.default")
     for namespace, name, schema in PYTHON_OPS:
         # Parsed with Tensor placeholders under a neutral name (torchgen reads a trailing "_" as
         # in-place); the argument types are rewritten to Any below.
@@ -151,6 +160,16 @@ def build_table(yaml_path: str) -> Table:
     keys = [op[0] for op in table.ops]
     assert len(keys) == len(set(keys)), "duplicate op keys"
     return table
+
+
+def generated_functional_variants(entries) -> list[str]:
+    """The `autogen` functional variants of the yaml's mutating ops, by name, in yaml order."""
+    names = []
+    for e in entries:
+        for name in str(e.get("autogen", "")).split(","):
+            if name.strip().endswith("_functional"):
+                names.append(name.strip())
+    return names
 
 
 def write_header(table: Table, path: str, source: str):

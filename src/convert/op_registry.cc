@@ -243,6 +243,12 @@ Verdict check_static_output_shape(const ir::Node& node) {
 
 Verdict check_inference_mode(const ir::Node& node) {
   if (is_dropout(node)) return Verdict::accept();  // check_deterministic decides
+  // Training batch norm whose running statistics the program updates functionally: kernels
+  // compute the batch statistics and the updated running ones as outputs.
+  if (node.op == ir::OpKey::aten__native_batch_norm_legit_no_stats ||
+      node.op == ir::OpKey::aten__native_batch_norm_legit_functional_default) {
+    return Verdict::accept();
+  }
   if (bool_arg(node, "training", /*if_none=*/false).value_or(false)) {
     return Verdict::reject(packet_name(node).find("batch_norm") != std::string_view::npos
                                ? "batch norm in training mode"

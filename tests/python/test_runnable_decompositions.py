@@ -74,24 +74,40 @@ def test_one_node_kiln_cannot_run_keeps_every_node_of_its_op_whole():
     assert _targets(_lowering.lower(ep)).count(aten.native_dropout.default) == 2
 
 
-def test_batch_norm_without_running_stats_is_lowered():
-    x, weight, bias = torch.randn(2, 3, 4, 4), torch.rand(3) + 0.5, torch.randn(3)
-    module = Calls(aten._native_batch_norm_legit.no_stats, True, 0.1, 1e-5)
-    ep, compiled = _compile_fully(module, (x, weight, bias))
-    assert aten._native_batch_norm_legit.no_stats not in _targets(_lowering.lower(ep))
-    assert_outputs_match(compiled(x, weight, bias), module(x, weight, bias))
-
-
-
-def test_batch_norm_without_running_stats_stays_whole_for_the_cuda_backend():
-    """Lowering asks the target backend: the CUDA backend runs no_stats whole (its decomposition's
-    var_mean gives a NaN mean for a channel holding -inf, where eager CUDA gives -inf), while the
-    reference backend, which has no kernel for it, runs the decomposition."""
-    x, weight, bias = torch.randn(2, 3, 4, 4), torch.rand(3) + 0.5, torch.randn(3)
+def test_training_batch_norm_stays_whole_as_its_decomposition_differs_from_eager_on_inf():
+    """torch's decomposition of no_stats takes var_mean, whose mean of a channel holding -inf is
+    NaN where eager's is -inf: kiln keeps the op whole for every backend and runs its own
+    kernel."""
+    x = torch.randn(2, 3, 4)
+    x[0, 0, 1], x[1, 1, 0], x[0, 1, 2] = float("-inf"), float("inf"), float("-inf")
     op = aten._native_batch_norm_legit.no_stats
-    ep = torch.export.export(Calls(op, True, 0.1, 1e-5), (x, weight, bias))
-    assert op in _targets(_lowering.lower(ep, backend="cuda"))
-    assert op not in _targets(_lowering.lower(ep, backend="cpu"))
+    module = Calls(op, None, None, True, 0.5, 1e-5)
+    ep, compiled = _compile_fully(module, (x,))
+    for backend in ("cpu", "cuda"):
+        assert op in _targets(_lowering.lower(ep, backend=backend))
+    expected = module(x)
+    assert expected[1][0] == float("-inf")  # why the decomposition is not used
+    assert_outputs_match(compiled(x), expected)
+
+
+def test_training_batch_norm_updates_the_running_statistics():
+    """_native_batch_norm_legit.default mutates its running statistics; torch.export makes it
+    _native_batch_norm_legit_functional, which kiln runs, and the compiled module copies the
+    updated statistics back into the tensors passed in, as eager does."""
+    x, weight, bias = torch.randn(4, 3, 5) * 2 + 1, torch.rand(3) + 0.5, torch.randn(3)
+    running = (torch.randn(3), torch.rand(3) + 0.5)
+    module = Calls(aten._native_batch_norm_legit.default, True, 0.1, 1e-5)
+    ep = torch.export.export(module, (x, weight, bias, *[t.clone() for t in running]))
+    assert aten._native_batch_norm_legit_functional.default in _targets(_lowering.lower(ep))
+    compiled = kiln.compile(ep, inputs=[x, weight, bias, *running], min_block_size=1,
+                            require_full_compilation=True)
+    eager_stats, kiln_stats = [t.clone() for t in running], [t.clone() for t in running]
+    expected = module(x, weight, bias, *eager_stats)
+    assert_outputs_match(compiled(x, weight, bias, *kiln_stats), expected)
+    assert not torch.equal(eager_stats[0], running[0])  # eager updated them in place
+    for ours, theirs in zip(kiln_stats, eager_stats):
+        torch.testing.assert_close(ours, theirs)
+
 
 def test_grid_sampler_2d_stays_whole_as_its_decomposition_differs_from_eager_on_nan():
     x = torch.randn(1, 1, 4, 4)

@@ -205,11 +205,22 @@ Status batch_norm_outputs(OpContext& ctx) {
   return ctx.error();
 }
 
+// The dtype of training batch norm's saved statistics: the parameters' rule, or float32 for a
+// 16-bit input where the program recorded that (PyTorch's CUDA kernel keeps them in its
+// accumulation type).
+DType saved_stats_dtype(OpContext& ctx, const Tensor& input, DType stats) {
+  const ir::Node& node = ctx.node();
+  const ir::Value* recorded = node.outputs.size() > 1 ? node.outputs[1] : nullptr;
+  if ((input.dtype() == DType::kFloat16 || input.dtype() == DType::kBFloat16) && recorded &&
+      recorded->has_recorded_meta && recorded->dtype == DType::kFloat32) {
+    return DType::kFloat32;
+  }
+  return stats;
+}
+
 // _native_batch_norm_legit.no_stats(input, weight?, bias?, training, momentum, eps)
 // -> (out, save_mean, save_invstd): training-mode batch norm by the batch's own statistics, with
-// no running statistics to update. The saved statistics hold one value per channel, in the
-// input's dtype, or float32 for a 16-bit input where the program recorded that (PyTorch's CUDA
-// kernel keeps them in its accumulation type).
+// no running statistics to update. The saved statistics hold one value per channel.
 Status batch_norm_batch_stats(OpContext& ctx) {
   const Tensor& input = ctx.tensor(0);
   const Tensor* weight = ctx.optional_tensor(1);
@@ -228,15 +239,59 @@ Status batch_norm_batch_stats(OpContext& ctx) {
   KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
   KILN_ASSIGN_OR_RETURN(DType stats,
                         stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}}));
-  const ir::Node& node = ctx.node();
-  const ir::Value* recorded = node.outputs.size() > 1 ? node.outputs[1] : nullptr;
-  if ((input.dtype() == DType::kFloat16 || input.dtype() == DType::kBFloat16) && recorded &&
-      recorded->has_recorded_meta && recorded->dtype == DType::kFloat32) {
-    stats = DType::kFloat32;
-  }
+  stats = saved_stats_dtype(ctx, input, stats);
   ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
   ctx.set_output(1, Tensor::meta(stats, {channels}));
   ctx.set_output(2, Tensor::meta(stats, {channels}));
+  return ctx.error();
+}
+
+// _native_batch_norm_legit_functional(input, weight?, bias?, running_mean, running_var, training,
+// momentum, eps) -> (out, save_mean, save_invstd, running_mean_out, running_var_out): what
+// torch.export makes of _native_batch_norm_legit, which updates the running statistics in place;
+// the updated ones are outputs here (the program copies them back). Outside training the running
+// statistics normalize and come back unchanged.
+Status batch_norm_functional(OpContext& ctx) {
+  const Tensor& input = ctx.tensor(0);
+  const Tensor& mean = ctx.tensor(3);
+  const Tensor& var = ctx.tensor(4);
+  if (!ctx.bool_arg(5)) {
+    KILN_RETURN_IF_ERROR(batch_norm_outputs(ctx));
+  } else {
+    KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
+    if (input.dim() < 2) {
+      return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
+                      shape_to_string(input.sizes()));
+    }
+    const Tensor* weight = ctx.optional_tensor(1);
+    const Tensor* bias = ctx.optional_tensor(2);
+    const int64_t channels = input.size(1);
+    KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", channels));
+    KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
+    KILN_RETURN_IF_ERROR(check_channel_param(ctx, &mean, "running_mean", channels));
+    KILN_RETURN_IF_ERROR(check_channel_param(ctx, &var, "running_var", channels));
+    KILN_ASSIGN_OR_RETURN(
+        DType stats,
+        stats_dtype(
+            ctx, input,
+            {{"weight", weight}, {"bias", bias}, {"running_mean", &mean}, {"running_var", &var}}));
+    stats = saved_stats_dtype(ctx, input, stats);
+    ctx.set_output(0, Tensor::meta(input.dtype(), input.sizes()));
+    ctx.set_output(1, Tensor::meta(stats, {channels}));
+    ctx.set_output(2, Tensor::meta(stats, {channels}));
+  }
+  // The running statistics come back in their own dtype, or where the program recorded float32
+  // (torch's meta function for it upcasts 16-bit ones; the program then casts them back), in that.
+  const ir::Node& node = ctx.node();
+  for (int i : {3, 4}) {
+    const Tensor& running = i == 3 ? mean : var;
+    const ir::Value* recorded = node.outputs.size() > static_cast<size_t>(i) ? node.outputs[i]
+                                                                             : nullptr;
+    const bool upcast = recorded && recorded->has_recorded_meta &&
+                        recorded->dtype == DType::kFloat32 &&
+                        (running.dtype() == DType::kFloat16 || running.dtype() == DType::kBFloat16);
+    ctx.set_output(i, Tensor::meta(upcast ? DType::kFloat32 : running.dtype(), running.sizes()));
+  }
   return ctx.error();
 }
 
@@ -347,6 +402,7 @@ Status register_normalization_inference(OpFunctionTable& table) {
                      {OpKey::aten__native_batch_norm_legit_no_training_default, batch_norm_outputs},
                      {OpKey::aten_native_batch_norm_default, native_batch_norm},
                      {OpKey::aten__native_batch_norm_legit_no_stats, batch_norm_batch_stats},
+                     {OpKey::aten__native_batch_norm_legit_functional_default, batch_norm_functional},
                      {OpKey::aten_native_group_norm_default, group_norm},
                      {OpKey::aten_group_norm_default, group_norm_composite},
                      {OpKey::aten_instance_norm_default, instance_norm},

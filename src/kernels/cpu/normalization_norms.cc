@@ -3,7 +3,9 @@
 // lowering keeps whole (layer_norm, group_norm, instance_norm: the output alone). Statistics are
 // computed in double over contiguous rows (two passes, the row staying in cache); the normalized
 // output is computed in float, as PyTorch does for every floating input type.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/normalization_util.h"
@@ -170,6 +172,141 @@ Status batch_norm_kernel(OpContext& ctx) {
   return dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T, typename>() {
     return batch_norm<T>(ctx, input, eps, ctx.output_tensor(0));
   });
+}
+
+namespace {
+
+// Per-channel statistics of a contiguous [N, C, *] input over its N x plane values: the mean, the
+// sum of squared deviations from it, and their count. Two passes in double, as PyTorch's CPU
+// kernel: an inf gives an inf mean and a nan variance, not a nan mean.
+struct ChannelMoments {
+  std::vector<double> mean, squares;
+  int64_t count = 0;
+};
+
+template <typename T>
+ChannelMoments channel_moments(const Tensor& input) {
+  const int64_t batch = input.size(0), channels = input.size(1);
+  const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
+  ChannelMoments m{std::vector<double>(static_cast<size_t>(channels)),
+                   std::vector<double>(static_cast<size_t>(channels)), batch * plane};
+  const T* x = input.data<T>();
+  parallel_for(0, channels, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < batch; ++n) {
+        const T* row = x + (n * channels + c) * plane;
+        sum += lane_sum(plane, [&](int64_t i) { return static_cast<double>(row[i]); });
+      }
+      const double mean = sum / static_cast<double>(m.count);
+      double squares = 0.0;
+      for (int64_t n = 0; n < batch; ++n) {
+        const T* row = x + (n * channels + c) * plane;
+        squares += lane_sum(plane, [&](int64_t i) {
+          const double d = static_cast<double>(row[i]) - mean;
+          return d * d;
+        });
+      }
+      m.mean[c] = mean;
+      m.squares[c] = squares;
+    }
+  });
+  return m;
+}
+
+// Writes `values` into a [C] tensor of any floating dtype.
+Status write_channel_values(const std::vector<double>& values, Tensor& out) {
+  KILN_ASSIGN_OR_RETURN(Tensor wide, Tensor::empty(DType::kFloat64, {out.numel()}));
+  std::copy(values.begin(), values.end(), wide.data<double>());
+  KILN_ASSIGN_OR_RETURN(Tensor narrow, wide.to(out.dtype()));
+  std::memcpy(out.raw_data(), narrow.raw_data(), static_cast<size_t>(out.numel()) *
+                                                     dtype_size(out.dtype()));
+  return ok_status();
+}
+
+// Training batch norm: normalizes by the batch's statistics, y = x * alpha[c] + beta[c] with
+// alpha = w * invstd and beta = b - mean * alpha (PyTorch's CPU form), and returns them as
+// save_mean and save_invstd (written in double, then cast to their dtype).
+template <typename T>
+Status batch_norm_by_batch(OpContext& ctx, const Tensor& input, const ChannelMoments& m,
+                           double eps, Tensor& out, Tensor& save_mean, Tensor& save_invstd) {
+  using C = ComputeType<T>;
+  const int64_t channels = input.size(1);
+  KILN_ASSIGN_OR_RETURN(std::vector<C> w, param_values<C>(ctx.optional_tensor(1), channels, 1));
+  KILN_ASSIGN_OR_RETURN(std::vector<C> b, param_values<C>(ctx.optional_tensor(2), channels, 0));
+  std::vector<double> invstd(static_cast<size_t>(channels));
+  std::vector<C> alpha(static_cast<size_t>(channels)), beta(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    invstd[c] = 1.0 / std::sqrt(m.squares[c] / static_cast<double>(m.count) + eps);
+    alpha[c] = static_cast<C>(static_cast<double>(w[c]) * invstd[c]);
+    beta[c] = static_cast<C>(static_cast<double>(b[c]) - m.mean[c] * alpha[c]);
+  }
+  const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
+  const T* x = input.data<T>();
+  T* y = out.data<T>();
+  parallel_for(0, input.size(0) * channels, row_grain(plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const C a = alpha[p % channels], sh = beta[p % channels];
+      for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
+        y[i] = element_cast<T>(static_cast<C>(x[i]) * a + sh);
+      }
+    }
+  });
+  KILN_RETURN_IF_ERROR(write_channel_values(m.mean, save_mean));
+  return write_channel_values(invstd, save_invstd);
+}
+
+// running * (1 - momentum) + momentum * batch, per channel, in double.
+Status blend_running(const Tensor& running, const std::vector<double>& batch, double momentum,
+                     Tensor& out) {
+  KILN_ASSIGN_OR_RETURN(Tensor old, running.to(DType::kFloat64));
+  std::vector<double> blended(batch.size());
+  for (size_t c = 0; c < batch.size(); ++c) {
+    blended[c] = (1.0 - momentum) * old.data<double>()[c] + momentum * batch[c];
+  }
+  return write_channel_values(blended, out);
+}
+
+}  // namespace
+
+// _native_batch_norm_legit.no_stats(input, weight?, bias?, training, momentum, eps) and
+// _native_batch_norm_legit_functional(input, weight?, bias?, running_mean, running_var, training,
+// momentum, eps): training batch norm, the latter also returning the running statistics blended
+// with the batch's (the variance unbiased, as PyTorch: a batch of one value gives nan). Outside
+// training the functional form normalizes by the running statistics and returns them unchanged.
+Status batch_norm_training_kernel(OpContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Tensor input, ctx.tensor(0).contiguous());
+  const bool functional =
+      ctx.node().op == ir::OpKey::aten__native_batch_norm_legit_functional_default;
+  const bool training = ctx.bool_arg(functional ? 5 : 3);
+  const double momentum = ctx.float_arg(functional ? 6 : 4);
+  const double eps = ctx.float_arg(functional ? 7 : 5);
+  KILN_RETURN_IF_ERROR(ctx.error());
+  if (!training) {
+    // batch_norm_kernel reads eps at 7, as native_batch_norm's; the saved statistics stay empty.
+    KILN_RETURN_IF_ERROR(batch_norm_kernel(ctx));
+    for (int i : {3, 4}) {
+      KILN_ASSIGN_OR_RETURN(Tensor same, ctx.tensor(i).to(ctx.output_tensor(i).dtype()));
+      KILN_ASSIGN_OR_RETURN(Tensor dense, same.contiguous());
+      std::memcpy(ctx.output_tensor(i).raw_data(), dense.raw_data(),
+                  static_cast<size_t>(dense.numel()) * dtype_size(dense.dtype()));
+    }
+    return ok_status();
+  }
+  ChannelMoments m;
+  KILN_RETURN_IF_ERROR(dispatch_floating_pair(input.dtype(), input.dtype(), [&]<typename T,
+                                                                                 typename>() {
+    m = channel_moments<T>(input);
+    return batch_norm_by_batch<T>(ctx, input, m, eps, ctx.output_tensor(0), ctx.output_tensor(1),
+                                  ctx.output_tensor(2));
+  }));
+  if (!functional) return ok_status();
+  std::vector<double> unbiased(m.squares.size());
+  for (size_t c = 0; c < unbiased.size(); ++c) {
+    unbiased[c] = m.squares[c] / static_cast<double>(m.count - 1);
+  }
+  KILN_RETURN_IF_ERROR(blend_running(ctx.tensor(3), m.mean, momentum, ctx.output_tensor(3)));
+  return blend_running(ctx.tensor(4), unbiased, momentum, ctx.output_tensor(4));
 }
 
 namespace {

@@ -78,6 +78,7 @@ C lane_max(const T* x, int64_t n) {
 Status layer_norm_kernel(ir::OpContext& ctx);
 Status rms_norm_kernel(ir::OpContext& ctx);
 Status batch_norm_kernel(ir::OpContext& ctx);
+Status batch_norm_training_kernel(ir::OpContext& ctx);
 Status group_norm_kernel(ir::OpContext& ctx);
 
 }  // namespace kiln::cpu
