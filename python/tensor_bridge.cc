@@ -31,6 +31,7 @@ Result<DType> dtype_from_dlpack(nb::dlpack::dtype d) {
     if (code == Code::Int && d.bits == 8) return DType::kInt8;
     if (code == Code::UInt && d.bits == 8) return DType::kUInt8;
     if (code == Code::Bool && d.bits == 8) return DType::kBool;
+    if (code == Code::Complex && d.bits == 64) return DType::kComplex64;
   }
   return unsupported("tensors of DLPack dtype (code ", int(d.code), ", ", int(d.bits),
                      " bits) are not supported");
@@ -56,6 +57,7 @@ nb::dlpack::dtype dlpack_dtype(DType dtype) {
     case DType::kInt8: return make(Code::Int, 8);
     case DType::kUInt8: return make(Code::UInt, 8);
     case DType::kBool: return make(Code::Bool, 8);
+    case DType::kComplex64: return make(Code::Complex, 64);
   }
   return make(Code::Float, 32);
 }

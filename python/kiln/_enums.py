@@ -30,6 +30,7 @@ class dtype(enum.Enum):  # noqa: N801 - named like torch.dtype and torch_tensorr
     i8 = "int8"
     u8 = "uint8"
     b = "bool"
+    c64 = "complex64"  # read and produced by the spectral ops (torch.fft) alone
 
     # Long-form aliases, as torch spells them.
     float32 = "float32"
@@ -44,6 +45,7 @@ class dtype(enum.Enum):  # noqa: N801 - named like torch.dtype and torch_tensorr
     int16 = "int16"
     int8 = "int8"
     uint8 = "uint8"
+    complex64 = "complex64"
 
     @classmethod
     def _from(cls, value: Any) -> "dtype":
@@ -113,10 +115,12 @@ _NAMES: dict[str, dtype] = {
     "i8": dtype.i8, "int8": dtype.i8,
     "u8": dtype.u8, "uint8": dtype.u8,
     "b": dtype.b, "bool": dtype.b,
+    "c64": dtype.c64, "complex64": dtype.c64, "cfloat": dtype.c64,
 }
 
 _ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4,
-             "int16": 2, "int8": 1, "uint8": 1, "bool": 1}
+             "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
+             "complex64": 8}
 
 
 def _supported_list() -> str:

@@ -13,7 +13,7 @@ struct DTypeInfo {
   std::string_view npy;  // empty: NumPy has no such type
 };
 
-constexpr std::array<DTypeInfo, 10> kInfo = {{
+constexpr std::array<DTypeInfo, 11> kInfo = {{
     {DType::kFloat32, 4, "float32", 7, "<f4"},
     {DType::kFloat16, 2, "float16", 6, "<f2"},
     {DType::kBFloat16, 2, "bfloat16", 13, ""},
@@ -24,15 +24,16 @@ constexpr std::array<DTypeInfo, 10> kInfo = {{
     {DType::kInt8, 1, "int8", 2, "|i1"},
     {DType::kUInt8, 1, "uint8", 1, "|u1"},
     {DType::kBool, 1, "bool", 12, "|b1"},
+    {DType::kComplex64, 8, "complex64", 10, "<c8"},
 }};
 
 const DTypeInfo& info(DType dtype) {
   return kInfo[static_cast<size_t>(dtype)];
 }
 
-// Promotion categories in PyTorch order: bool < integral < floating.
+// Promotion categories in PyTorch order: bool < integral < floating < complex.
 int category(DType d) {
-  return d == DType::kBool ? 0 : is_integral(d) ? 1 : 2;
+  return d == DType::kBool ? 0 : is_integral(d) ? 1 : is_complex(d) ? 3 : 2;
 }
 
 }  // namespace
@@ -62,6 +63,10 @@ bool is_floating(DType d) {
 bool is_integral(DType d) {
   return d == DType::kInt64 || d == DType::kInt32 || d == DType::kInt16 || d == DType::kInt8 ||
          d == DType::kUInt8;
+}
+
+bool is_complex(DType d) {
+  return d == DType::kComplex64;
 }
 
 std::optional<DType> dtype_from_export_code(int64_t code) {

@@ -3,9 +3,13 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
+
+#include "kiln/status.h"
 
 namespace kiln {
 
@@ -20,6 +24,10 @@ enum class DType : uint8_t {
   kInt8,
   kUInt8,
   kBool,
+  // Complex values (two interleaved float32s), which only the spectral ops (_fft_r2c, _fft_c2r,
+  // _fft_c2c) read or produce; every other kernel declines them, and dispatch_dtype has no C++
+  // type for them.
+  kComplex64,
 };
 
 size_t dtype_size(DType dtype);
@@ -27,6 +35,7 @@ std::string_view dtype_name(DType dtype);  // PyTorch's spelling: "float32", "fl
 std::optional<DType> dtype_from_name(std::string_view name);
 bool is_floating(DType dtype);
 bool is_integral(DType dtype);  // integer types, not bool
+bool is_complex(DType dtype);
 // The export schema's ScalarType codes (torch/_export/serde/schema.py).
 std::optional<DType> dtype_from_export_code(int64_t code);
 int64_t export_code(DType dtype);
@@ -143,10 +152,19 @@ struct DTypeOf<bool> {
   static constexpr DType value = DType::kBool;
 };
 
-// Calls fn.template operator()<T>() with the C++ type of `dtype`.
+// Calls fn.template operator()<T>() with the C++ type of `dtype`. complex64 has none: kernels
+// decline it before dispatching, so reaching here with it is a bug, reported as an internal error
+// where fn returns a Status or Result (and ending the process otherwise).
 template <typename Fn>
 decltype(auto) dispatch_dtype(DType dtype, Fn&& fn) {
+  using R = decltype(fn.template operator()<float>());
   switch (dtype) {
+    case DType::kComplex64:
+      if constexpr (std::is_convertible_v<Status, R>) {
+        return R(internal_error("a kernel dispatched on complex64, which it does not take"));
+      } else {
+        std::abort();
+      }
     case DType::kFloat32: return fn.template operator()<float>();
     case DType::kFloat16: return fn.template operator()<Half>();
     case DType::kBFloat16: return fn.template operator()<BFloat16>();

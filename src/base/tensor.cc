@@ -159,6 +159,20 @@ Status Tensor::copy_from(const Tensor& src) {
   }
   if (!has_data() || !src.has_data()) return internal_error("copy between meta tensors");
   if (numel() == 0) return ok_status();
+  if (is_complex(dtype_) || is_complex(src.dtype_)) {
+    // complex64 has no C++ element type here: copied as 8-byte patterns, never converted.
+    if (dtype_ != src.dtype_) {
+      return unsupported("copy from ", dtype_name(src.dtype_), " to ", dtype_name(dtype_),
+                         " (complex values are copied, never converted)");
+    }
+    if (sizes_.empty()) {
+      std::memcpy(raw_data(), src.raw_data(), sizeof(uint64_t));
+    } else {
+      strided_copy(sizes_, static_cast<uint64_t*>(raw_data()), strides_,
+                   static_cast<const uint64_t*>(src.raw_data()), src.strides_, 0);
+    }
+    return ok_status();
+  }
   if (sizes_.empty()) {  // 0-d: one element
     dispatch_dtype(dtype_, [&]<typename To>() {
       dispatch_dtype(src.dtype_,

@@ -281,6 +281,15 @@ constexpr std::array<DType, 10> kCpuDTypes = {
     DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64, DType::kInt64,
     DType::kInt32,   DType::kInt16,   DType::kInt8,     DType::kUInt8,   DType::kBool};
 
+// complex64 is read and produced by the spectral ops alone (their inference checks which side is
+// complex); every other kernel declines it.
+constexpr std::array<DType, 2> kCpuSpectralDTypes = {DType::kFloat32, DType::kComplex64};
+
+bool is_spectral(ir::OpKey op) {
+  return op == ir::OpKey::aten__fft_r2c_default || op == ir::OpKey::aten__fft_c2r_default ||
+         op == ir::OpKey::aten__fft_c2c_default;
+}
+
 bool returns_tensor(const ir::OpSchema& schema) {
   return std::any_of(schema.returns().begin(), schema.returns().end(),
                      [](const ir::ArgSchema& r) { return r.base == ir::BaseType::kTensor; });
@@ -317,6 +326,7 @@ Verdict validate_on_cpu(const Backend& backend, const ir::Node& node) {
     Verdict verdict = check(node);
     if (!verdict.accepted()) return verdict;
   }
+  if (is_spectral(node.op)) return check_value_types(node, kCpuSpectralDTypes);
   return check_value_types(node, kCpuDTypes);
 }
 

@@ -117,11 +117,12 @@ enum class DType : uint8_t {
   Int8 = 8,
   UInt8 = 9,
   Bool = 10,
+  Complex64 = 11,
   MIN = Undefined,
-  MAX = Bool
+  MAX = Complex64
 };
 
-inline const DType (&EnumValuesDType())[11] {
+inline const DType (&EnumValuesDType())[12] {
   static const DType values[] = {
     DType::Undefined,
     DType::Float32,
@@ -133,13 +134,14 @@ inline const DType (&EnumValuesDType())[11] {
     DType::Int16,
     DType::Int8,
     DType::UInt8,
-    DType::Bool
+    DType::Bool,
+    DType::Complex64
   };
   return values;
 }
 
 inline const char * const *EnumNamesDType() {
-  static const char * const names[12] = {
+  static const char * const names[13] = {
     "Undefined",
     "Float32",
     "Float16",
@@ -151,13 +153,14 @@ inline const char * const *EnumNamesDType() {
     "Int8",
     "UInt8",
     "Bool",
+    "Complex64",
     nullptr
   };
   return names;
 }
 
 inline const char *EnumNameDType(DType e) {
-  if (flatbuffers::IsOutRange(e, DType::Undefined, DType::Bool)) return "";
+  if (flatbuffers::IsOutRange(e, DType::Undefined, DType::Complex64)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesDType()[index];
 }

@@ -14,6 +14,7 @@ fb::DType to_fb(DType dtype) {
     case DType::kInt8: return fb::DType::Int8;
     case DType::kUInt8: return fb::DType::UInt8;
     case DType::kBool: return fb::DType::Bool;
+    case DType::kComplex64: return fb::DType::Complex64;
   }
   return fb::DType::Undefined;
 }
@@ -30,6 +31,7 @@ std::optional<DType> from_fb(fb::DType dtype) {
     case fb::DType::Int8: return DType::kInt8;
     case fb::DType::UInt8: return DType::kUInt8;
     case fb::DType::Bool: return DType::kBool;
+    case fb::DType::Complex64: return DType::kComplex64;
     case fb::DType::Undefined: break;
   }
   return std::nullopt;

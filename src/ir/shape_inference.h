@@ -12,6 +12,11 @@ namespace kiln::ir {
 const OpFunctionTable& shape_inference_table();
 const Status& shape_inference_status();
 
+// complex64 values are read and produced by the spectral ops (_fft_r2c, _fft_c2r, _fft_c2c)
+// alone: for any other node with such a value, an unsupported error naming it (the node is
+// declined and runs in PyTorch, as inference would otherwise type it as a real op would).
+Status check_complex_values(const Node& node);
+
 // One registration function per op family (src/ir/infer/<family>.cc).
 Status register_symbolic_inference(OpFunctionTable& table);  // sym_size, _operator.*, torch.sym_*
 Status register_elementwise_inference(OpFunctionTable& table);  // unary, binary, where, clamp, ...
@@ -25,5 +30,6 @@ Status register_factory_inference(OpFunctionTable& table);  // full, arange, sca
 Status register_resize_inference(OpFunctionTable& table);   // upsample nearest / (bi)linear
 Status register_attention_inference(OpFunctionTable& table);  // scaled_dot_product_attention
 Status register_sorting_inference(OpFunctionTable& table);    // sort (default, stable), topk
+Status register_spectral_inference(OpFunctionTable& table);   // _fft_r2c, _fft_c2r, _fft_c2c
 
 }  // namespace kiln::ir

@@ -111,7 +111,8 @@ Status check_inference(const Program& program) {
     }
     if (!inputs_known) continue;
     OpContext ctx(node, slots);
-    Status inferred = infer(ctx);
+    Status inferred = check_complex_values(node);
+    if (inferred.ok()) inferred = infer(ctx);
     if (inferred.code() == StatusCode::kUnsupported) {
       // A program PyTorch runs that kiln cannot: support analysis declines the node (see
       // infer_node), so the load goes on with the outputs the program records.
@@ -136,6 +137,7 @@ Status check_inference(const Program& program) {
 Status infer_node(const Node& node) {
   const OpFn infer = shape_inference_table().find(node.op);
   if (!infer) return ok_status();
+  KILN_RETURN_IF_ERROR(check_complex_values(node));
   const std::vector<Value*> inputs = node.input_values();
   uint32_t slot_count = 0;
   for (const Value* v : inputs) slot_count = std::max(slot_count, v->id + 1);

@@ -54,11 +54,12 @@ double dtype_max(DType d) {
     case DType::kInt8: return std::numeric_limits<int8_t>::max();
     case DType::kUInt8: return std::numeric_limits<uint8_t>::max();
     case DType::kBool: return 1.0;
+    case DType::kComplex64: return std::numeric_limits<float>::max();  // of either part
   }
   return 0.0;
 }
 double dtype_lowest(DType d) {
-  if (is_floating(d)) return -dtype_max(d);
+  if (is_floating(d) || is_complex(d)) return -dtype_max(d);
   if (d == DType::kUInt8 || d == DType::kBool) return 0.0;
   return -dtype_max(d) - 1.0;
 }

@@ -13,7 +13,7 @@ class CpuBackend final : public Backend {
           register_normalization_kernels, register_pooling_kernels, register_shape_op_kernels,
           register_indexing_kernels, register_factory_kernels, register_resize_kernels,
           register_grid_sampler_kernels, register_random_kernels, register_attention_kernels,
-          register_sorting_kernels, register_distance_kernels}) {
+          register_sorting_kernels, register_distance_kernels, register_spectral_kernels}) {
       Status s = reg(kernels_);
       if (!s.ok() && status_.ok()) status_ = std::move(s);
     }

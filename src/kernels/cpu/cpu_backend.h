@@ -27,5 +27,6 @@ Status register_random_kernels(ir::OpFunctionTable& table);
 Status register_attention_kernels(ir::OpFunctionTable& table);  // scaled_dot_product_attention
 Status register_sorting_kernels(ir::OpFunctionTable& table);    // sort, topk
 Status register_distance_kernels(ir::OpFunctionTable& table);   // _pdist_forward, _cdist_forward
+Status register_spectral_kernels(ir::OpFunctionTable& table);   // _fft_r2c, _fft_c2r, _fft_c2c
 
 }  // namespace kiln::cpu
