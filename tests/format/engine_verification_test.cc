@@ -316,7 +316,7 @@ TEST(EngineVerificationTest, UnknownCodesNeedANewerKiln) {
         values->GetMutableObject(value_id("add"))->mutate_dtype(static_cast<fb::DType>(42)));
   });
   EXPECT_STATUS(read_status(dtype), kUnsupported,
-                "expected a known dtype (codes 1..10), found code 42");
+                "expected a known dtype (codes 1..11), found code 42");
   auto image = tamper([](fb::Engine& e) {
     ASSERT_TRUE(
         e.mutable_kernels()->GetMutableObject(1)->mutate_kind(static_cast<fb::KernelImageKind>(9)));
