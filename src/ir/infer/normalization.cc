@@ -151,6 +151,14 @@ Status rms_norm(OpContext& ctx) {
   return ctx.error();
 }
 
+Status check_rank_at_least_2(OpContext& ctx, const Tensor& input) {
+  if (input.dim() < 2) {
+    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
+                    shape_to_string(input.sizes()));
+  }
+  return ok_status();
+}
+
 // Checks a per-channel parameter: one value per channel.
 Status check_channel_param(OpContext& ctx, const Tensor* t, const char* name, int64_t channels) {
   if (t && (t->dim() != 1 || t->size(0) != channels)) {
@@ -169,10 +177,7 @@ Status batch_norm_outputs(OpContext& ctx) {
   const Tensor* mean = ctx.optional_tensor(3);
   const Tensor* var = ctx.optional_tensor(4);
   KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
-  if (input.dim() < 2) {
-    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
-                    shape_to_string(input.sizes()));
-  }
+  KILN_RETURN_IF_ERROR(check_rank_at_least_2(ctx, input));
   if (!mean || !var) {
     return op_error(ctx, "expected running_mean and running_var when training is False");
   }
@@ -226,10 +231,7 @@ Status batch_norm_batch_stats(OpContext& ctx) {
   const Tensor* weight = ctx.optional_tensor(1);
   const Tensor* bias = ctx.optional_tensor(2);
   KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
-  if (input.dim() < 2) {
-    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
-                    shape_to_string(input.sizes()));
-  }
+  KILN_RETURN_IF_ERROR(check_rank_at_least_2(ctx, input));
   if (!ctx.bool_arg(3)) {
     return op_error(ctx, "expected training=True (without running statistics there is nothing "
                          "to normalize by outside training), found training=False");
@@ -259,10 +261,7 @@ Status batch_norm_functional(OpContext& ctx) {
     KILN_RETURN_IF_ERROR(batch_norm_outputs(ctx));
   } else {
     KILN_RETURN_IF_ERROR(check_floating(ctx, input, "input"));
-    if (input.dim() < 2) {
-      return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
-                      shape_to_string(input.sizes()));
-    }
+    KILN_RETURN_IF_ERROR(check_rank_at_least_2(ctx, input));
     const Tensor* weight = ctx.optional_tensor(1);
     const Tensor* bias = ctx.optional_tensor(2);
     const int64_t channels = input.size(1);
@@ -318,14 +317,6 @@ Result<DType> check_groups(OpContext& ctx, const Tensor& input, const Tensor* we
   KILN_RETURN_IF_ERROR(check_channel_param(ctx, weight, "weight", channels));
   KILN_RETURN_IF_ERROR(check_channel_param(ctx, bias, "bias", channels));
   return stats_dtype(ctx, input, {{"weight", weight}, {"bias", bias}});
-}
-
-Status check_rank_at_least_2(OpContext& ctx, const Tensor& input) {
-  if (input.dim() < 2) {
-    return op_error(ctx, "expected an input of shape [N, C, *] (rank >= 2), found ",
-                    shape_to_string(input.sizes()));
-  }
-  return ok_status();
 }
 
 // native_group_norm(input, weight?, bias?, N, C, HxW, group, eps) -> (out, mean, rstd)

@@ -130,6 +130,24 @@ Status rms_norm_kernel(OpContext& ctx) {
 
 namespace {
 
+// y = x * scale[c] + shift[c] over each plane of a contiguous [N, C, *] input, in C.
+template <typename T, typename C>
+void apply_channel_affine(const Tensor& input, const std::vector<C>& scale,
+                          const std::vector<C>& shift, Tensor& out) {
+  const int64_t channels = input.size(1);
+  const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
+  const T* x = input.data<T>();
+  T* y = out.data<T>();
+  parallel_for(0, input.size(0) * channels, row_grain(plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const C sc = scale[p % channels], sh = shift[p % channels];
+      for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
+        y[i] = element_cast<T>(static_cast<C>(x[i]) * sc + sh);
+      }
+    }
+  });
+}
+
 // Batch norm with running statistics: y = x * scale[c] + shift[c] over each [N, C] plane, with
 // scale = w / sqrt(var + eps) and shift = b - mean * scale.
 template <typename T>
@@ -146,17 +164,7 @@ Status batch_norm(OpContext& ctx, const Tensor& input, double eps, Tensor& out) 
     scale[c] = static_cast<C>(s);
     shift[c] = static_cast<C>(b[c] - mean[c] * s);
   }
-  const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
-  const T* x = input.data<T>();
-  T* y = out.data<T>();
-  parallel_for(0, input.size(0) * channels, row_grain(plane), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const C sc = scale[p % channels], sh = shift[p % channels];
-      for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
-        y[i] = element_cast<T>(static_cast<C>(x[i]) * sc + sh);
-      }
-    }
-  });
+  apply_channel_affine<T>(input, scale, shift, out);
   return ok_status();
 }
 
@@ -241,17 +249,7 @@ Status batch_norm_by_batch(OpContext& ctx, const Tensor& input, const ChannelMom
     alpha[c] = static_cast<C>(static_cast<double>(w[c]) * invstd[c]);
     beta[c] = static_cast<C>(static_cast<double>(b[c]) - m.mean[c] * alpha[c]);
   }
-  const int64_t plane = shape_numel(std::span(input.sizes()).subspan(2));
-  const T* x = input.data<T>();
-  T* y = out.data<T>();
-  parallel_for(0, input.size(0) * channels, row_grain(plane), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const C a = alpha[p % channels], sh = beta[p % channels];
-      for (int64_t i = p * plane; i < (p + 1) * plane; ++i) {
-        y[i] = element_cast<T>(static_cast<C>(x[i]) * a + sh);
-      }
-    }
-  });
+  apply_channel_affine<T>(input, alpha, beta, out);
   KILN_RETURN_IF_ERROR(write_channel_values(m.mean, save_mean));
   return write_channel_values(invstd, save_invstd);
 }
