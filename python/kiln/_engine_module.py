@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import threading
 import warnings
 from typing import Any, Optional
@@ -145,6 +146,9 @@ def _run_cuda(engine: torch.Tensor, inputs: list, description: dict, weights: li
     return outputs
 
 
+_UNBACKED = re.compile(r"\bu[0-9]+\b")
+
+
 @torch.library.custom_op("kiln::execute_engine", mutates_args=())
 def execute_engine(inputs: list[torch.Tensor], engine: torch.Tensor, meta: str,
                    weights: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -173,6 +177,12 @@ def _execute_engine_fake(inputs, engine, meta, weights):
         inputs[0].device if inputs else torch.device(description.get("device", "cpu")))
     outputs = []
     for spec in description["outputs"]:
+        for dim in spec["dims"]:
+            # A size only the data determines (nonzero's row count: PyTorch's unbacked u0, u1,
+            # ...) is a new unbacked size for the tracer, one per symbol and call.
+            for name in _UNBACKED.findall(dim) if isinstance(dim, str) else ():
+                if name not in bindings:
+                    bindings[name] = torch.library.get_ctx().new_dynamic_size()
         shape = [d if isinstance(d, int) else _sym_eval.evaluate(d, bindings)
                  for d in spec["dims"]]
         outputs.append(torch.empty(shape, dtype=getattr(torch, spec["dtype"]), device=device))

@@ -266,7 +266,23 @@ def _torch_ops_outside_engines(module: torch.fx.GraphModule) -> list[str]:
 
     return sorted({str(n.target) for n in module.graph.nodes
                    if n.op == "call_function" and n.target is not operator.getitem
-                   and not _writes_back_an_input(n)})
+                   and not _writes_back_an_input(n) and not _checks_sizes(n)})
+
+
+# The program's own checks of its symbolic sizes: torch.export asserts the range of a size only
+# the data determines (nonzero's row count u0: 0 <= u0 <= numel) on the output's size, after the
+# engine that computed it. Integer arithmetic on sizes, no tensor op of the program.
+_SIZE_OPS = frozenset({"aten.sym_size.int", "aten.sym_numel.default", "aten.sym_stride.int",
+                       "aten._assert_scalar.default",
+                       "aten.sym_constrain_range_for_size.default"})
+
+
+def _checks_sizes(node: torch.fx.Node) -> bool:
+    if getattr(node.target, "__module__", None) == "_operator":  # ge, le, mul on sizes
+        return not any(isinstance(a, torch.fx.Node) and isinstance(a.meta.get("val"),
+                                                                     torch.Tensor)
+                       for a in node.all_input_nodes)
+    return str(node.target) in _SIZE_OPS
 
 
 def _writes_back_an_input(node: torch.fx.Node) -> bool:

@@ -37,3 +37,19 @@ def test_other_ops_are_not_judged_here():
     sample = Sample("aten.max.dim", "float32", (x, 1), {}, "hand")
     values, indices = torch.max(x, 1)
     assert compare_tied_indices(sample, [values, indices], [values, indices]) is None
+
+
+def test_size_checks_after_an_engine_are_not_ops_left_to_pytorch():
+    """torch.export asserts an unbacked size's range (0 <= u0 <= numel for nonzero) on the
+    engine's output size: integer glue, not a tensor op. A tensor op left outside is counted."""
+    from conformance.harness import _torch_ops_outside_engines
+
+    class Checks(torch.nn.Module):
+        def forward(self, x):
+            rows = torch.ops.aten.nonzero.default(x)
+            torch._check(rows.shape[0] <= x.numel())
+            return rows.relu()
+
+    ep = torch.export.export(Checks(), (torch.rand(3, 4),))
+    left = _torch_ops_outside_engines(ep.module())
+    assert left == ["aten.nonzero.default", "aten.relu.default"], left

@@ -1,6 +1,7 @@
 """End-to-end checks of reference-backend ops added for Core ATen coverage: the symbolic-size ops
 in programs kiln reads without lowering, _embedding_bag, convolution_backward, grid_sampler_2d and
-the random ops (rand, randn, randperm, native_dropout), each against eager on the CPU."""
+the random ops (rand, randn, randperm, native_dropout) and nonzero, each against eager on the
+CPU."""
 import math
 
 import pytest
@@ -125,3 +126,44 @@ def test_random_ops_run_on_the_reference_backend_by_distribution():
     assert abs(mask.double().mean() - 0.75) < 6 * math.sqrt(0.25 * 0.75 / 4000)
     again = compiled(x)
     assert not torch.equal(again[0], rand), "two runs drew the same values"
+
+
+class Nonzero(torch.nn.Module):
+    """nonzero, whose row count only the data determines (an unbacked size), then ops on it."""
+
+    def forward(self, x):
+        rows = aten.nonzero.default(x > 0.5)
+        return rows, (rows * 2 + 1).sum(0), rows.shape[0] * x
+
+
+@pytest.mark.parametrize("x", [torch.rand(4, 5), torch.zeros(4, 5), torch.ones(4, 5)],
+                         ids=["some", "none", "all"])
+def test_nonzero_runs_on_the_reference_backend(x):
+    """The executor infers each node from its inputs' values, so nonzero's row count is counted
+    there; the ops after it run on that size in the same engine."""
+    torch.manual_seed(0)
+    compiled = _compile(Nonzero(), (torch.rand(4, 5),))
+    assert_outputs_match(compiled(x), Nonzero()(x))
+
+
+def test_nonzero_counts_nan_and_takes_a_0d_input():
+    class Plain(torch.nn.Module):
+        def forward(self, x):
+            return aten.nonzero.default(x)
+
+    for x in (torch.tensor([[0.0, float("nan")], [-0.0, 2.0]]), torch.tensor(3.0),
+              torch.tensor(0, dtype=torch.int32)):
+        compiled = _compile(Plain(), (x,))
+        assert_outputs_match(compiled(x), Plain()(x))
+
+
+def test_nonzero_module_saves_and_loads(tmp_path):
+    """Saving traces the compiled module: the engine's fake gives the unbacked row count a new
+    unbacked size."""
+    x = torch.rand(4, 5)
+    compiled = _compile(Nonzero(), (x,))
+    path = str(tmp_path / "nonzero.pt2")
+    kiln.save(compiled, path, inputs=[x])
+    loaded = kiln.load(path).module()
+    y = torch.rand(4, 5)
+    assert_outputs_match(loaded(y), Nonzero()(y))

@@ -3,6 +3,7 @@
 // Index values are data, so their bounds are checked by the kernels; everything else is here.
 #include <algorithm>
 
+#include "base/element_cast.h"
 #include "ir/infer/infer_util.h"
 #include "ir/shape_inference.h"
 
@@ -442,9 +443,37 @@ bool embedding_bag_fast_path(const Tensor& weight, const Tensor* per_sample_weig
          (!per_sample_weights || per_sample_weights->strides()[0] == 1);
 }
 
+namespace {
+
+// nonzero(self) -> int64 [count, self.dim()]: the count is data. Where the input's values are
+// there (the reference backend's executor) they are counted; on metadata (reading, building) the
+// row count is the program's example for its unbacked size, or 0.
+Status infer_nonzero(OpContext& ctx) {
+  const Tensor& self = ctx.tensor(0);
+  int64_t rows = 0;
+  if (self.has_data()) {
+    KILN_ASSIGN_OR_RETURN(Tensor dense, self.contiguous());
+    KILN_RETURN_IF_ERROR(dispatch_dtype(dense.dtype(), [&]<typename T>() -> Status {
+      const T* x = dense.data<T>();
+      for (int64_t i = 0; i < dense.numel(); ++i) rows += element_cast<bool>(x[i]) ? 1 : 0;  // NaN counts
+      return ok_status();
+    }));
+  } else {
+    const Value* recorded = ctx.node().outputs.empty() ? nullptr : ctx.node().outputs[0];
+    if (recorded && recorded->has_recorded_meta && !recorded->shape.empty()) {
+      rows = std::max<int64_t>(recorded->shape[0].value, 0);
+    }
+  }
+  ctx.set_output(0, Tensor::meta(DType::kInt64, {rows, self.dim()}));
+  return ctx.error();
+}
+
+}  // namespace
+
 Status register_indexing_inference(OpFunctionTable& table) {
   return add_all(table, {
                             {OpKey::aten_embedding_default, infer_embedding},
+                            {OpKey::aten_nonzero_default, infer_nonzero},
                             {OpKey::aten__embedding_bag_default, infer_embedding_bag},
                             {OpKey::aten_gather_default, infer_gather},
                             {OpKey::aten_scatter_src, infer_scatter_src},

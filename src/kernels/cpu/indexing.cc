@@ -316,6 +316,7 @@ Status register_indexing_kernels(ir::OpFunctionTable& table) {
                             {ir::OpKey::aten_select_scatter_default, select_scatter_kernel},
                             {ir::OpKey::aten_slice_scatter_default, slice_scatter_kernel},
                             {ir::OpKey::aten_masked_scatter_default, masked_scatter_kernel},
+                            {ir::OpKey::aten_nonzero_default, nonzero_kernel},
                         });
 }
 

@@ -221,4 +221,29 @@ Status masked_scatter_kernel(ir::OpContext& ctx) {
   return ok_status();
 }
 
+// nonzero: the coordinates of self's nonzero elements (NaN counts), one row each in row-major
+// order. Inference counted them, so the output has exactly that many rows.
+Status nonzero_kernel(ir::OpContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Tensor truth, ctx.tensor(0).to(DType::kBool));
+  Tensor& out = ctx.output_tensor(0);
+  const bool* m = truth.data<bool>();
+  const Shape& sizes = truth.sizes();
+  const int64_t rank = static_cast<int64_t>(sizes.size());
+  int64_t* rows = out.data<int64_t>();
+  std::vector<int64_t> at(sizes.size(), 0);
+  int64_t written = 0;
+  for (int64_t i = 0; i < truth.numel(); ++i) {
+    if (m[i]) {
+      if (written == out.size(0)) {
+        return internal_error("nonzero: more nonzero elements than inference counted (",
+                              out.size(0), ")");
+      }
+      std::copy(at.begin(), at.end(), rows + written * rank);
+      ++written;
+    }
+    for (int64_t d = rank - 1; d >= 0 && ++at[d] == sizes[d]; --d) at[d] = 0;
+  }
+  return ok_status();
+}
+
 }  // namespace kiln::cpu

@@ -11,6 +11,7 @@ Status index_kernel(ir::OpContext& ctx);
 Status index_put_kernel(ir::OpContext& ctx);
 // masked_scatter (indexing_advanced.cc).
 Status masked_scatter_kernel(ir::OpContext& ctx);
+Status nonzero_kernel(ir::OpContext& ctx);
 // _embedding_bag (embedding_bag.cc).
 Status embedding_bag_kernel(ir::OpContext& ctx);
 
