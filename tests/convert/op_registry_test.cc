@@ -53,8 +53,9 @@ TEST(OpRegistryTest, CpuRegistryCoversTheCpuBackend) {
   EXPECT_TRUE(registry.has_implementation(ir::OpKey::aten_sym_size_int, "cpu"));
   EXPECT_TRUE(registry.has_implementation(ir::OpKey::operator_mul_default, "cpu"));
   EXPECT_TRUE(registry.has_implementation(ir::OpKey::aten_sort_default, "cpu"));
-  // nonzero's output shape depends on the data; no backend runs it.
-  EXPECT_FALSE(registry.has_implementation(ir::OpKey::aten_nonzero_default, "cpu"));
+  // nonzero's output shape depends on the data: the reference backend's executor counts it.
+  EXPECT_TRUE(registry.has_implementation(ir::OpKey::aten_nonzero_default, "cpu"));
+  EXPECT_FALSE(registry.has_implementation(ir::OpKey::aten_argwhere_default, "cpu"));
   EXPECT_FALSE(registry.has_implementation(ir::OpKey::aten_relu_default, "cuda"));
   for (const OpImplementation& impl : registry.implementations(ir::OpKey::aten_relu_default)) {
     EXPECT_TRUE(impl.supports_dynamic_shapes);
@@ -72,9 +73,13 @@ TEST(OpRegistryTest, CpuValidatorsAcceptAndReject) {
   EXPECT_EQ(ok.implementation->op, ir::OpKey::aten_relu_default);
   EXPECT_TRUE(has_dynamic_shapes(*relu));
 
+  // An unbacked output size: nonzero's alone is the reference backend's to run.
   ir::Node* nonzero =
       f.node("aten.nonzero.default", {x}, {f.tensor({sym("u0", 4), d(2)}, DType::kInt64)});
-  Selection missing = registry.select(*nonzero, "cpu", false);
+  EXPECT_TRUE(registry.select(*nonzero, "cpu", false).ok());
+  ir::Node* argwhere =
+      f.node("aten.argwhere.default", {x}, {f.tensor({sym("u1", 4), d(2)}, DType::kInt64)});
+  Selection missing = registry.select(*argwhere, "cpu", false);
   EXPECT_FALSE(missing.ok());
   EXPECT_EQ(missing.reason(), "no cpu implementation");
   EXPECT_EQ(registry.select(*relu, "cuda", false).reason(), "no cuda implementation");
