@@ -56,10 +56,6 @@ std::optional<std::string> literal(const ir::Argument& arg, std::string_view typ
   return float_literal(value, type);
 }
 
-bool is_scalar_arg(const ir::Argument& arg) {
-  return std::holds_alternative<int64_t>(arg) || std::holds_alternative<double>(arg) ||
-         std::holds_alternative<bool>(arg);
-}
 bool is_float_scalar(const ir::Argument& arg) { return std::holds_alternative<double>(arg); }
 std::optional<double> scalar_value(const ir::Argument& arg) {
   if (const int64_t* i = std::get_if<int64_t>(&arg)) return static_cast<double>(*i);

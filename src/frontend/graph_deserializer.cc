@@ -180,7 +180,7 @@ Result<ir::Argument> Deserializer::argument(const JsonValue& arg, const ir::ArgS
   const bool wants_float = schema && schema->base == BaseType::kFloat;
   if (kind == "as_none") return ir::Argument(ir::NoneArg{});
   if (kind == "as_tensor" || kind == "as_optional_tensor") {
-    if (const JsonValue* none = v.find("as_none")) return ir::Argument(ir::NoneArg{});
+    if (v.find("as_none")) return ir::Argument(ir::NoneArg{});
     const JsonValue& t = kind == "as_optional_tensor" ? *v.find("as_tensor") : v;
     KILN_ASSIGN_OR_RETURN(std::string_view name, t.get_string("name"));
     KILN_ASSIGN_OR_RETURN(ir::Value * value, defined(name, where_));
