@@ -9,6 +9,7 @@
 #include <cmath>
 #include <complex>
 #include <numbers>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -77,6 +78,16 @@ void transform(Signal& s, int64_t dim, double sign) {
   });
 }
 
+// Transforms along each of `dims` in turn; returns the signal's element count over them.
+int64_t transform_dims(Signal& s, std::span<const int64_t> dims, double sign) {
+  int64_t count = 1;
+  for (int64_t d : dims) {
+    transform(s, d, sign);
+    count *= s.sizes[d];
+  }
+  return count;
+}
+
 // normalization: 0 none, 1 1/sqrt(n), 2 1/n, with n the signal's element count.
 double scale(int64_t normalization, int64_t n) {
   if (normalization == 1) return 1.0 / std::sqrt(static_cast<double>(n));
@@ -130,11 +141,7 @@ Status fft_r2c_kernel(OpContext& ctx) {
   // The last signal dim first, as eager transforms the real signal along it before the others
   // (the order only shows where infinities make NaNs).
   std::rotate(dims.rbegin(), dims.rbegin() + 1, dims.rend());
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    transform(s, d, -1.0);
-    n *= s.sizes[d];
-  }
+  const int64_t n = transform_dims(s, dims, -1.0);
   store_complex(s, scale(normalization, n), ctx.output_tensor(0));  // one-sided: a prefix
   return ok_status();
 }
@@ -146,11 +153,7 @@ Status fft_c2c_kernel(OpContext& ctx) {
   const bool forward = ctx.bool_arg(3);
   KILN_RETURN_IF_ERROR(ctx.error());
   KILN_ASSIGN_OR_RETURN(Signal s, load(input));
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    transform(s, d, forward ? -1.0 : 1.0);
-    n *= s.sizes[d];
-  }
+  const int64_t n = transform_dims(s, dims, forward ? -1.0 : 1.0);
   store_complex(s, scale(normalization, n), ctx.output_tensor(0));
   return ok_status();
 }
@@ -162,11 +165,7 @@ Status fft_c2r_kernel(OpContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.error());
   KILN_ASSIGN_OR_RETURN(Signal s, load(input));
   const int64_t last = dims.back();
-  int64_t count = 1;
-  for (size_t i = 0; i + 1 < dims.size(); ++i) {
-    transform(s, dims[i], 1.0);
-    count *= s.sizes[dims[i]];
-  }
+  int64_t count = transform_dims(s, std::span(dims).first(dims.size() - 1), 1.0);
   Tensor& out = ctx.output_tensor(0);
   const int64_t n = out.size(last);
   count *= n;
