@@ -114,20 +114,21 @@ def test_unsupported_ops_between_supported_give_engines_and_torch_segments():
     assert_outputs_match(compiled(x), model(x))
 
 
-class Nonzero(torch.nn.Module):
-    """A data-dependent output size: torch.export checks it at run time (_assert_scalar of the
-    size's bounds), nodes kiln's core does not read and the segments must not lose."""
+class Unique(torch.nn.Module):
+    """A data-dependent output size kiln declines (unique; the reference backend runs nonzero):
+    torch.export checks it at run time (_assert_scalar of the size's bounds), nodes kiln's core
+    does not read and the segments must not lose."""
 
     def forward(self, x):
         h = torch.relu(x) * 2.0
-        return torch.nonzero(h > 1.0), torch.tanh(h) + 1.0
+        return torch.unique(torch.floor(h)), torch.tanh(h) + 1.0
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_data_dependent_sizes_run_in_pytorch_with_their_checks(fast):
-    model, x = Nonzero(), torch.randn(4, 8)
+    model, x = Unique(), torch.randn(4, 8)
     compiled = _compile(model, (x,), min_block_size=1, use_fast_partitioner=fast)
-    # The fast partitioner keeps graph order (an engine on each side of nonzero), the global one
+    # The fast partitioner keeps graph order (an engine on each side of unique), the global one
     # merges the supported nodes into one.
     assert len(_engines(compiled)) == (2 if fast else 1)
     targets = [str(n.target) for n in compiled.graph.nodes if n.op == "call_function"]
