@@ -285,11 +285,6 @@ constexpr std::array<DType, 10> kCpuDTypes = {
 // complex); every other kernel declines it.
 constexpr std::array<DType, 2> kCpuSpectralDTypes = {DType::kFloat32, DType::kComplex64};
 
-bool is_spectral(ir::OpKey op) {
-  return op == ir::OpKey::aten__fft_r2c_default || op == ir::OpKey::aten__fft_c2r_default ||
-         op == ir::OpKey::aten__fft_c2c_default;
-}
-
 bool returns_tensor(const ir::OpSchema& schema) {
   return std::any_of(schema.returns().begin(), schema.returns().end(),
                      [](const ir::ArgSchema& r) { return r.base == ir::BaseType::kTensor; });
@@ -334,7 +329,7 @@ Verdict validate_on_cpu(const Backend& backend, const ir::Node& node) {
     Verdict verdict = check(node);
     if (!verdict.accepted()) return verdict;
   }
-  if (is_spectral(node.op)) return check_value_types(node, kCpuSpectralDTypes);
+  if (ir::takes_complex(node.op)) return check_value_types(node, kCpuSpectralDTypes);
   return check_value_types(node, kCpuDTypes);
 }
 

@@ -29,12 +29,12 @@ const BuiltTable& built() {
   return table;
 }
 
+}  // namespace
+
 bool takes_complex(OpKey op) {
   return op == OpKey::aten__fft_r2c_default || op == OpKey::aten__fft_c2r_default ||
          op == OpKey::aten__fft_c2c_default;
 }
-
-}  // namespace
 
 Status check_complex_values(const Node& node) {
   if (takes_complex(node.op)) return ok_status();

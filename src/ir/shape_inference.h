@@ -16,6 +16,7 @@ const Status& shape_inference_status();
 // alone: for any other node with such a value, an unsupported error naming it (the node is
 // declined and runs in PyTorch, as inference would otherwise type it as a real op would).
 Status check_complex_values(const Node& node);
+bool takes_complex(OpKey op);  // the spectral ops
 
 // One registration function per op family (src/ir/infer/<family>.cc).
 Status register_symbolic_inference(OpFunctionTable& table);  // sym_size, _operator.*, torch.sym_*

@@ -5,7 +5,6 @@
 // output is computed in float, as PyTorch does for every floating input type.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/normalization_util.h"
@@ -224,12 +223,9 @@ ChannelMoments channel_moments(const Tensor& input) {
 
 // Writes `values` into a [C] tensor of any floating dtype.
 Status write_channel_values(const std::vector<double>& values, Tensor& out) {
-  KILN_ASSIGN_OR_RETURN(Tensor wide, Tensor::empty(DType::kFloat64, {out.numel()}));
+  KILN_ASSIGN_OR_RETURN(Tensor wide, Tensor::empty(DType::kFloat64, out.sizes()));
   std::copy(values.begin(), values.end(), wide.data<double>());
-  KILN_ASSIGN_OR_RETURN(Tensor narrow, wide.to(out.dtype()));
-  std::memcpy(out.raw_data(), narrow.raw_data(), static_cast<size_t>(out.numel()) *
-                                                     dtype_size(out.dtype()));
-  return ok_status();
+  return out.copy_from(wide);
 }
 
 // Training batch norm: normalizes by the batch's statistics, y = x * alpha[c] + beta[c] with
@@ -283,12 +279,7 @@ Status batch_norm_training_kernel(OpContext& ctx) {
   if (!training) {
     // batch_norm_kernel reads eps at 7, as native_batch_norm's; the saved statistics stay empty.
     KILN_RETURN_IF_ERROR(batch_norm_kernel(ctx));
-    for (int i : {3, 4}) {
-      KILN_ASSIGN_OR_RETURN(Tensor same, ctx.tensor(i).to(ctx.output_tensor(i).dtype()));
-      KILN_ASSIGN_OR_RETURN(Tensor dense, same.contiguous());
-      std::memcpy(ctx.output_tensor(i).raw_data(), dense.raw_data(),
-                  static_cast<size_t>(dense.numel()) * dtype_size(dense.dtype()));
-    }
+    for (int i : {3, 4}) KILN_RETURN_IF_ERROR(ctx.output_tensor(i).copy_from(ctx.tensor(i)));
     return ok_status();
   }
   ChannelMoments m;
